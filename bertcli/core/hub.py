@@ -1,0 +1,74 @@
+"""Hub access that never hangs: probe once, fall back to the local cache, fail with one clear line."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from urllib.parse import urlparse
+
+from bertcli.core.errors import HubUnreachableError
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+PROBE_TIMEOUT_S = 3.0
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+_went_offline_ourselves = False
+
+
+def offline_requested() -> bool:
+    """True when the user asked for offline mode with one of the usual environment variables."""
+    if _went_offline_ourselves:
+        return False
+    return any(_truthy(os.environ.get(var)) for var in OFFLINE_VARS)
+
+
+@functools.lru_cache(maxsize=None)
+def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """One short TCP connect to the hub endpoint (HF_ENDPOINT honoured)."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    host = parsed.hostname or "huggingface.co"
+    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def prepare_hub_access() -> bool:
+    """Decide once, before the hub libraries are imported, whether to go online.
+
+    Returns True when the hub will be used; otherwise sets the offline variables so that
+    transformers and datasets read only their caches instead of retrying for a minute.
+    """
+    if offline_requested():
+        online = False
+    else:
+        online = hub_reachable()
+    if not online:
+        global _went_offline_ourselves
+        _went_offline_ourselves = _went_offline_ourselves or not offline_requested()
+        for var in OFFLINE_VARS:
+            os.environ[var] = "1"
+        try:  # the libraries may already be imported: keep their constants in step
+            import huggingface_hub.constants as hub_constants
+
+            hub_constants.HF_HUB_OFFLINE = True
+        except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
+            pass
+    return online
+
+
+def unreachable(kind: str, name: str, flag: str) -> HubUnreachableError:
+    """The one error for a hub name that is neither reachable nor cached."""
+    why = "offline mode is on (HF_HUB_OFFLINE)" if offline_requested() else "the Hugging Face hub cannot be reached"
+    return HubUnreachableError(
+        f"{kind} '{name}' is not in the local cache and {why} — use local copies instead: "
+        f"--model PATH (a saved model folder), --dataset PATH (a hub-layout folder, CSV/JSONL/Parquet file or aclImdb/)"
+    )

@@ -1,0 +1,483 @@
+"""`train`: the reference IMDb fine-tune, fast (no padding to max length), resumable and bounded on disk."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bertcli.core.checkpoints import (
+    checkpoints_to_remove,
+    folder_bytes,
+    list_checkpoints,
+    newest_complete_checkpoint,
+    remove_checkpoints,
+)
+from bertcli.core.errors import DiskSpaceError, UsageError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BEST_METRICS = ("accuracy", "f1", "loss")
+# What one checkpoint holds per parameter: fp32 weights (4 bytes) + AdamW's two moments (8 bytes).
+CHECKPOINT_BYTES_PER_PARAM = 12
+WEIGHT_BYTES_PER_PARAM = 4
+DISK_HEADROOM = 1.1
+
+
+@dataclass
+class TrainConfig:
+    model: str = "bert-base-uncased"
+    dataset: str = "imdb"
+    output_dir: Path = Path("results")
+    epochs: float = 3.0
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    scheduler: str = "linear"
+    train_size: int | None = 2000
+    eval_size: int | None = 500
+    max_length: int = 512
+    truncation: str = "head+tail"
+    save_steps: int = 10
+    logging_steps: int = 10
+    keep_checkpoints: int = 2
+    best_metric: str = "accuracy"
+    seed: int = 42
+    text_column: str = "text"
+    label_column: str = "label"
+    train_split: str = "train"
+    eval_split: str | None = None
+    labels: list[str] | None = None
+    group_by_length: bool = True
+    precision: str = "auto"
+    compile: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    final_from: str = "best"
+    max_steps: int | None = None
+    tensorboard: bool = True
+    attention_dropout: float | None = None  # None: the model's own on GPU, 0 on CPU (see resolve_attention_dropout)
+
+
+@dataclass
+class RunPlan:
+    """What the run will do and cost, known before the first step."""
+
+    model: str
+    dataset: str
+    train_examples: int
+    eval_examples: int
+    eval_split: str | None
+    label_names: list[str]
+    parameters: int
+    steps: int
+    steps_per_epoch: int
+    checkpoint_bytes: int
+    run_bytes: int
+    unbounded_bytes: int
+    free_bytes: int
+    device: str
+    precision: str
+    resume_from: str | None
+    truncated_share: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    output_dir: Path
+    final_dir: Path
+    global_step: int
+    epochs: float
+    best_checkpoint: str | None
+    best_metric_name: str
+    best_metric: float | None
+    lowest_loss: float | None
+    lowest_loss_step: int | None
+    final_metrics: dict[str, float]
+    epoch_rows: list[dict[str, float]]
+    wall_seconds: float
+    train_seconds: float
+    samples_per_second: float | None
+    tokens_per_second: float | None
+    disk_bytes: int
+    checkpoints_kept: list[str]
+    checkpoints_removed: int
+    final_from: str
+
+
+def validate_config(cfg: TrainConfig) -> TrainConfig:
+    from bertcli.core.encoding import check_truncation
+
+    cfg.truncation = check_truncation(cfg.truncation)
+    for name in ("batch_size", "save_steps", "logging_steps"):
+        if getattr(cfg, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if cfg.epochs <= 0:
+        raise UsageError("--epochs must be positive")
+    if cfg.lr <= 0 or cfg.lr > 1:
+        raise UsageError(f"--lr {cfg.lr} is outside (0, 1]; BERT fine-tuning uses 1e-5 to 5e-5")
+    if cfg.keep_checkpoints < 1:
+        raise UsageError("--keep-checkpoints must be at least 1 (the newest checkpoint is what --resume needs)")
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"--precision takes one of {', '.join(PRECISIONS)}")
+    if cfg.best_metric not in BEST_METRICS:
+        raise UsageError(f"--best-metric takes one of {', '.join(BEST_METRICS)}")
+    if cfg.final_from not in ("best", "last"):
+        raise UsageError("--final takes 'best' or 'last'")
+    if cfg.resume and cfg.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: pick one")
+    return cfg
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(requested: str, device: str) -> str:
+    """bf16 where the hardware runs it natively, fp16 on older GPUs, fp32 otherwise."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device == "cpu" and cpu_supports_bf16() else "fp32"
+
+
+def resolve_attention_dropout(requested: float | None, device: str) -> float | None:
+    """On CPU, attention dropout pushes SDPA off its fused kernel: a training step at 512 tokens
+    takes 5x longer (bench/train_speed.py). Unless asked otherwise, CPU runs switch it off;
+    hidden-layer dropout stays. GPUs keep the model's own value."""
+    if requested is not None:
+        if not 0.0 <= requested < 1.0:
+            raise UsageError("--attention-dropout must be in [0, 1)")
+        return requested
+    return 0.0 if device == "cpu" else None
+
+
+def estimate_checkpoint_bytes(parameters: int, tokenizer_bytes: int = 1_000_000) -> int:
+    return parameters * CHECKPOINT_BYTES_PER_PARAM + tokenizer_bytes
+
+
+def _prepare_output_dir(cfg: TrainConfig) -> str | None:
+    """Check the output dir against --resume/--overwrite; return the checkpoint to resume from."""
+    out = Path(cfg.output_dir)
+    existing = list_checkpoints(out)
+    if cfg.resume:
+        newest = newest_complete_checkpoint(out)
+        return str(newest.path) if newest else None
+    if existing or (out / "final").exists():
+        if not cfg.overwrite:
+            raise UsageError(
+                f"{out} already holds a run ({len(existing)} checkpoint(s)) — continue it with --resume, "
+                f"start over with --overwrite, or pick another --output-dir"
+            )
+        for ckpt in existing:
+            shutil.rmtree(ckpt.path, ignore_errors=True)
+        shutil.rmtree(out / "final", ignore_errors=True)
+        shutil.rmtree(out / "runs", ignore_errors=True)
+    return None
+
+
+def _make_callbacks(cfg: TrainConfig, settings: Any):
+    from transformers import TrainerCallback
+
+    from bertcli.core.model import save_input_settings
+
+    class SaveAtEpochEnd(TrainerCallback):
+        """Save where evaluation happens, so the best model by eval metric exists on disk."""
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            control.should_save = True
+            return control
+
+    class KeepBestAndNewest(TrainerCallback):
+        """Delete all but the best and the newest checkpoints after every save, in numeric step order."""
+
+        removed = 0
+
+        def on_save(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if saved.is_dir():
+                save_input_settings(saved, settings)
+            doomed = checkpoints_to_remove(list_checkpoints(args.output_dir), cfg.keep_checkpoints, state.best_model_checkpoint)
+            if doomed:
+                remove_checkpoints(doomed)
+                KeepBestAndNewest.removed += len(doomed)
+
+    return SaveAtEpochEnd(), KeepBestAndNewest
+
+
+def _collator(tokenizer: Any, pad_to_multiple_of: int | None):
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
+        return pad([{"input_ids": f["input_ids"], "labels": f["label"]} for f in features])
+
+    return collate
+
+
+def _lowest_loss(log_history: Sequence[dict]) -> tuple[float | None, int | None]:
+    losses = [(e["loss"], e["step"]) for e in log_history if "loss" in e and isinstance(e["loss"], (int, float))]
+    losses = [(v, s) for v, s in losses if math.isfinite(v)]
+    if not losses:
+        return None, None
+    value, step = min(losses)
+    return value, step
+
+
+def epoch_rows(log_history: Sequence[dict]) -> list[dict[str, float]]:
+    """One row per evaluation: epoch, step, mean train loss since the previous one, eval metrics."""
+    rows, window = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            window.append(entry["loss"])
+        if "eval_loss" in entry:
+            row = {"epoch": entry.get("epoch"), "step": entry.get("step")}
+            row["train_loss"] = sum(window) / len(window) if window else None
+            row.update({k[5:]: v for k, v in entry.items() if k.startswith("eval_") and isinstance(v, (int, float))})
+            rows.append(row)
+            window = []
+    return rows
+
+
+def _is_distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    callbacks: Sequence[Any] = (),
+    on_plan: Callable[[RunPlan], None] | None = None,
+) -> RunReport:
+    """Fine-tune `cfg.model` on `cfg.dataset` and save the final model to `<output_dir>/final`."""
+    started = time.time()
+    cfg = validate_config(cfg)
+    resume_from = _prepare_output_dir(cfg)
+
+    from bertcli.core.data import load_labelled_data
+    from bertcli.core.encoding import tokenize_dataset
+    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.model import (
+        InputSettings,
+        check_max_length,
+        count_parameters,
+        load_classifier,
+        load_tokenizer,
+        model_label_names,
+        save_input_settings,
+    )
+
+    data = load_labelled_data(
+        cfg.dataset,
+        train_size=cfg.train_size,
+        eval_size=cfg.eval_size,
+        seed=cfg.seed,
+        text_column=cfg.text_column,
+        label_column=cfg.label_column,
+        train_split=cfg.train_split,
+        eval_split=cfg.eval_split,
+        label_names=cfg.labels,
+    )
+    tokenizer = load_tokenizer(cfg.model)
+    tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
+
+    import torch
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments, set_seed
+
+    device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    attention_dropout = resolve_attention_dropout(cfg.attention_dropout, device)
+    set_seed(cfg.seed)
+    model = load_classifier(cfg.model, data.label_names, attention_dropout=attention_dropout)
+    check_max_length(model, cfg.max_length)
+    train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
+    eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
+
+    precision = choose_precision(cfg.precision, device)
+    if precision == "fp16" and device == "cpu":
+        raise UsageError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = math.ceil(len(train_ds) / (cfg.batch_size * world))
+    total_steps = cfg.max_steps or math.ceil(steps_per_epoch * cfg.epochs)
+    parameters = count_parameters(model)
+    ckpt_bytes = estimate_checkpoint_bytes(parameters)
+    saves = total_steps // cfg.save_steps + math.ceil(cfg.epochs)
+    run_bytes = (min(saves, cfg.keep_checkpoints + 2)) * ckpt_bytes + parameters * WEIGHT_BYTES_PER_PARAM
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out).free
+    truncated = sum(1 for n in train_ds["n_tokens"] if n > cfg.max_length) / max(len(train_ds), 1)
+    plan = RunPlan(
+        model=cfg.model,
+        dataset=cfg.dataset,
+        train_examples=len(train_ds),
+        eval_examples=len(eval_ds) if eval_ds is not None else 0,
+        eval_split=data.eval_split,
+        label_names=data.label_names,
+        parameters=parameters,
+        steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        checkpoint_bytes=ckpt_bytes,
+        run_bytes=run_bytes,
+        unbounded_bytes=saves * ckpt_bytes + parameters * WEIGHT_BYTES_PER_PARAM,
+        free_bytes=free,
+        device=device,
+        precision=precision,
+        resume_from=resume_from,
+        truncated_share=truncated,
+        notes=list(data.notes)
+        + ([] if resume_from or not cfg.resume else ["--resume: no complete checkpoint yet, starting fresh"])
+        + (
+            ["attention dropout off on CPU (5x faster steps; --attention-dropout 0.1 turns it back on)"]
+            if cfg.attention_dropout is None and attention_dropout == 0.0
+            else []
+        ),
+    )
+    if on_plan is not None:
+        on_plan(plan)
+    if free < run_bytes * DISK_HEADROOM:
+        raise DiskSpaceError(
+            f"the run needs about {run_bytes / 1e9:.2f} GB in {out} but only {free / 1e9:.2f} GB is free — "
+            f"free some space, use --output-dir on a bigger disk, or lower --keep-checkpoints"
+        )
+
+    metric = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
+    use_tensorboard = cfg.tensorboard
+    if use_tensorboard:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            use_tensorboard = False
+    args = TrainingArguments(
+        output_dir=str(out),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size or cfg.batch_size * 2,
+        learning_rate=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=int(round(cfg.warmup_ratio * total_steps)),
+        eval_strategy="epoch" if eval_ds is not None else "no",
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        logging_nan_inf_filter=False,
+        metric_for_best_model=metric if eval_ds is not None else None,
+        greater_is_better=cfg.best_metric != "loss",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        remove_unused_columns=False,
+        dataloader_pin_memory=device == "cuda",
+        optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
+        torch_compile=cfg.compile,
+        report_to=["tensorboard"] if use_tensorboard else "none",
+        disable_tqdm=True,
+        save_only_model=False,
+        use_cpu=device == "cpu",
+        ddp_find_unused_parameters=False if _is_distributed() else None,
+    )
+    settings = InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
+    save_at_epoch_end, keeper = _make_callbacks(cfg, settings)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        data_collator=_collator(tokenizer, 8 if device == "cuda" else None),
+        compute_metrics=compute_eval_metrics,
+        callbacks=[save_at_epoch_end, keeper(), *callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+    train_started = time.time()
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+        train_seconds = time.time() - train_started
+        state = trainer.state
+        rows = epoch_rows(state.log_history)
+        final_from = "last"
+        if cfg.final_from == "best" and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir():
+            _load_safetensors_weights(trainer.model, Path(state.best_model_checkpoint))
+            final_from = Path(state.best_model_checkpoint).name
+        final_metrics: dict[str, float] = {}
+        if eval_ds is not None:
+            final_metrics = {k[5:]: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
+        final_dir = out / "final"
+        if trainer.is_world_process_zero():
+            trainer.save_model(str(final_dir))
+            save_input_settings(final_dir, settings)
+    finally:
+        if _is_distributed():
+            _destroy_process_group()
+
+    lowest, lowest_step = _lowest_loss(state.log_history)
+    metrics = result.metrics or {}
+    tokens = sum(train_ds["length"]) * cfg.epochs
+    return RunReport(
+        output_dir=out,
+        final_dir=final_dir,
+        global_step=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        best_checkpoint=state.best_model_checkpoint,
+        best_metric_name=cfg.best_metric,
+        best_metric=state.best_metric,
+        lowest_loss=lowest,
+        lowest_loss_step=lowest_step,
+        final_metrics=final_metrics,
+        epoch_rows=rows,
+        wall_seconds=time.time() - started,
+        train_seconds=train_seconds,
+        samples_per_second=metrics.get("train_samples_per_second"),
+        tokens_per_second=tokens / train_seconds if train_seconds > 0 and not resume_from else None,
+        disk_bytes=folder_bytes(out),
+        checkpoints_kept=[c.name for c in list_checkpoints(out) if c.complete],
+        checkpoints_removed=keeper.removed,
+        final_from=final_from,
+    )
+
+
+def _load_safetensors_weights(model: Any, folder: Path) -> None:
+    """Load a checkpoint's weights into `model` from safetensors (never a pickle)."""
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        state = load_file(str(single))
+    else:
+        import json
+
+        index = json.loads((folder / "model.safetensors.index.json").read_text())
+        state = {}
+        for shard in sorted(set(index["weight_map"].values())):
+            state.update(load_file(str(folder / shard)))
+    model.load_state_dict(state, strict=False)

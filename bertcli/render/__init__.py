@@ -1,0 +1,79 @@
+"""The one place that draws: rich tables on stdout, hints and progress on stderr, JSON for scripts.
+
+Shared helpers live here; each command has its own module beside this one (render/train.py, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+
+
+def is_main_process() -> bool:
+    """Only rank 0 prints under torchrun / accelerate."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def console_out() -> Console:
+    return Console(file=sys.stdout)
+
+
+def console_err() -> Console:
+    return Console(file=sys.stderr, stderr=True)
+
+
+def hint(message: str) -> None:
+    if is_main_process():
+        console_err().print(message, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__fspath__"):
+        return os.fspath(value)
+    return str(value)
+
+
+def human_bytes(n: float | int | None) -> str:
+    if n is None:
+        return "-"
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "-"
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, seconds = divmod(int(round(s)), 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:.{digits}f}"
+    return str(value)

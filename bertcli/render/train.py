@@ -1,0 +1,87 @@
+"""Rendering for `bertcli train`: the plan before, the epoch table and summary after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds, is_main_process
+
+
+def render_plan(plan: Any) -> None:
+    """Before training: what will run and what it costs on disk (stderr)."""
+    if not is_main_process():
+        return
+    err = console_err()
+    for note in plan.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    resumed = f", resuming from {plan.resume_from}" if plan.resume_from else ""
+    err.print(
+        f"[bold]train[/] {plan.model} on {plan.dataset}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
+        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {plan.steps} steps "
+        f"({plan.steps_per_epoch}/epoch) on {plan.device} in {plan.precision}{resumed}",
+        highlight=False,
+    )
+    err.print(
+        f"[bold]disk[/] one checkpoint ≈ {human_bytes(plan.checkpoint_bytes)} ({plan.parameters / 1e6:.1f}M parameters); "
+        f"this run ≈ {human_bytes(plan.run_bytes)} with retention (≈ {human_bytes(plan.unbounded_bytes)} if every "
+        f"checkpoint were kept); {human_bytes(plan.free_bytes)} free",
+        highlight=False,
+    )
+    if plan.truncated_share > 0:
+        err.print(f"[dim]{plan.truncated_share:.0%} of training texts are longer than --max-length and get truncated[/]")
+
+
+def epoch_table(rows: list[dict[str, Any]], title: str = "Evaluation per epoch") -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("epoch", "step", "train loss", "eval loss", "accuracy", "F1", "precision", "recall"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(
+            fmt(row.get("epoch"), 2),
+            str(row.get("step", "-")),
+            fmt(row.get("train_loss")),
+            fmt(row.get("loss")),
+            fmt(row.get("accuracy")),
+            fmt(row.get("f1")),
+            fmt(row.get("precision")),
+            fmt(row.get("recall")),
+        )
+    return table
+
+
+def render_train_report(report: Any) -> None:
+    """After training: the epoch table and a summary (stdout)."""
+    if not is_main_process():
+        return
+    out = console_out()
+    if report.epoch_rows:
+        out.print(epoch_table(report.epoch_rows))
+    summary = Table(title="Run summary", title_justify="left", show_header=False)
+    summary.add_column("what", style="bold")
+    summary.add_column("value")
+    m = report.final_metrics
+    if m:
+        summary.add_row(
+            "final model",
+            f"{report.final_dir} (from {report.final_from}): accuracy {fmt(m.get('accuracy'))}, F1 {fmt(m.get('f1'))}, "
+            f"eval loss {fmt(m.get('loss'))}",
+        )
+    else:
+        summary.add_row("final model", f"{report.final_dir} (from {report.final_from}); no evaluation set")
+    if report.best_checkpoint:
+        summary.add_row("best checkpoint", f"{report.best_checkpoint} ({report.best_metric_name} {fmt(report.best_metric)})")
+    if report.lowest_loss is not None:
+        summary.add_row("lowest train loss", f"{fmt(report.lowest_loss)} at step {report.lowest_loss_step}")
+    summary.add_row("steps", f"{report.global_step} ({fmt(report.epochs, 2)} epochs)")
+    speed = f"{report.samples_per_second:.2f} samples/s" if report.samples_per_second else "-"
+    if report.tokens_per_second:
+        speed += f", {report.tokens_per_second:,.0f} tokens/s"
+    summary.add_row("time", f"{human_seconds(report.train_seconds)} training, {human_seconds(report.wall_seconds)} in all; {speed}")
+    summary.add_row(
+        "disk",
+        f"{human_bytes(report.disk_bytes)} in {report.output_dir} — kept {', '.join(report.checkpoints_kept) or 'none'}, "
+        f"removed {report.checkpoints_removed} older checkpoint(s)",
+    )
+    out.print(summary)

@@ -1,0 +1,109 @@
+"""One error boundary: one line on stderr, a non-zero exit, no traceback; a light --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from factory import make_reviews, write_csv
+
+
+def _one_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_hub_unreachable_names_the_local_flags(cli, tmp_path, reviews_csv):
+    result = cli("train", "--dataset", reviews_csv, "-o", tmp_path / "o", "-q")  # default model: bert-base-uncased
+    assert result.exit_code == 1
+    line = _one_line(result)
+    assert "bert-base-uncased" in line and "--model PATH" in line and "--dataset PATH" in line
+
+
+def test_hub_dataset_unreachable(cli, tmp_path, tiny_model):
+    result = cli("train", "--model", tiny_model, "-o", tmp_path / "o", "-q")  # default dataset: imdb
+    assert result.exit_code == 1
+    line = _one_line(result)
+    assert "'imdb'" in line and "--dataset PATH" in line
+
+
+def test_hub_probe_fails_fast_without_offline_env(tmp_path, reviews_csv, monkeypatch):
+    """Without HF_HUB_OFFLINE, a machine with no network gets the same line quickly, not a minute of retries."""
+    import time
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "bertcli", "train", "--dataset", str(reviews_csv), "-o",
+                           str(tmp_path / "o"), "-q"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "cannot be reached" in done.stderr and "--model PATH" in done.stderr
+    assert time.time() - started < 60
+
+
+@pytest.mark.parametrize(
+    "args, exit_code, needle",
+    [
+        (["--truncation", "middle"], 2, "--truncation takes one of head, tail, head+tail"),
+        (["--max-length", "4096"], 2, "longer than the model's 128 positions"),
+        (["--keep-checkpoints", "0"], 2, "--keep-checkpoints must be at least 1"),
+        (["--train-size", "many"], 2, "--train-size takes a number"),
+        (["--resume", "--overwrite"], 2, "contradict"),
+        (["--precision", "fp8"], 2, "--precision takes one of"),
+        (["--text-column", "body"], 1, "--text-column"),
+    ],
+)
+def test_bad_options_one_line(cli, tiny_model, reviews_csv, tmp_path, args, exit_code, needle):
+    result = cli("train", "--model", tiny_model, "--dataset", reviews_csv, "-o", tmp_path / "o", "-q", *args)
+    assert result.exit_code == exit_code
+    assert needle in _one_line(result)
+
+
+def test_missing_model_folder(cli, reviews_csv, tmp_path):
+    result = cli("train", "--model", tmp_path / "no-model", "--dataset", reviews_csv, "-o", tmp_path / "o", "-q")
+    assert result.exit_code == 1
+    assert "does not exist" in _one_line(result)
+
+
+def test_model_folder_without_safetensors_is_not_unpickled(cli, tiny_model, reviews_csv, tmp_path):
+    import shutil
+
+    bad = tmp_path / "pickled"
+    shutil.copytree(tiny_model, bad)
+    (bad / "model.safetensors").unlink()
+    (bad / "pytorch_model.bin").write_bytes(b"not a pickle you want to load")
+    result = cli("train", "--model", bad, "--dataset", reviews_csv, "-o", tmp_path / "o", "-q")
+    assert result.exit_code == 1
+    assert "safetensors" in _one_line(result)
+
+
+def test_debug_env_shows_traceback(tiny_model, reviews_csv, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bertcli", "train", "--model", str(tiny_model), "--dataset",
+                           str(reviews_csv), "--truncation", "middle", "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True, env={**__import__("os").environ, "BERTCLI_DEBUG": "1"})
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_help_imports_no_heavy_libraries():
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['bertcli', '--help']\n"
+        "try:\n    runpy.run_module('bertcli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    for args in ([], ["train"]):
+        code_args = code.replace("['bertcli', '--help']", repr(["bertcli", *args, "--help"]))
+        done = subprocess.run([sys.executable, "-c", code_args], capture_output=True, text=True, timeout=60)
+        assert "HEAVY=\n" in done.stdout or done.stdout.rstrip().endswith("HEAVY="), done.stdout + done.stderr
+        assert "Usage" in done.stdout
+
+
+def test_python_dash_m_and_version():
+    done = subprocess.run([sys.executable, "-m", "bertcli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("bertcli ")
