@@ -80,8 +80,10 @@ def command(name: str, func: Callable, **kwargs) -> None:
 
 def _register() -> None:
     from bertcli.cli import train
+    from bertcli.cli import inspect
 
     command("train", train.train_cmd)
+    command("inspect-checkpoint", inspect.inspect_cmd)
 
 
 _register()

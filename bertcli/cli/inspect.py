@@ -1,0 +1,65 @@
+"""`bertcli inspect-checkpoint`: parse options, call core.inspect, render tables, a chart, JSON or a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from bertcli.cli.options import JsonOpt
+from bertcli.core.inspect import DEFAULT_SPIKE_K
+
+
+def inspect_cmd(
+    paths: Annotated[
+        List[Path],
+        typer.Argument(
+            help="Checkpoint folder, run folder (its newest complete checkpoint) or trainer_state.json; several to compare.",
+            metavar="PATH",
+            show_default=False,
+        ),
+    ],
+    every: Annotated[
+        Optional[int],
+        typer.Option("--every", help="Loss table: the first log in every N steps (default: all rows for short runs)."),
+    ] = None,
+    spike_k: Annotated[
+        float, typer.Option("--spike-k", help="A grad norm above median + K x MAD (median absolute deviation) is a spike.")
+    ] = DEFAULT_SPIKE_K,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Also write loss, learning rate and grad norm to this PNG (matplotlib).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """See a whole training run from its trainer_state.json: loss, LR schedule, grad-norm spikes, evals.
+
+    Reads JSON only (trainer_state.json, config.json, bertcli.json); never torch, never training_args.bin.
+    With several paths, compares the runs side by side. --json prints one document: the analysis for
+    one path, {"runs": [...], "comparison": {...}} for several.
+
+    Examples:
+
+      bertcli inspect-checkpoint results/checkpoint-375 --every 50
+
+      bertcli inspect-checkpoint runs/3-epochs runs/2-epochs --plot compare.png
+    """
+    from bertcli.core.inspect import analysis_to_dict, compare_runs, comparison_to_dict, inspect_runs, sample_rows
+    from bertcli.render import hint, print_json
+
+    sample_rows([], every)  # rejects --every 0 before any file is read
+    runs = inspect_runs(paths, spike_k=spike_k)
+    comparison = compare_runs(runs) if len(runs) > 1 else None
+    if plot is not None:
+        from bertcli.render.inspect import write_plot
+
+        hint(f"[dim]wrote {write_plot(runs, plot)}[/]")
+    if json_out:
+        print_json(comparison_to_dict(runs, comparison) if comparison else analysis_to_dict(runs[0]))
+        return
+    from bertcli.render.inspect import render_comparison, render_run
+
+    if comparison:
+        render_comparison(runs, comparison)
+    else:
+        render_run(runs[0], every)
