@@ -37,7 +37,9 @@ def test_train_end_to_end_then_pipeline_reads_labels(cli, tiny_model, reviews_cs
 
     final = out / "final"
     assert (final / "model.safetensors").is_file()
-    assert json.loads((final / "bertcli.json").read_text()) == {"max_length": 64, "truncation": "head+tail"}
+    saved = json.loads((final / "bertcli.json").read_text())
+    assert (saved["max_length"], saved["truncation"]) == (64, "head+tail")
+    assert saved["training"]["weight_decay"] == 0.01 and saved["training"]["learning_rate"] == 5e-3
     config = json.loads((final / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
 

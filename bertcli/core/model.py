@@ -132,9 +132,13 @@ def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_input_settings(folder: str | Path, settings: InputSettings) -> None:
+def save_input_settings(folder: str | Path, settings: InputSettings, training: dict[str, Any] | None = None) -> None:
+    """Write bertcli.json: the input settings, and the run's hyperparameters as plain JSON for inspection."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n")
+    data: dict[str, Any] = asdict(settings)
+    if training:
+        data["training"] = training
+    (Path(folder) / SETTINGS_FILE).write_text(json.dumps(data, indent=2) + "\n")
 
 
 def load_input_settings(folder: str | Path, tokenizer: Any = None) -> InputSettings:

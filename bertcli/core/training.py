@@ -173,6 +173,9 @@ def _prepare_output_dir(cfg: TrainConfig) -> str | None:
     """Check the output dir against --resume/--overwrite; return the checkpoint to resume from."""
     out = Path(cfg.output_dir)
     existing = list_checkpoints(out)
+    if int(os.environ.get("RANK", "0")) != 0:  # only the main process judges and cleans the output dir
+        newest = newest_complete_checkpoint(out) if cfg.resume else None
+        return str(newest.path) if newest else None
     if cfg.resume:
         newest = newest_complete_checkpoint(out)
         return str(newest.path) if newest else None
@@ -189,7 +192,7 @@ def _prepare_output_dir(cfg: TrainConfig) -> str | None:
     return None
 
 
-def _make_callbacks(cfg: TrainConfig, settings: Any):
+def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, Any]):
     from transformers import TrainerCallback
 
     from bertcli.core.model import save_input_settings
@@ -211,7 +214,7 @@ def _make_callbacks(cfg: TrainConfig, settings: Any):
                 return
             saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if saved.is_dir():
-                save_input_settings(saved, settings)
+                save_input_settings(saved, settings, hyperparameters)
             doomed = checkpoints_to_remove(list_checkpoints(args.output_dir), cfg.keep_checkpoints, state.best_model_checkpoint)
             if doomed:
                 remove_checkpoints(doomed)
@@ -405,7 +408,23 @@ def train(
         ddp_find_unused_parameters=False if _is_distributed() else None,
     )
     settings = InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
-    save_at_epoch_end, keeper = _make_callbacks(cfg, settings)
+    hyperparameters = {
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "train_size": len(train_ds),
+        "eval_size": len(eval_ds) if eval_ds is not None else 0,
+        "learning_rate": cfg.lr,
+        "weight_decay": cfg.weight_decay,
+        "train_batch_size": cfg.batch_size * world,
+        "num_train_epochs": cfg.epochs,
+        "lr_scheduler_type": cfg.scheduler,
+        "warmup_ratio": cfg.warmup_ratio,
+        "seed": cfg.seed,
+        "precision": precision,
+        "attention_dropout": attention_dropout,
+        "group_by_length": cfg.group_by_length,
+    }
+    save_at_epoch_end, keeper = _make_callbacks(cfg, settings, hyperparameters)
     trainer = Trainer(
         model=model,
         args=args,
@@ -433,9 +452,9 @@ def train(
         if eval_ds is not None:
             final_metrics = {k[5:]: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
         final_dir = out / "final"
+        trainer.save_model(str(final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
-            trainer.save_model(str(final_dir))
-            save_input_settings(final_dir, settings)
+            save_input_settings(final_dir, settings, hyperparameters)
     finally:
         if _is_distributed():
             _destroy_process_group()
