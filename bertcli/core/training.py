@@ -105,6 +105,7 @@ class RunReport:
     train_seconds: float
     samples_per_second: float | None
     tokens_per_second: float | None
+    mfu: float | None
     disk_bytes: int
     checkpoints_kept: list[str]
     checkpoints_removed: int
@@ -163,6 +164,41 @@ def resolve_attention_dropout(requested: float | None, device: str) -> float | N
             raise UsageError("--attention-dropout must be in [0, 1)")
         return requested
     return 0.0 if device == "cpu" else None
+
+
+def accelerator_arguments(device: str, precision: str, compile: bool) -> dict[str, Any]:
+    """TrainingArguments that depend on the hardware: mixed precision, fused AdamW, pinned memory, compile.
+
+    The same code runs on CPU with the accelerator-only features switched off.
+    """
+    on_gpu = device == "cuda"
+    return {
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "optim": "adamw_torch_fused" if on_gpu else "adamw_torch",
+        "dataloader_pin_memory": on_gpu,
+        "dataloader_num_workers": 2 if on_gpu else 0,
+        "torch_compile": compile,
+        "use_cpu": device == "cpu",
+        "tf32": True if on_gpu else None,
+    }
+
+
+# Dense peak throughput (FLOP/s) for MFU, by device name fragment and precision.
+PEAK_FLOPS = {
+    ("h200", "bf16"): 989e12, ("h100", "bf16"): 989e12, ("a100", "bf16"): 312e12, ("l4", "bf16"): 121e12,
+    ("h200", "fp16"): 989e12, ("h100", "fp16"): 989e12, ("a100", "fp16"): 312e12, ("v100", "fp16"): 125e12,
+    ("t4", "fp16"): 65e12, ("l4", "fp16"): 121e12,
+}
+
+
+def model_flops_utilization(parameters: int, tokens: float, seconds: float, device_name: str, precision: str) -> float | None:
+    """Achieved training FLOP/s (6 x parameters x tokens) over the device's dense peak; None if unknown."""
+    name = device_name.lower()
+    peak = next((v for (frag, prec), v in PEAK_FLOPS.items() if frag in name and prec == precision), None)
+    if peak is None or seconds <= 0:
+        return None
+    return 6 * parameters * tokens / seconds / peak
 
 
 def estimate_checkpoint_bytes(parameters: int, tokenizer_bytes: int = 1_000_000) -> int:
@@ -394,17 +430,12 @@ def train(
         greater_is_better=cfg.best_metric != "loss",
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         remove_unused_columns=False,
-        dataloader_pin_memory=device == "cuda",
-        optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
-        torch_compile=cfg.compile,
         report_to=["tensorboard"] if use_tensorboard else "none",
         disable_tqdm=True,
         save_only_model=False,
-        use_cpu=device == "cpu",
+        **accelerator_arguments(device, precision, cfg.compile),
         ddp_find_unused_parameters=False if _is_distributed() else None,
     )
     settings = InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
@@ -431,7 +462,7 @@ def train(
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        data_collator=_collator(tokenizer, 8 if device == "cuda" else None),
+        data_collator=_collator(tokenizer, 8 if device == "cuda" else None),  # tensor-core friendly shapes
         compute_metrics=compute_eval_metrics,
         callbacks=[save_at_epoch_end, keeper(), *callbacks],
     )
@@ -478,6 +509,11 @@ def train(
         train_seconds=train_seconds,
         samples_per_second=metrics.get("train_samples_per_second"),
         tokens_per_second=tokens / train_seconds if train_seconds > 0 and not resume_from else None,
+        mfu=(
+            model_flops_utilization(parameters, tokens, train_seconds, torch.cuda.get_device_name(0), precision)
+            if device == "cuda" and not resume_from
+            else None
+        ),
         disk_bytes=folder_bytes(out),
         checkpoints_kept=[c.name for c in list_checkpoints(out) if c.complete],
         checkpoints_removed=keeper.removed,

@@ -78,6 +78,8 @@ def render_train_report(report: Any) -> None:
     speed = f"{report.samples_per_second:.2f} samples/s" if report.samples_per_second else "-"
     if report.tokens_per_second:
         speed += f", {report.tokens_per_second:,.0f} tokens/s"
+    if report.mfu is not None:
+        speed += f", MFU {report.mfu:.1%}"
     summary.add_row("time", f"{human_seconds(report.train_seconds)} training, {human_seconds(report.wall_seconds)} in all; {speed}")
     summary.add_row(
         "disk",

@@ -1,0 +1,106 @@
+"""bertcli train vs the original recipe (every review padded to max_length), same model, data and length.
+
+Both run in this process, one after the other, on the same training and evaluation reviews:
+
+  reference  the original script's way: tokenizer(padding="max_length", truncation=True), Trainer with
+             lr 2e-5, batch 16, weight decay 0.01, logging and checkpoints every 10 steps, fp32
+  bertcli    `bertcli train` with its defaults (length-grouped dynamic padding, head+tail truncation,
+             bf16 where the CPU has it, attention dropout off on CPU)
+
+Prints each wall time, the ratio and both accuracies on the eval reviews.
+
+    python bench/train_speed.py --max-length 512
+    python bench/train_speed.py --max-length 128 --train-size 960
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from _common import DEFAULT_IMDB, machine, packaged_minilm
+
+
+def run_reference(model: str, data, max_length: int, batch_size: int, out: Path) -> tuple[float, float]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+
+    from bertcli.core.metrics import compute_eval_metrics
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+
+    def tok(batch):
+        return tokenizer(list(batch["text"]), padding="max_length", truncation=True, max_length=max_length)
+
+    train = data.train.map(tok, batched=True).remove_columns("text")
+    evaluation = data.eval.map(tok, batched=True).remove_columns("text")
+    net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=2)
+    args = TrainingArguments(
+        output_dir=str(out), learning_rate=2e-5, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size, num_train_epochs=1, weight_decay=0.01, logging_steps=10,
+        save_steps=10, report_to="none", disable_tqdm=True, seed=42, use_cpu=True,
+    )
+    trainer = Trainer(model=net, args=args, train_dataset=train, eval_dataset=evaluation,
+                      compute_metrics=compute_eval_metrics)
+    started = time.time()
+    trainer.train()
+    seconds = time.time() - started
+    accuracy = trainer.evaluate()["eval_accuracy"]
+    return seconds, accuracy
+
+
+def run_bertcli(model: str, dataset: str, args, out: Path) -> tuple[float, float]:
+    from bertcli.core.training import TrainConfig, train
+
+    report = train(TrainConfig(
+        model=model, dataset=dataset, output_dir=out, epochs=1, batch_size=args.batch_size,
+        train_size=args.train_size, eval_size=args.eval_size, max_length=args.max_length, tensorboard=False,
+        final_from="last",
+    ))
+    return report.train_seconds, report.final_metrics["accuracy"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model folder (default: the packaged MiniLM)")
+    parser.add_argument("--dataset", default=str(DEFAULT_IMDB))
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--train-size", type=int, default=480, help="training reviews (one epoch)")
+    parser.add_argument("--eval-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    model = args.model or packaged_minilm()
+
+    from bertcli.core.data import load_labelled_data
+
+    data = load_labelled_data(args.dataset, train_size=args.train_size, eval_size=args.eval_size, seed=42)
+    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    try:
+        ref_s, ref_acc = run_reference(model, data, args.max_length, args.batch_size, work / "reference")
+        cli_s, cli_acc = run_bertcli(model, args.dataset, args, work / "bertcli")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    steps = -(-args.train_size // args.batch_size)
+    result = {
+        "machine": machine(), "model": model, "max_length": args.max_length, "train_reviews": args.train_size,
+        "eval_reviews": args.eval_size, "steps": steps,
+        "reference_seconds": round(ref_s, 1), "bertcli_seconds": round(cli_s, 1),
+        "speedup": round(ref_s / cli_s, 2),
+        "reference_accuracy": round(ref_acc, 4), "bertcli_accuracy": round(cli_acc, 4),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"machine: {result['machine']}")
+    print(f"{steps} steps of {args.batch_size} reviews at max length {args.max_length}, eval on {args.eval_size}")
+    print(f"reference (pad to max_length): {ref_s:8.1f} s   {ref_s / steps:6.2f} s/step   accuracy {ref_acc:.4f}")
+    print(f"bertcli train (defaults)     : {cli_s:8.1f} s   {cli_s / steps:6.2f} s/step   accuracy {cli_acc:.4f}")
+    print(f"speedup: {result['speedup']:.2f}x   accuracy change: {cli_acc - ref_acc:+.4f}")
+
+
+if __name__ == "__main__":
+    main()
