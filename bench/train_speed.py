@@ -19,37 +19,14 @@ import argparse
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-from _common import DEFAULT_IMDB, machine, packaged_minilm
+from _common import DEFAULT_IMDB, machine, packaged_minilm, train_reference_recipe
 
 
 def run_reference(model: str, data, max_length: int, batch_size: int, out: Path) -> tuple[float, float]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
-
-    from bertcli.core.metrics import compute_eval_metrics
-
-    tokenizer = AutoTokenizer.from_pretrained(model)
-
-    def tok(batch):
-        return tokenizer(list(batch["text"]), padding="max_length", truncation=True, max_length=max_length)
-
-    train = data.train.map(tok, batched=True).remove_columns("text")
-    evaluation = data.eval.map(tok, batched=True).remove_columns("text")
-    net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=2)
-    args = TrainingArguments(
-        output_dir=str(out), learning_rate=2e-5, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size, num_train_epochs=1, weight_decay=0.01, logging_steps=10,
-        save_steps=10, report_to="none", disable_tqdm=True, seed=42, use_cpu=True,
-    )
-    trainer = Trainer(model=net, args=args, train_dataset=train, eval_dataset=evaluation,
-                      compute_metrics=compute_eval_metrics)
-    started = time.time()
-    trainer.train()
-    seconds = time.time() - started
-    accuracy = trainer.evaluate()["eval_accuracy"]
-    return seconds, accuracy
+    trainer, seconds = train_reference_recipe(model, data, max_length, batch_size, out, epochs=1)
+    return seconds, trainer.evaluate()["eval_accuracy"]
 
 
 def run_bertcli(model: str, dataset: str, args, out: Path) -> tuple[float, float]:

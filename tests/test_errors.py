@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from factory import make_reviews, write_csv
 
 
 def _one_line(result) -> str:

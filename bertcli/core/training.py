@@ -326,7 +326,6 @@ def train(
         count_parameters,
         load_classifier,
         load_tokenizer,
-        model_label_names,
         save_input_settings,
     )
 
