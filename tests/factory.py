@@ -63,6 +63,21 @@ def build_tiny_bert(folder: Path, max_positions: int = 128, seed: int = 0) -> Pa
     return folder
 
 
+def build_tiny_distilbert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer random DistilBERT (no token type ids, `attention_dropout` spelling) with the same vocabulary."""
+    import torch
+    from transformers import BertTokenizer, DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(seed)
+    vocab = vocabulary()
+    config = DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=128)
+    folder.mkdir(parents=True, exist_ok=True)
+    DistilBertModel(config).save_pretrained(folder)
+    BertTokenizer(vocab=vocab).save_pretrained(folder)
+    return folder
+
+
 def write_csv(path: Path, rows: list[tuple[str, int]], text_col: str = "text", label_col: str = "label", names=None) -> Path:
     import csv
 

@@ -104,3 +104,16 @@ def test_resume_flag_without_checkpoints_starts_fresh(cli, tiny_model, reviews_c
                  "--save-steps", "2", "--max-length", "32", "--no-tensorboard", "--resume", "-q")
     assert result.exit_code == 0, result.stderr
     assert "starting fresh" in result.stderr
+
+
+def test_distilbert_family_model(cli, reviews_csv, tmp_path):
+    from factory import build_tiny_distilbert
+
+    model = build_tiny_distilbert(tmp_path / "tiny-distilbert")
+    out = tmp_path / "distil"
+    result = cli("train", "--model", model, "--dataset", reviews_csv, "-o", out, "--max-steps", "4",
+                 "--save-steps", "2", "--max-length", "48", "--no-tensorboard", "-q")
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((out / "final" / "config.json").read_text())
+    assert config["model_type"] == "distilbert" and config["attention_dropout"] == 0.0
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
