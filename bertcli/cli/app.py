@@ -81,9 +81,11 @@ def command(name: str, func: Callable, **kwargs) -> None:
 def _register() -> None:
     from bertcli.cli import train
     from bertcli.cli import inspect
+    from bertcli.cli import debug
 
     command("train", train.train_cmd)
     command("inspect-checkpoint", inspect.inspect_cmd)
+    app.add_typer(debug.app, name="debug")
 
 
 _register()

@@ -1,0 +1,261 @@
+"""`bertcli debug run|data|model`: parse options, call core.diagnose_*, render findings or JSON; exit 1 on errors."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from bertcli.cli.options import (
+    DatasetOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    MaxLengthOpt,
+    ModelOpt,
+    SeedOpt,
+    TextColumnOpt,
+)
+
+app = typer.Typer(
+    name="debug",
+    help="Diagnose a training run, a dataset or a model: findings with evidence and the command that fixes each.",
+    epilog="Examples:  bertcli debug run results    bertcli debug data --dataset imdb --max-length 128",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _guarded(func: Callable) -> Callable:
+    """The app's one error boundary, looked up when the command runs (cli.app imports this module)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from bertcli.cli.app import error_boundary
+
+        return error_boundary(func)(*args, **kwargs)
+
+    return wrapper
+
+
+def _exit_on_errors(findings) -> None:
+    from bertcli.core.diagnose import has_errors
+
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+def run_cmd(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Run folder (results/), checkpoint folder or trainer_state.json.", metavar="PATH", show_default=False
+        ),
+    ],
+    spike_k: Annotated[
+        float, typer.Option("--spike-k", help="A grad norm above median + K x MAD (median absolute deviation) is a spike.")
+    ] = 6.0,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Plan deleting every checkpoint but the best and the newest (dry run without --yes).")
+    ] = False,
+    keep: Annotated[int, typer.Option("--keep", help="With --prune: newest complete checkpoints kept, besides the best.")] = 1,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --prune: really delete.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Diagnose a training run from its trainer_state.json and checkpoint folders.
+
+    Overfitting (train/eval gap per epoch, the epoch to stop at), late fluctuation of the loss and
+    whether grad-norm spikes line up with it, NaN/inf, a loss that does not fall or sits at ln 2,
+    divergence, LR schedule anomalies, and the disk every checkpoint takes. Reads JSON only.
+    --prune deletes all but the best and the newest checkpoint (numeric step order; the newest
+    complete one always stays); it is a dry run until --yes. Exit code 1 when a finding is an error.
+
+    Examples:
+
+      bertcli debug run results
+
+      bertcli debug run results --prune --yes
+    """
+    from bertcli.core.diagnose_run import apply_prune, diagnose_run, plan_prune, run_diagnosis_to_dict
+    from bertcli.core.errors import UsageError
+    from bertcli.core.inspect import check_spike_k
+
+    if yes and not prune:
+        raise UsageError("--yes confirms --prune: add --prune (bertcli debug run PATH --prune --yes)")
+    if keep < 1:
+        raise UsageError(f"--keep takes 1 or more (the newest complete checkpoint always stays), not {keep}")
+    check_spike_k(spike_k)
+    diagnosis = diagnose_run(path, spike_k=spike_k)
+    if prune:
+        if diagnosis.run_dir is None:
+            raise UsageError(f"--prune needs a run folder with checkpoint-N folders; {path} is a state file on its own")
+        best = diagnosis.summary.get("best_model_checkpoint")
+        diagnosis.prune = plan_prune(diagnosis.run_dir, best, keep)
+        if yes:
+            plan = apply_prune(diagnosis.prune)
+            diagnosis = diagnose_run(path, spike_k=spike_k)
+            diagnosis.prune = plan
+    if json_out:
+        from bertcli.render import print_json
+
+        print_json(run_diagnosis_to_dict(diagnosis))
+    else:
+        from bertcli.render.debug import render_prune, render_run_diagnosis
+
+        render_run_diagnosis(diagnosis)
+        if diagnosis.prune is not None:
+            render_prune(diagnosis.prune)
+    _exit_on_errors(diagnosis.findings)
+
+
+def data_cmd(
+    dataset: DatasetOpt = "imdb",
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Whose tokenizer counts the tokens: hub name or local model folder."),
+    ] = "bert-base-uncased",
+    max_length: MaxLengthOpt = 512,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    train_split: Annotated[str, typer.Option("--train-split", help="Split to train on.")] = "train",
+    eval_split: Annotated[
+        Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test).")
+    ] = None,
+    train_size: Annotated[str, typer.Option("--train-size", help="Train examples drawn with --seed, or 'all'.")] = "all",
+    eval_size: Annotated[str, typer.Option("--eval-size", help="Eval examples drawn with --seed, or 'all'.")] = "all",
+    seed: SeedOpt = 42,
+    lengths: Annotated[
+        bool, typer.Option("--lengths/--no-lengths", help="Tokenize the train split for the token-length histogram.")
+    ] = True,
+    clean_to: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--clean-to",
+            help="Also write a clean copy (no empties, markup, duplicates, conflicts or leaked eval rows) as JSON Lines here.",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Diagnose a dataset before training on it, with the same dataset options as train.
+
+    Label balance per split, exact and normalised duplicates, train/eval overlap (leakage), the same
+    text with conflicting labels, empty texts, markup such as <br />, and a token-length histogram
+    under --model's tokenizer with the share cut at --max-length and a suggested length.
+    --train-size/--eval-size with --seed pick the same examples bertcli train would.
+    Exit code 1 when a finding is an error.
+
+    Examples:
+
+      bertcli debug data --dataset imdb --train-size 2000 --eval-size 500 --max-length 128
+
+      bertcli debug data --dataset reviews.csv --model ./all-MiniLM-L6-v2 --clean-to reviews-clean
+    """
+    from bertcli.core.data import parse_size
+    from bertcli.core.diagnose_data import data_diagnosis_to_dict, diagnose_data, model_position_limit
+
+    train_n, eval_n = parse_size(train_size, "--train-size"), parse_size(eval_size, "--eval-size")
+    tokenizer, limit = None, None
+    if lengths:
+        from bertcli.core.model import load_tokenizer
+
+        tokenizer = load_tokenizer(model)
+        limit = model_position_limit(model, tokenizer)
+    diagnosis = diagnose_data(
+        dataset,
+        tokenizer,
+        tokenizer_name=model,
+        max_length=max_length,
+        model_limit=limit,
+        text_column=text_column,
+        label_column=label_column,
+        train_split=train_split,
+        eval_split=eval_split,
+        train_size=train_n,
+        eval_size=eval_n,
+        seed=seed,
+        clean_to=clean_to,
+    )
+    if json_out:
+        from bertcli.render import print_json
+
+        print_json(data_diagnosis_to_dict(diagnosis))
+    else:
+        from bertcli.render.debug import render_data_diagnosis
+
+        render_data_diagnosis(diagnosis)
+    _exit_on_errors(diagnosis.findings)
+
+
+def model_cmd(
+    model: ModelOpt = "bert-base-uncased",
+    max_length: MaxLengthOpt = 512,
+    labels: Annotated[
+        Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, as you would train with.")
+    ] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option("--dataset", "-d", help="Take the overfit batch from this dataset's train split (default: built-in sentences)."),
+    ] = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    overfit: Annotated[
+        bool, typer.Option("--overfit/--no-overfit", help="Run the active checks: one backward pass and the one-batch overfit.")
+    ] = True,
+    overfit_steps: Annotated[int, typer.Option("--overfit-steps", help="Most training steps on the one batch.")] = 50,
+    overfit_lr: Annotated[float, typer.Option("--overfit-lr", help="AdamW learning rate for the one-batch check.")] = 1e-4,
+    target_loss: Annotated[float, typer.Option("--target-loss", help="The loss counted as 'near zero'.")] = 0.05,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Examples in the one batch.")] = 8,
+    seed: SeedOpt = 42,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a model against its tokenizer, its labels and --max-length, and that it can learn at all.
+
+    Vocabulary sizes, num_labels vs id2label/label2id (the LABEL_0 problem), position embeddings vs
+    --max-length, parameters that get no gradient in a backward pass, and the classic sanity test:
+    train on one small batch until the loss is near zero. Exit code 1 when a finding is an error.
+
+    Examples:
+
+      bertcli debug model --model results/final --max-length 512
+
+      bertcli debug model --model bert-base-uncased --dataset imdb --labels negative,positive
+    """
+    from bertcli.core.diagnose_model import diagnose_model, model_diagnosis_to_dict, sample_batch
+
+    names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    texts, source = None, "built-in sentences"
+    if dataset and overfit:
+        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed)
+        names = names or data_labels
+        source = f"{dataset}, train split"
+    diagnosis = diagnose_model(
+        model,
+        max_length=max_length,
+        labels=names,
+        texts=texts,
+        texts_source=source,
+        overfit_steps=overfit_steps,
+        overfit_lr=overfit_lr,
+        target_loss=target_loss,
+        batch_size=batch_size,
+        seed=seed,
+        active=overfit,
+    )
+    if json_out:
+        from bertcli.render import print_json
+
+        print_json(model_diagnosis_to_dict(diagnosis))
+    else:
+        from bertcli.render.debug import render_model_diagnosis
+
+        render_model_diagnosis(diagnosis)
+    _exit_on_errors(diagnosis.findings)
+
+
+app.command("run")(_guarded(run_cmd))
+app.command("data")(_guarded(data_cmd))
+app.command("model")(_guarded(model_cmd))

@@ -1,0 +1,229 @@
+"""Rendering for `bertcli debug run|data|model`: the measurements as tables, then the findings with their fixes."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Group
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from bertcli.render import console_out, fmt, human_bytes, human_seconds
+
+LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
+LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
+BAR = "█"
+
+
+def findings_block(findings: Sequence[Any], title: str = "Findings") -> Table:
+    """Each finding: a mark and its summary, the evidence indented below, then the fix."""
+    grid = Table.grid(padding=(0, 1))
+    grid.title, grid.title_justify, grid.title_style = title, "left", "bold"
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for f in findings:
+        style = LEVEL_STYLE.get(f.level, "")
+        parts: list[Any] = [Text(f.summary, style=style)]
+        parts += [Padding(Text(line, style="dim"), (0, 0, 0, 2)) for line in f.evidence if line]
+        if f.fix:
+            fix = Text("fix: ", style="bold cyan")
+            fix.append(f.fix, style="cyan")
+            parts.append(Padding(fix, (0, 0, 0, 2)))
+        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Group(*parts))
+    return grid
+
+
+def counts_line(findings: Sequence[Any]) -> Text:
+    from bertcli.core.diagnose import count_levels
+
+    counts = count_levels(findings)
+    parts = [
+        (f"{counts['error']} error{'s' if counts['error'] != 1 else ''}", "bold red" if counts["error"] else "green"),
+        (f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}", "yellow" if counts["warning"] else ""),
+        (f"{counts['info']} note{'s' if counts['info'] != 1 else ''}", "dim"),
+    ]
+    line = Text()
+    for index, (text, style) in enumerate(parts):
+        line.append(("  " if index else "") + text, style=style)
+    return line
+
+
+# --- debug run ---------------------------------------------------------------------------------------------------
+
+
+def render_run_diagnosis(d: Any) -> None:
+    from bertcli.render.inspect import run_chart, summary_table
+
+    out = console_out()
+    out.print(summary_table(d.analysis))
+    out.print(run_chart([d.analysis], width=max(10, out.width - 44)))
+    if d.epochs:
+        out.print(epoch_table(d.epochs))
+    if d.disk is not None and d.disk.checkpoints:
+        out.print(checkpoint_table(d.disk))
+    out.print(findings_block(d.findings))
+    out.print(counts_line(d.findings))
+
+
+def epoch_table(epochs: Sequence[Any]) -> Table:
+    metrics: list[str] = []
+    for e in epochs:
+        metrics += [m for m in e.metrics if m not in metrics and m in ("accuracy", "f1", "precision", "recall")]
+    table = Table(title="Train/eval gap per evaluation", title_justify="left", caption="train loss: mean of the logs since the previous evaluation", caption_justify="left")
+    for name in ("epoch", "step", "train loss", "eval loss", "gap", *metrics):
+        table.add_column(name, justify="right")
+    lowest = min((e.eval_loss for e in epochs if e.eval_loss is not None), default=None)
+    for e in epochs:
+        gap = Text(f"{e.gap:+.4f}" if e.gap is not None else "-")
+        eval_loss = Text(fmt(e.eval_loss), style="bold green" if e.eval_loss is not None and e.eval_loss == lowest else "")
+        table.add_row(fmt(e.epoch, 2), str(e.step), fmt(e.train_loss), eval_loss, gap, *[fmt(e.metrics.get(m)) for m in metrics])
+    return table
+
+
+def checkpoint_table(disk: Any) -> Table:
+    table = Table(title=f"Checkpoints in {disk.run_dir}", title_justify="left")
+    for name in ("checkpoint", "size", "state"):
+        table.add_column(name, justify="right" if name == "size" else "left")
+    for c in disk.checkpoints:
+        table.add_row(c.name, human_bytes(c.bytes), _checkpoint_state(c))
+    table.add_row(Text("total", style="bold"), Text(human_bytes(disk.total_bytes), style="bold"), "")
+    if disk.final_bytes is not None:
+        table.add_row("final", human_bytes(disk.final_bytes), "the trained model")
+    return table
+
+
+def _checkpoint_state(c: Any) -> Text:
+    tags = [t for t, on in (("best", c.best), ("newest", c.newest)) if on]
+    if not c.complete:
+        return Text("half-written", style="yellow")
+    if not c.has_weights:
+        tags.append("no weights")
+    return Text(", ".join(tags), style="green" if c.best or c.newest else "")
+
+
+def render_prune(plan: Any) -> None:
+    out = console_out()
+    done = plan.applied
+    table = Table(
+        title=f"Prune {plan.run_dir}" + ("" if done else " (dry run)"),
+        title_justify="left",
+    )
+    for name in ("checkpoint", "size", "action"):
+        table.add_column(name, justify="right" if name == "size" else "left")
+    removing = {c.path for c in plan.remove}
+    for c in sorted([*plan.keep, *plan.remove], key=lambda c: c.step):
+        if c.path in removing:
+            action = Text("deleted" if done else "delete", style="red")
+        else:
+            why = [t for t, on in (("best", c.best), ("newest", c.newest)) if on] or (["half-written, newer"] if not c.complete else ["newest kept"])
+            action = Text("keep (" + ", ".join(why) + ")", style="green")
+        table.add_row(c.name, human_bytes(c.bytes), action)
+    out.print(table)
+    kept = f"the best and the newest {plan.keep_newest} complete checkpoint{'s' if plan.keep_newest > 1 else ''} stay"
+    if not plan.remove:
+        out.print(Text(f"nothing to delete: {kept}", style="dim"))
+    elif done:
+        out.print(Text(f"deleted {len(plan.remove)} checkpoint(s), freed {human_bytes(plan.freed_bytes)}; {kept}", style="bold"))
+    else:
+        out.print(
+            Text(
+                f"dry run: nothing deleted — add --yes to delete {len(plan.remove)} checkpoint(s) and free "
+                f"{human_bytes(plan.bytes_to_free)}; {kept}",
+                style="bold yellow",
+            )
+        )
+
+
+# --- debug data --------------------------------------------------------------------------------------------------
+
+
+def render_data_diagnosis(d: Any) -> None:
+    out = console_out()
+    out.print(split_table(d))
+    if d.lengths is not None:
+        out.print(length_histogram(d.lengths))
+    if d.cleaned is not None:
+        out.print(cleaned_table(d.cleaned))
+    out.print(findings_block(d.findings))
+    line = counts_line(d.findings)
+    line.append(f"  ({human_seconds(d.seconds)})", style="dim")
+    out.print(line)
+
+
+def split_table(d: Any) -> Table:
+    table = Table(title=f"Dataset {d.source}", title_justify="left")
+    for name in ("split", "rows", *d.label_names, "empty", "exact dup", "normalised dup", "conflicts", "markup"):
+        table.add_column(name, justify="left" if name == "split" else "right")
+    for r in d.splits:
+        labels = [f"{r.labels.get(n, 0):,}" for n in d.label_names]
+        cells = [r.empty, r.exact_duplicate_rows, r.normalised_duplicate_rows, r.conflict_rows, r.markup_rows]
+        table.add_row(r.name, f"{r.rows:,}", *labels, *[_count(n) for n in cells])
+    if d.leakage is not None:
+        leak = d.leakage
+        table.caption = (
+            f"'{leak.eval_split}' rows also in '{leak.train_split}': {leak.exact_rows:,} exact, "
+            f"{leak.normalised_rows:,} normalised"
+        )
+        table.caption_justify = "left"
+    return table
+
+
+def _count(n: int) -> Text:
+    return Text(f"{n:,}", style="yellow" if n else "dim")
+
+
+def length_histogram(t: Any) -> Table:
+    table = Table(
+        title=f"Tokens per '{t.split}' text under {t.tokenizer} (--max-length {t.max_length})",
+        title_justify="left",
+        caption=f"{t.truncated_share:.1%} longer than {t.max_length}; 95% ≤ {t.p95}; suggested --max-length {t.suggested_max_length}",
+        caption_justify="left",
+    )
+    table.add_column("tokens", justify="right")
+    table.add_column("texts", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("", no_wrap=True)
+    top = max((h["count"] for h in t.histogram), default=0) or 1
+    for h in t.histogram:
+        label = f"{h['low']}–{h['high']}" if h["high"] is not None else f">{h['low'] - 1}"
+        cut = h["high"] is None or h["high"] > t.max_length
+        bar = Text(BAR * max(0, round(30 * h["count"] / top)), style="red" if cut else "green")
+        table.add_row(label, f"{h['count']:,}", f"{h['count'] / max(t.texts, 1):.1%}", bar)
+    return table
+
+
+def cleaned_table(c: Any) -> Table:
+    table = Table(title=f"Clean copy in {c.folder}", title_justify="left")
+    table.add_column("file")
+    table.add_column("kept", justify="right")
+    table.add_column("dropped")
+    for split, path in c.files.items():
+        dropped = ", ".join(f"{reason} {n:,}" for reason, n in c.dropped.get(split, {}).items()) or "-"
+        table.add_row(path, f"{c.kept.get(split, 0):,}", dropped)
+    return table
+
+
+# --- debug model -------------------------------------------------------------------------------------------------
+
+
+def render_model_diagnosis(d: Any) -> None:
+    out = console_out()
+    out.print(model_table(d))
+    out.print(findings_block(d.findings))
+    out.print(counts_line(d.findings))
+
+
+def model_table(d: Any) -> Table:
+    table = Table(title=f"Model {d.model}", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("architecture", f"{d.architecture or '-'} ({d.model_type or '?'}), {d.parameters:,} parameters")
+    table.add_row("tokenizer", f"{d.tokenizer_class}, {d.tokenizer_vocab:,} tokens; embedding {d.embedding_rows:,} rows")
+    labels = ", ".join(f"{k}: {v}" for k, v in d.id2label.items())
+    table.add_row("labels", f"num_labels {d.num_labels} ({labels})" + ("; new head" if d.head_is_new else ""))
+    table.add_row("positions", f"{d.max_position_embeddings or '-'} (tokenizer limit {d.tokenizer_max_length or '-'}; --max-length {d.max_length})")
+    if d.overfit is not None:
+        o = d.overfit
+        table.add_row("one-batch overfit", f"{o.first_loss:.3f} → {o.final_loss:.3f} in {o.steps_run} steps ({o.seconds:.1f} s)")
+    return table

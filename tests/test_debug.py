@@ -1,0 +1,689 @@
+"""bertcli debug run|data|model: each diagnosis on a state, dataset or model built to show it, and no false alarms."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bertcli.core.checkpoints import list_checkpoints
+from bertcli.core.diagnose import rank_correlation
+from bertcli.core.diagnose_run import diagnose_run, plan_prune
+
+REPO = Path(__file__).resolve().parents[1]
+LN2 = math.log(2)
+
+
+# --- synthetic trainer states ------------------------------------------------------------------------------------
+
+
+def linear_lr(step: int, total: int, peak: float = 2e-5, warmup: int = 0) -> float:
+    """The LR transformers 5 logs at `step` (the one the step used)."""
+    done = step - 1
+    if done < warmup:
+        return peak * done / max(1, warmup)
+    return peak * (total - done) / max(1, total - warmup)
+
+
+def trainer_state(
+    losses,
+    grad_norms=None,
+    *,
+    every: int = 10,
+    steps_per_epoch: int = 100,
+    evals: dict[int, dict[str, float]] | None = None,
+    lr=None,
+    best: str | None = None,
+    batch: int = 16,
+) -> dict:
+    """A transformers-5 trainer_state.json: one train log every `every` steps, evals after the given steps."""
+    total = every * len(losses)
+    lr = lr or (lambda step: linear_lr(step, total))
+    grad_norms = grad_norms if grad_norms is not None else [1.0 + 0.05 * (i % 3) for i in range(len(losses))]
+    history = []
+    for index, loss in enumerate(losses):
+        step = every * (index + 1)
+        history.append(
+            {"epoch": step / steps_per_epoch, "step": step, "loss": loss, "learning_rate": lr(step), "grad_norm": grad_norms[index]}
+        )
+        if evals and step in evals:
+            history.append(
+                {"epoch": step / steps_per_epoch, "step": step, "eval_runtime": 2.0, "eval_samples_per_second": 250.0,
+                 **{f"eval_{k}": v for k, v in evals[step].items()}}
+            )
+    return {
+        "best_metric": None,
+        "best_model_checkpoint": best,
+        "epoch": total / steps_per_epoch,
+        "global_step": total,
+        "log_history": history,
+        "logging_steps": every,
+        "max_steps": total,
+        "num_train_epochs": math.ceil(total / steps_per_epoch),
+        "save_steps": every,
+        "train_batch_size": batch,
+    }
+
+
+def write_checkpoint(folder: Path, state: dict | None, weights: int = 64, bertcli_json: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if state is not None:
+        (folder / "trainer_state.json").write_text(json.dumps(state))
+    if weights:
+        (folder / "model.safetensors").write_bytes(b"\0" * weights)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}}))
+    if bertcli_json:
+        (folder / "bertcli.json").write_text(json.dumps({"max_length": 512, "truncation": "head+tail"}))
+    return folder
+
+
+def run_with(tmp_path: Path, state: dict, **kwargs) -> Path:
+    run = tmp_path / "results"
+    write_checkpoint(run / f"checkpoint-{state['global_step']}", state, **kwargs)
+    return run
+
+
+def decaying(n: int, start: float = 0.69, end: float = 0.2, wobble: float = 0.004) -> list[float]:
+    """A loss that falls smoothly from `start` towards `end`, with a small regular wobble."""
+    return [end + (start - end) * math.exp(-4 * i / n) + wobble * (-1) ** i for i in range(n)]
+
+
+def codes(diagnosis, split: str | None = None) -> dict[str, str]:
+    """Finding code -> level; with `split`, only the findings about that split (by its quoted name)."""
+    return {f.code: f.level for f in diagnosis.findings if split is None or f"'{split}'" in f.summary}
+
+
+def by_code(diagnosis, code: str):
+    return next(f for f in diagnosis.findings if f.code == code)
+
+
+HEALTHY_EVALS = {
+    100: {"loss": 0.32, "accuracy": 0.86},
+    200: {"loss": 0.27, "accuracy": 0.89},
+    300: {"loss": 0.25, "accuracy": 0.90},
+}
+
+
+# --- debug run -----------------------------------------------------------------------------------------------------
+
+
+def test_healthy_run_has_no_warnings(tmp_path, cli):
+    total = 300
+    state = trainer_state(
+        decaying(30), evals=HEALTHY_EVALS, lr=lambda s: linear_lr(s, total, warmup=30), best="results/checkpoint-300"
+    )
+    run = run_with(tmp_path, state)
+    write_checkpoint(run / "checkpoint-290", trainer_state(decaying(29)))
+    d = diagnose_run(run)
+    assert [f for f in d.findings if f.level != "info"] == []
+    assert {"loss", "no_overfitting", "fluctuation", "grad_norm", "lr_schedule", "disk"} <= set(codes(d))
+    assert d.loss_trend.verdict == "decreasing"
+    assert not d.fluctuation.fluctuating
+    result = cli("debug", "run", run)
+    assert result.exit_code == 0, result.stderr
+    assert "0 errors" in result.stdout and "0 warnings" in result.stdout
+
+
+def test_overfitting_gap_per_epoch_and_recommended_epochs(tmp_path, cli):
+    losses = decaying(30, start=0.69, end=0.05)
+    evals = {
+        100: {"loss": 0.30, "accuracy": 0.88},
+        200: {"loss": 0.27, "accuracy": 0.90},
+        300: {"loss": 0.41, "accuracy": 0.89},
+    }
+    run = run_with(tmp_path, trainer_state(losses, evals=evals, best="/elsewhere/results/checkpoint-200"))
+    d = diagnose_run(run)
+    o = d.overfitting
+    assert o.overfitting and o.recommended_epochs == 2
+    assert o.lowest_eval_loss == 0.27 and o.lowest_eval_loss_step == 200
+    assert o.eval_loss_rise == pytest.approx(0.14)
+    assert (o.headline_metric, o.headline_value, o.headline_step) == ("accuracy", 0.90, 200)
+    assert [e.step for e in d.epochs] == [100, 200, 300]
+    first_epoch_train = sum(losses[:10]) / 10
+    assert d.epochs[0].train_loss == pytest.approx(first_epoch_train)
+    assert d.epochs[0].gap == pytest.approx(0.30 - first_epoch_train)
+    assert d.epochs[2].gap == pytest.approx(0.41 - sum(losses[20:]) / 10)
+    finding = by_code(d, "overfitting")
+    assert finding.level == "warning"
+    assert finding.fix.startswith("bertcli train --epochs 2")
+    assert "checkpoint-200" in finding.fix
+    result = cli("debug", "run", run, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["overfitting"]["recommended_epochs"] == 2
+    assert any(f["code"] == "overfitting" and f["fix"] for f in data["findings"])
+
+
+def test_eval_loss_rising_while_accuracy_still_improves_is_not_a_reason_to_stop(tmp_path):
+    evals = {100: {"loss": 0.30, "accuracy": 0.86}, 200: {"loss": 0.28, "accuracy": 0.88}, 300: {"loss": 0.35, "accuracy": 0.90}}
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30, end=0.05), evals=evals)))
+    assert d.overfitting.overfitting and d.overfitting.recommended_epochs is None
+    assert codes(d)["overconfident"] == "info"
+
+
+def test_epochs_that_did_not_improve_accuracy(tmp_path):
+    evals = {100: {"loss": 0.45, "accuracy": 0.798}, 200: {"loss": 0.313, "accuracy": 0.884}, 300: {"loss": 0.300, "accuracy": 0.880}}
+    run = run_with(tmp_path, trainer_state(decaying(30), evals=evals))
+    (run / "checkpoint-300" / "bertcli.json").write_text(
+        json.dumps({"max_length": 512, "truncation": "head+tail", "training": {"eval_size": 500, "num_train_epochs": 3}})
+    )
+    d = diagnose_run(run)
+    assert not d.overfitting.overfitting
+    finding = by_code(d, "extra_epochs")
+    assert finding.level == "info" and finding.fix == "bertcli train --epochs 2"
+    assert "a difference of 2 of 500 eval examples: within noise at this size" in finding.evidence
+
+
+def test_no_evaluation_cannot_tell_overfitting_from_noise(tmp_path):
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30))))
+    finding = by_code(d, "no_eval")
+    assert finding.level == "warning"
+    assert "eval_strategy='epoch'" in finding.fix
+    assert d.overfitting is None
+
+
+def fluctuating_run(spikes_at: dict[int, float], follow: bool = False) -> tuple[list[float], list[float]]:
+    """Smooth fall for 20 logs, then a loss that swings between ~0.08 and ~0.22; grad norms spike where given.
+
+    With `follow`, the late grad norms also grow with the size of each loss change.
+    """
+    losses = decaying(20, start=0.69, end=0.15, wobble=0.002)
+    late = [0.09, 0.20, 0.10, 0.12, 0.22, 0.09, 0.11, 0.21, 0.08, 0.13, 0.20, 0.10, 0.12, 0.22, 0.09, 0.12]
+    losses += late
+    grads = [2.0 + 0.1 * (i % 4) for i in range(len(losses))]
+    if follow:
+        for i in range(20, len(losses)):
+            grads[i] = 2.0 + 5 * abs(losses[i] - losses[i - 1])
+    for step, value in spikes_at.items():
+        grads[step // 10 - 1] = value
+    return losses, grads
+
+
+def test_fluctuation_with_aligned_spikes(tmp_path, cli):
+    # the late jumps up are at logs 22 (0.20), 25 (0.22), 28 (0.21), 31 (0.20), 34 (0.22): spike at three of them
+    spikes = {250: 14.0, 280: 12.5, 340: 15.0}
+    losses, grads = fluctuating_run(spikes, follow=True)
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, grads, steps_per_epoch=120, evals=HEALTHY_EVALS)))
+    f = d.fluctuation
+    assert f.fluctuating
+    assert f.late_cv > 1.5 * f.early_cv and f.late_cv >= 0.15
+    assert f.spike_steps == sorted(spikes)
+    assert f.aligned_spike_steps == sorted(spikes)
+    assert f.spike_correlation is not None and f.spike_correlation > 0.3
+    finding = by_code(d, "fluctuation")
+    assert finding.level == "warning"
+    assert "line up" in " ".join(finding.evidence)
+    assert "bertcli debug data" in finding.fix and "250, 280, 340" in finding.fix
+    result = cli("debug", "run", run_with(tmp_path, trainer_state(losses, grads, steps_per_epoch=120, evals=HEALTHY_EVALS)), "--json")
+    assert json.loads(result.stdout)["fluctuation"]["aligned_spike_steps"] == [250, 280, 340]
+
+
+def test_fluctuation_without_spikes_is_batch_noise(tmp_path):
+    losses, grads = fluctuating_run({})
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, grads, evals=HEALTHY_EVALS)))
+    finding = by_code(d, "fluctuation")
+    assert finding.level == "warning"
+    assert d.fluctuation.aligned_spike_steps == []
+    assert "bertcli train --batch-size 32" in finding.fix
+
+
+def test_reference_run_spike_is_early_and_does_not_explain_the_late_fluctuation(tmp_path):
+    from test_inspect import make_state
+
+    run = tmp_path / "results"
+    write_checkpoint(run / "checkpoint-375", make_state(), bertcli_json=False)
+    d = diagnose_run(run)
+    assert d.fluctuation.fluctuating
+    assert d.fluctuation.aligned_spike_steps == [70]
+    finding = by_code(d, "fluctuation")
+    assert "no spike falls in the fluctuating stretch" in " ".join(finding.evidence)
+    spikes = by_code(d, "grad_spikes")
+    assert spikes.level == "info" and "recovered" in spikes.summary
+    assert {"no_eval", "nan_filter"} <= {f.code for f in d.findings if f.level == "warning"}
+    assert not [f for f in d.findings if f.level == "error"]
+
+
+def test_nan_is_an_error_and_fails_the_exit_code(tmp_path, cli):
+    losses = decaying(30)
+    losses[17] = float("nan")
+    run = run_with(tmp_path, trainer_state(losses, evals=HEALTHY_EVALS))
+    d = diagnose_run(run)
+    finding = by_code(d, "non_finite")
+    assert finding.level == "error" and "step 180" in finding.summary
+    assert "--lr 1e-5" in finding.fix
+    result = cli("debug", "run", run)
+    assert result.exit_code == 1
+    assert "NaN/inf" in result.stdout
+
+
+def test_nan_averaged_away_by_the_logging_filter_is_named(tmp_path):
+    grads = [1.0] * 30
+    grads[12] = float("nan")
+    run = run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS), bertcli_json=False)
+    finding = by_code(diagnose_run(run), "non_finite")
+    assert "grad_norm = nan at step 130" in finding.evidence
+    assert any("logging_nan_inf_filter replaced the non-finite loss" in line for line in finding.evidence)
+
+
+def test_loss_stuck_at_ln2_is_not_learning(tmp_path, cli):
+    losses = [LN2 + 0.004 * math.sin(i) for i in range(40)]
+    run = run_with(tmp_path, trainer_state(losses, evals={200: {"loss": 0.6932, "accuracy": 0.5}, 400: {"loss": 0.6931, "accuracy": 0.5}}))
+    d = diagnose_run(run)
+    assert d.loss_trend.verdict == "stuck_at_chance"
+    finding = by_code(d, "stuck_at_chance")
+    assert finding.level == "error" and "ln 2 = 0.6931" in finding.summary
+    assert "bertcli debug data" in finding.fix and "bertcli debug model" in finding.fix
+    assert "loss_not_decreasing" not in codes(d)
+    assert cli("debug", "run", run).exit_code == 1
+
+
+def test_three_labels_are_judged_against_ln3(tmp_path):
+    run = tmp_path / "results"
+    folder = write_checkpoint(run / "checkpoint-400", trainer_state([math.log(3) + 0.003 * (-1) ** i for i in range(40)]))
+    (folder / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b", "2": "c"}}))
+    d = diagnose_run(run)
+    assert d.loss_trend.num_labels == 3 and d.loss_trend.verdict == "stuck_at_chance"
+
+
+@pytest.mark.parametrize(
+    "losses, verdict, code",
+    [
+        ([0.45 + 0.01 * (-1) ** i for i in range(30)], "flat", "loss_not_decreasing"),
+        ([0.6 + 0.05 * i for i in range(30)], "rising", "diverged"),
+        ([0.69 * math.exp(-i / 4) + 0.02 for i in range(15)] + [0.6 + 0.01 * i for i in range(15)], "learned_then_diverged", "diverged"),
+    ],
+)
+def test_loss_that_does_not_fall_or_diverges_is_an_error(tmp_path, losses, verdict, code):
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, evals=HEALTHY_EVALS)))
+    assert d.loss_trend.verdict == verdict
+    assert codes(d)[code] == "error"
+
+
+def test_exploding_gradients(tmp_path):
+    grads = [1.0 * 1.25**i for i in range(30)]
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS)))
+    assert codes(d)["grad_explosion"] == "error"
+
+
+def test_lr_anomalies_constant_large_no_warmup(tmp_path):
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 1e-4, evals=HEALTHY_EVALS)))
+    found = codes(d)
+    assert found["lr_no_decay"] == "warning"
+    assert found["lr_no_warmup"] == "warning"
+    assert found["lr_too_high"] == "warning"
+    assert by_code(d, "lr_no_decay").fix == "bertcli train --scheduler linear (the fine-tuning default: decay to 0 by the last step)"
+    assert by_code(d, "lr_no_warmup").fix == "bertcli train --warmup-ratio 0.1"
+
+
+def test_learning_rate_zero_trains_nothing(tmp_path):
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 0.0, evals=HEALTHY_EVALS)))
+    assert codes(d)["lr_zero"] == "error"
+
+
+def test_rank_correlation():
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 1, 1], [1, 2, 3]) is None
+
+
+# --- disk and --prune ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_folder(tmp_path) -> Path:
+    """checkpoint-5/-10/-20/-100 complete (best -10), -50 half-written (older), -110 half-written (newer)."""
+    run = tmp_path / "results"
+    for step, size in ((5, 100), (10, 200), (20, 300), (100, 400)):
+        write_checkpoint(run / f"checkpoint-{step}", trainer_state(decaying(10), every=step // 5 if step >= 5 else 1), weights=size)
+    state = json.loads((run / "checkpoint-100" / "trainer_state.json").read_text())
+    state["best_model_checkpoint"] = "/somewhere/else/results/checkpoint-10"
+    (run / "checkpoint-100" / "trainer_state.json").write_text(json.dumps(state))
+    write_checkpoint(run / "checkpoint-50", None, weights=500)
+    (run / "checkpoint-110").mkdir()
+    (run / "checkpoint-110" / "model.safetensors").write_bytes(b"\0" * 600)
+    (run / "final").mkdir()
+    (run / "final" / "model.safetensors").write_bytes(b"\0" * 700)
+    return run
+
+
+def test_disk_sizes_every_checkpoint_in_numeric_order(run_folder):
+    d = diagnose_run(run_folder)
+    names = [c.name for c in d.disk.checkpoints]
+    assert names == ["checkpoint-5", "checkpoint-10", "checkpoint-20", "checkpoint-50", "checkpoint-100", "checkpoint-110"]
+    sizes = {c.name: c.bytes for c in d.disk.checkpoints}
+    from bertcli.core.checkpoints import folder_bytes
+
+    assert sizes == {c.name: folder_bytes(c.path) for c in list_checkpoints(run_folder)}
+    assert d.disk.total_bytes == sum(sizes.values())
+    assert d.disk.final_bytes == 700
+    best = [c.name for c in d.disk.checkpoints if c.best]
+    newest = [c.name for c in d.disk.checkpoints if c.newest]
+    assert best == ["checkpoint-10"] and newest == ["checkpoint-100"]
+    # keep 1: -5, -20 and the older half-written -50 go
+    assert d.disk.freed_by_keeping[1] == sizes["checkpoint-5"] + sizes["checkpoint-20"] + sizes["checkpoint-50"]
+    assert by_code(d, "half_written").level == "warning" and "checkpoint-110" in by_code(d, "half_written").summary
+
+
+def test_prune_is_a_dry_run_until_yes(run_folder, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    before = sorted(p.name for p in run_folder.iterdir())
+    result = cli("debug", "run", run_folder, "--prune")
+    assert result.exit_code == 0, result.stderr
+    assert "dry run: nothing deleted" in result.stdout
+    assert sorted(p.name for p in run_folder.iterdir()) == before
+    data = json.loads(cli("debug", "run", run_folder, "--prune", "--json").stdout)
+    assert [c["name"] for c in data["prune"]["remove"]] == ["checkpoint-5", "checkpoint-20", "checkpoint-50"]
+    assert data["prune"]["applied"] is False
+
+    result = cli("debug", "run", run_folder, "--prune", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "deleted 3 checkpoint(s)" in result.stdout
+    assert sorted(p.name for p in run_folder.iterdir()) == ["checkpoint-10", "checkpoint-100", "checkpoint-110", "final"]
+    again = cli("debug", "run", run_folder, "--prune", "--yes")
+    assert "nothing to delete" in again.stdout
+
+
+def test_prune_keep_two_newest(run_folder):
+    plan = plan_prune(run_folder, "checkpoint-10", keep_newest=2)
+    assert [c.name for c in plan.remove] == ["checkpoint-5", "checkpoint-50"]
+
+
+def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
+    run = tmp_path / "results"
+    write_checkpoint(run / "checkpoint-10", trainer_state(decaying(10), every=1))
+    (run / "checkpoint-20").mkdir()
+    (run / "checkpoint-9").mkdir()
+    result = cli("debug", "run", run, "--prune", "--yes", "--json")
+    data = json.loads(result.stdout)
+    assert [c["name"] for c in data["prune"]["remove"]] == ["checkpoint-9"]
+    assert (run / "checkpoint-10").is_dir() and (run / "checkpoint-20").is_dir()
+    states_only = tmp_path / "states"
+    write_checkpoint(states_only / "checkpoint-3", trainer_state(decaying(10), every=1), weights=0)
+    write_checkpoint(states_only / "checkpoint-6", trainer_state(decaying(10), every=1), weights=0)
+    assert plan_prune(states_only, None).remove == []
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(("--yes",), "--yes confirms --prune"), (("--prune", "--keep", "0"), "--keep takes 1 or more")],
+)
+def test_prune_usage_errors(run_folder, cli, args, needle):
+    result = cli("debug", "run", run_folder, *args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert (run_folder / "checkpoint-5").is_dir()
+
+
+def test_missing_run_is_one_clean_line(tmp_path, cli):
+    result = cli("debug", "run", tmp_path / "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_debug_run_imports_no_torch(run_folder):
+    code = (
+        "import sys\n"
+        "from bertcli.cli.app import main\n"
+        "try:\n"
+        f"    main(['debug', 'run', {str(run_folder)!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr
+
+
+# --- debug data ----------------------------------------------------------------------------------------------------
+
+LONG = " ".join(["the story was really quite moving and the acting superb"] * 6)
+
+
+@pytest.fixture(scope="module")
+def planted_data(tmp_path_factory) -> Path:
+    """A train/test pair with every problem planted a known number of times."""
+    from factory import write_csv
+
+    folder = tmp_path_factory.mktemp("planted")
+    train = [
+        ("a wonderful film with brilliant acting", 1),
+        ("a wonderful film with brilliant acting", 1),  # exact duplicate (1 extra)
+        ("A Wonderful film, with brilliant acting!", 1),  # normalised duplicate of the two above (1 extra)
+        ("the plot was dull and the ending painful", 0),
+        ("the plot was dull and the ending painful", 1),  # exact duplicate with a conflicting label
+        ("   ", 0),  # empty
+        ("", 1),  # empty
+        ("great cast<br /><br />superb music", 1),  # markup
+        ("boring &amp; clumsy script", 0),  # markup (entity)
+        ("i thought the movie was charming", 1),
+        ("this movie was dreadful", 0),
+        (LONG, 1),  # long: cut at --max-length 32
+        ("a terrible film with awful acting", 0),
+        ("quite boring direction", 0),
+    ]
+    test = [
+        ("i thought the movie was charming", 1),  # leak, exact
+        ("THIS movie was dreadful.", 1),  # leak after normalising, with the other label
+        ("quite a moving story", 1),
+        ("really bad direction", 0),
+        ("the ending was delightful", 1),
+    ]
+    write_csv(folder / "train.csv", train)
+    write_csv(folder / "test.csv", test)
+    return folder
+
+
+def test_data_finds_every_planted_problem(planted_data, tiny_model, cli):
+    from bertcli.core.diagnose_data import diagnose_data
+    from bertcli.core.model import load_tokenizer
+
+    d = diagnose_data(str(planted_data), load_tokenizer(str(tiny_model)), tokenizer_name="tiny", max_length=32, model_limit=128)
+    train, test = d.splits
+    assert (train.name, train.rows, test.name, test.rows) == ("train", 14, "test", 5)
+    assert d.label_names == ["negative", "positive"]
+    assert train.labels == {"negative": 6, "positive": 8}
+    assert test.labels == {"negative": 1, "positive": 4}
+    assert (train.empty, train.empty_rows) == (2, [5, 6])
+    assert (train.exact_duplicate_groups, train.exact_duplicate_rows) == (2, 2)
+    assert (train.normalised_duplicate_groups, train.normalised_duplicate_rows) == (1, 1)
+    assert (train.conflict_groups, train.conflict_rows) == (1, 2)
+    assert train.conflict_examples[0].labels == ["negative", "positive"]
+    assert train.markup_rows == 2 and train.markup == {"<br />": 2, "&amp;": 1}
+    assert (test.exact_duplicate_rows, test.conflict_groups, test.empty, test.markup_rows) == (0, 0, 0, 0)
+    leak = d.leakage
+    assert (leak.eval_rows, leak.exact_rows, leak.normalised_rows, leak.conflicting_rows) == (5, 1, 2, 1)
+    lengths = d.lengths
+    assert lengths.texts == 12  # the two empty texts are not tokenized
+    assert lengths.truncated == 1 and lengths.longest > 32
+    assert sum(h["count"] for h in lengths.histogram) == 12
+    assert lengths.markup_tokens > 0
+    levels = codes(d, "train")
+    assert levels["empty_texts"] == "error"
+    assert levels["conflicting_labels"] == "error"
+    assert levels["leakage"] == "error"
+    assert levels["duplicates"] == "warning"
+    assert levels["markup"] == "warning"
+    assert codes(d, "test")["imbalance"] == "warning"  # 4 positive to 1 negative
+    assert by_code(d, "duplicates").fix.startswith(f"bertcli debug data --dataset {planted_data} --clean-to")
+
+    result = cli("debug", "data", "--dataset", planted_data, "--model", tiny_model, "--max-length", "32", "--json")
+    assert result.exit_code == 1  # error-level findings
+    data = json.loads(result.stdout)
+    assert data["leakage"]["normalised_rows"] == 2
+    assert data["splits"][0]["exact_duplicate_rows"] == 2
+
+
+def test_data_clean_copy_trains_clean(planted_data, tiny_model, tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    clean = tmp_path / "clean"
+    result = cli("debug", "data", "--dataset", planted_data, "--model", tiny_model, "--max-length", "64", "--clean-to", clean)
+    assert result.exit_code == 1
+    assert "Clean copy in" in result.stdout
+    rows = [json.loads(line) for line in (clean / "train.jsonl").read_text().splitlines()]
+    texts = [r["text"] for r in rows]
+    assert "great cast superb music" in texts and "boring & clumsy script" in texts
+    assert not any(t == "the plot was dull and the ending painful" for t in texts)
+    assert texts.count("a wonderful film with brilliant acting") == 1 and len(rows) == 14 - 2 - 2 - 2
+    again = cli("debug", "data", "--dataset", clean, "--model", tiny_model, "--max-length", "64", "--json")
+    assert again.exit_code == 0, again.stdout
+    data = json.loads(again.stdout)
+    train, test = data["splits"]
+    assert train["exact_duplicate_rows"] == train["normalised_duplicate_rows"] == train["conflict_rows"] == 0
+    assert train["empty"] == train["markup_rows"] == 0
+    assert data["leakage"]["normalised_rows"] == 0 and test["rows"] == 3
+
+
+def test_data_sizes_draw_like_train(planted_data, cli):
+    data = json.loads(cli("debug", "data", "--dataset", planted_data, "--no-lengths", "--train-size", "6", "--json").stdout)
+    assert data["splits"][0]["rows"] == 6 and data["splits"][1]["rows"] == 5
+    assert data["lengths"] is None
+
+
+def test_data_single_file_and_unknown_labels(tmp_path, cli):
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\ngood film,pos\nbad film,neg\nfine film,meh\n")
+    from bertcli.core.diagnose_data import diagnose_data
+
+    d = diagnose_data(str(path), None)
+    assert d.eval_split is None and d.leakage is None
+    assert codes(d)["no_eval_split"] == "info"
+    assert d.splits[0].labels == {"meh": 1, "neg": 1, "pos": 1}
+
+
+@pytest.mark.slow
+def test_markup_in_most_imdb_reviews_and_lengths_of_the_real_corpus(imdb, minilm, cli):
+    from bertcli.core.diagnose_data import diagnose_data
+    from bertcli.core.model import load_tokenizer
+
+    d = diagnose_data(str(imdb), load_tokenizer(str(minilm)), max_length=128, train_size=1000, eval_size=200)
+    train = d.splits[0]
+    assert train.rows == 1000 and "<br />" in train.markup
+    assert train.markup_rows > 400
+    assert d.lengths.truncated_share > 0.7 and d.lengths.suggested_max_length == 512
+    assert by_code(d, "truncation").fix.startswith("bertcli train --max-length 512")
+
+
+# --- debug model ---------------------------------------------------------------------------------------------------
+
+
+def test_model_tiny_bert_learns_one_batch(tiny_model, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    result = cli("debug", "model", "--model", tiny_model, "--max-length", "64", "--overfit-lr", "1e-2", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["tokenizer_vocab"] == data["embedding_rows"]
+    assert data["max_position_embeddings"] == 128
+    assert data["head_is_new"] is True
+    overfit = data["overfit"]
+    assert overfit["reached_at"] is not None and overfit["final_loss"] < 0.05
+    assert overfit["first_loss"] == pytest.approx(LN2, abs=0.05)
+    assert overfit["accuracy"] == 1.0
+    assert data["gradients"]["no_gradient"] == [] and data["gradients"]["frozen"] == []
+    levels = {f["code"]: f["level"] for f in data["findings"]}
+    assert levels["generic_labels"] == "info" and levels["vocab"] == "info"
+    assert levels["overfit_one_batch"] == "info" and levels["max_length"] == "info"
+
+
+def test_model_max_length_beyond_positions_is_an_error(tiny_model, cli):
+    result = cli("debug", "model", "--model", tiny_model, "--max-length", "512", "--no-overfit")
+    assert result.exit_code == 1
+    assert "--max-length 512 is longer than the model's 128 position embeddings" in result.stdout
+    assert "fix: --max-length 128" in result.stdout
+
+
+def test_model_that_cannot_learn_fails(tiny_model, cli):
+    result = cli(
+        "debug", "model", "--model", tiny_model, "--max-length", "64", "--overfit-lr", "1e-6", "--overfit-steps", "3", "--json"
+    )
+    assert result.exit_code == 1
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    assert found["overfit_one_batch"]["level"] == "error"
+    assert "cannot overfit one batch" in found["overfit_one_batch"]["summary"]
+
+
+@pytest.fixture(scope="module")
+def trained_head_models(tiny_model, tmp_path_factory):
+    """The tiny BERT saved as a classifier with placeholder labels, and one with label maps that disagree."""
+    from transformers import BertForSequenceClassification, BertTokenizer
+
+    root = tmp_path_factory.mktemp("heads")
+    tokenizer = BertTokenizer.from_pretrained(str(tiny_model))
+    generic = root / "generic"
+    BertForSequenceClassification.from_pretrained(str(tiny_model)).save_pretrained(generic)
+    tokenizer.save_pretrained(generic)
+    broken = root / "broken"
+    model = BertForSequenceClassification.from_pretrained(str(tiny_model), id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    model.save_pretrained(broken)
+    tokenizer.save_pretrained(broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["label2id"] = {"neg": 1, "pos": 0}
+    (broken / "config.json").write_text(json.dumps(config))
+    return generic, broken
+
+
+def test_model_label0_problem_and_broken_label_maps(trained_head_models, cli):
+    generic, broken = trained_head_models
+    result = cli("debug", "model", "--model", generic, "--max-length", "64", "--no-overfit", "--json")
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    assert found["generic_labels"]["level"] == "warning"
+    assert found["generic_labels"]["fix"].startswith("bertcli train --labels negative,positive")
+    assert result.exit_code == 0
+    result = cli("debug", "model", "--model", broken, "--max-length", "64", "--no-overfit", "--json")
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    assert found["label_maps"]["level"] == "error" and "not the inverse" in found["label_maps"]["summary"]
+    assert result.exit_code == 1
+
+
+def test_gradient_check_finds_frozen_head_and_unused_parameters(tiny_model):
+    import torch
+
+    from bertcli.core.diagnose_model import SANITY_TEXTS, _gradient_findings, check_gradient_flow
+    from bertcli.core.model import load_classifier, load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model))
+    model = load_classifier(str(tiny_model), ["negative", "positive"])
+    model.bert.register_parameter("unused", torch.nn.Parameter(torch.ones(3)))
+    check = check_gradient_flow(model, tokenizer, SANITY_TEXTS, 64, seed=0)
+    assert check.no_gradient == ["bert.unused"]
+    assert check.head == ["classifier.weight", "classifier.bias"]
+    model.classifier.requires_grad_(False)
+    check = check_gradient_flow(model, tokenizer, SANITY_TEXTS, 64, seed=0)
+    assert check.frozen == ["classifier.weight", "classifier.bias"]
+    levels = {f.code: f.level for f in _gradient_findings(check)}
+    assert levels["head_no_gradient"] == "error" and levels["no_gradient"] == "warning"
+
+
+def test_model_batch_from_a_dataset(tiny_model, reviews_csv, cli):
+    result = cli(
+        "debug", "model", "--model", tiny_model, "--dataset", reviews_csv, "--max-length", "64", "--overfit-lr", "1e-2", "--json"
+    )
+    data = json.loads(result.stdout)
+    assert data["overfit"]["source"].endswith("train split") and data["overfit"]["examples"] == 8
+    assert data["id2label"] == {"0": "negative", "1": "positive"}
+
+
+def test_debug_help_has_examples(cli):
+    for sub in ("run", "data", "model"):
+        result = cli("debug", sub, "--help")
+        assert result.exit_code == 0
+        assert "Examples:" in result.stdout and f"bertcli debug {sub}" in result.stdout
+
+
+# --- the real example runs, when they are in the repository ------------------------------------------------------
+
+REAL_RUNS = sorted({p.parent.parent for p in REPO.glob("results/**/checkpoint-*/trainer_state.json")})
+
+
+@pytest.mark.skipif(not REAL_RUNS, reason="no example runs under results/ yet")
+@pytest.mark.parametrize("run", REAL_RUNS, ids=lambda p: str(p.relative_to(REPO)))
+def test_real_example_runs(cli, run):
+    result = cli("debug", "run", run, "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    data = json.loads(result.stdout)
+    assert data["findings"] and data["loss_trend"]["verdict"] != "too_few"
