@@ -405,6 +405,12 @@ def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
     write_checkpoint(states_only / "checkpoint-3", trainer_state(decaying(10), every=1), weights=0)
     write_checkpoint(states_only / "checkpoint-6", trainer_state(decaying(10), every=1), weights=0)
     assert plan_prune(states_only, None).remove == []
+    d = diagnose_run(states_only)
+    assert "half_written" not in codes(d) and "trainer states only" in by_code(d, "disk").summary
+    assert [(c.name, c.has_state, c.has_weights, c.newest) for c in d.disk.checkpoints] == [
+        ("checkpoint-3", True, False, False),
+        ("checkpoint-6", True, False, True),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bertcli.core.checkpoints import (
+    STATE_FILE,
+    WEIGHT_FILES,
     Checkpoint,
     checkpoints_to_remove,
     folder_bytes,
@@ -32,7 +34,7 @@ from bertcli.core.inspect import (
     RunAnalysis,
     analyze_run,
 )
-from bertcli.core.state import EVAL_SPEED_KEYS, RunState, load_trainer_state
+from bertcli.core.state import EVAL_SPEED_KEYS, RunState, _state_is_readable, load_trainer_state
 
 MIN_LOGS_FOR_TREND = 8
 # Fluctuation: late rolling CV at least this high, and this many times the early one.
@@ -118,8 +120,9 @@ class CheckpointSize:
     name: str
     path: str
     step: int
-    complete: bool
+    complete: bool  # a readable trainer_state.json and weights: a checkpoint to resume from
     has_weights: bool
+    has_state: bool  # a readable trainer_state.json (Trainer writes it last; without it, a save was cut off)
     bytes: int
     best: bool
     newest: bool
@@ -383,7 +386,9 @@ def measure_disk(run_dir: Path, state: RunState) -> DiskUsage:
 
 
 def describe_checkpoints(checkpoints: Sequence[Checkpoint], best: Path | None) -> list[CheckpointSize]:
-    complete = [c for c in checkpoints if c.complete]
+    """Size and state of every checkpoint; `newest` marks the newest complete one (else the newest with a state)."""
+    states = {c.path: _state_is_readable(c.path / STATE_FILE) for c in checkpoints}
+    complete = [c for c in checkpoints if c.complete] or [c for c in checkpoints if states[c.path]]
     newest = complete[-1].path if complete else None
     best_resolved = best.resolve() if best is not None else None
     return [
@@ -392,7 +397,8 @@ def describe_checkpoints(checkpoints: Sequence[Checkpoint], best: Path | None) -
             path=str(c.path),
             step=c.step,
             complete=c.complete,
-            has_weights=any((c.path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")),
+            has_weights=any((c.path / name).is_file() for name in WEIGHT_FILES),
+            has_state=states[c.path],
             bytes=folder_bytes(c.path),
             best=best_resolved is not None and c.path.resolve() == best_resolved,
             newest=c.path == newest,
@@ -913,28 +919,30 @@ def _disk_diagnoses(u: DiskUsage) -> list[Diagnosis]:
         return []
     findings = []
     complete = [c for c in u.checkpoints if c.complete]
+    states_only = [c for c in u.checkpoints if c.has_state and not c.has_weights]
     evidence = []
     for c in u.checkpoints:
         tags = [t for t, on in (("best", c.best), ("newest", c.newest)) if on]
-        if not c.complete:
+        if not c.has_state:
             tags.append("half-written")
         elif not c.has_weights:
             tags.append("no weights")
         evidence.append(f"{c.name}: {size_text(c.bytes)}" + (f" ({', '.join(tags)})" if tags else ""))
     if u.final_bytes is not None:
         evidence.append(f"final: {size_text(u.final_bytes)}")
-    keeps = " / ".join(str(k) for k in u.freed_by_keeping)
-    freed = " / ".join(size_text(v) for v in u.freed_by_keeping.values())
-    evidence.append(f"keeping the best + the newest {keeps} would free {freed}")
+    if complete:
+        keeps = " / ".join(str(k) for k in u.freed_by_keeping)
+        freed = " / ".join(size_text(v) for v in u.freed_by_keeping.values())
+        evidence.append(f"keeping the best + the newest {keeps} would free {freed}")
     if u.unbounded_saves and u.unbounded_saves > len(complete):
         evidence.append(
             f"without a limit, saving every {u.save_steps} steps writes {u.unbounded_saves} checkpoints ≈ {size_text(u.unbounded_bytes)}"
         )
     summary = f"{len(u.checkpoints)} checkpoint folder{'s' if len(u.checkpoints) != 1 else ''} in {u.run_dir} take {size_text(u.total_bytes)}"
-    if complete and not any(c.has_weights for c in complete):
-        summary += " (trainer states only, no weights)"
+    if not complete and states_only:
+        summary += " (trainer states only, no weights: nothing to prune or resume from)"
     removable = u.freed_by_keeping.get(2, 0)
-    prunable = [c for c in u.checkpoints if c.complete and not c.best and not c.newest]
+    prunable = [c for c in complete if not c.best and not c.newest]
     if len(prunable) >= 2 and removable > 0:
         findings.append(
             Diagnosis(
@@ -947,15 +955,15 @@ def _disk_diagnoses(u: DiskUsage) -> list[Diagnosis]:
         )
     else:
         findings.append(Diagnosis("disk", "info", summary, evidence))
-    newest_step = complete[-1].step if complete else None
-    stale = [c for c in u.checkpoints if not c.complete and (newest_step is None or c.step > newest_step)]
+    newest_step = max((c.step for c in u.checkpoints if c.has_state), default=None)
+    stale = [c for c in u.checkpoints if not c.has_state and (newest_step is None or c.step > newest_step)]
     if stale:
         findings.append(
             Diagnosis(
                 "half_written",
                 "warning",
                 f"{', '.join(c.name for c in stale)} {'is' if len(stale) == 1 else 'are'} half-written "
-                "(no readable trainer_state.json or no weights) — a save was cut off",
+                "(no readable trainer_state.json: Trainer writes it last) — a save was cut off",
                 [f"{c.name}: {size_text(c.bytes)}" for c in stale],
                 "bertcli train --resume skips it and continues from the newest complete checkpoint",
             )

@@ -95,10 +95,10 @@ def checkpoint_table(disk: Any) -> Table:
 
 def _checkpoint_state(c: Any) -> Text:
     tags = [t for t, on in (("best", c.best), ("newest", c.newest)) if on]
-    if not c.complete:
+    if not c.has_state:
         return Text("half-written", style="yellow")
     if not c.has_weights:
-        tags.append("no weights")
+        tags.append("state only, no weights")
     return Text(", ".join(tags), style="green" if c.best or c.newest else "")
 
 
@@ -116,7 +116,9 @@ def render_prune(plan: Any) -> None:
         if c.path in removing:
             action = Text("deleted" if done else "delete", style="red")
         else:
-            why = [t for t, on in (("best", c.best), ("newest", c.newest)) if on] or (["half-written, newer"] if not c.complete else ["newest kept"])
+            why = [t for t, on in (("best", c.best), ("newest", c.newest)) if on]
+            if not why:
+                why = ["half-written, newest"] if not c.has_state else (["no weights"] if not c.complete else ["newest kept"])
             action = Text("keep (" + ", ".join(why) + ")", style="green")
         table.add_row(c.name, human_bytes(c.bytes), action)
     out.print(table)
