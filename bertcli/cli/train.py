@@ -61,7 +61,7 @@ def train_cmd(
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard events.")] = True,
     attention_dropout: Annotated[
         Optional[float],
-        typer.Option("--attention-dropout", help="Attention dropout; default: the model's on GPU, 0 on CPU (5x faster)."),
+        typer.Option("--attention-dropout", help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; the summary only.")] = False,
 ) -> None:

@@ -157,7 +157,7 @@ def choose_precision(requested: str, device: str) -> str:
 
 def resolve_attention_dropout(requested: float | None, device: str) -> float | None:
     """On CPU, attention dropout pushes SDPA off its fused kernel: a training step at 512 tokens
-    takes 5x longer (bench/train_speed.py). Unless asked otherwise, CPU runs switch it off;
+    takes 3-5x longer (bench/attention_dropout.py). Unless asked otherwise, CPU runs switch it off;
     hidden-layer dropout stays. GPUs keep the model's own value."""
     if requested is not None:
         if not 0.0 <= requested < 1.0:
@@ -389,7 +389,7 @@ def train(
         notes=list(data.notes)
         + ([] if resume_from or not cfg.resume else ["--resume: no complete checkpoint yet, starting fresh"])
         + (
-            ["attention dropout off on CPU (5x faster steps; --attention-dropout 0.1 turns it back on)"]
+            ["attention dropout off on CPU (3-5x faster steps; --attention-dropout 0.1 turns it back on)"]
             if cfg.attention_dropout is None and attention_dropout == 0.0
             else []
         ),
