@@ -82,10 +82,13 @@ def _register() -> None:
     from bertcli.cli import train
     from bertcli.cli import inspect
     from bertcli.cli import debug
+    from bertcli.cli import evaluate, predict
 
     command("train", train.train_cmd)
     command("inspect-checkpoint", inspect.inspect_cmd)
     app.add_typer(debug.app, name="debug")
+    command("evaluate", evaluate.evaluate_cmd)
+    command("predict", predict.predict_cmd)
 
 
 _register()

@@ -31,3 +31,22 @@ TruncationOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
 OptionalPath = Optional[Path]
+TrainedModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="A results/final or checkpoint folder, a run folder, or a hub name. Default: the newest trained model under ./results.",
+        show_default=False,
+    ),
+]
+QuantizeOpt = Annotated[
+    str, typer.Option("--quantize", help="none, or int8: dynamic int8 quantization of the attention and FFN-input linear layers (CPU).")
+]
+InferencePrecisionOpt = Annotated[
+    str, typer.Option("--precision", help="auto (bf16 where the GPU or CPU has native bf16, else fp32), fp32 or bf16.")
+]
+InferenceBatchOpt = Annotated[
+    Optional[int],
+    typer.Option("--batch-size", "-b", min=1, help="Most texts per forward pass (on CPU a batch also stops at 4,096 tokens).", show_default=False),
+]

@@ -1,0 +1,224 @@
+"""How fast is `bertcli predict` against `transformers.pipeline("text-classification")`, on the same model?
+
+One run measures, on the same weights and the same reviews from the IMDb copy in ../shared/data/imdb:
+
+  1. throughput on N unsupervised-split reviews (default 2,000): the pipeline (truncation=True,
+     max_length = the model's saved max length, batch_size 1 as usually written, and optionally
+     batched) versus bertcli's inference at fp32, bf16 autocast (CPUs with bf16) and int8;
+  2. label agreement of each bertcli mode with the pipeline / with bertcli fp32;
+  3. accuracy on M test-split reviews (default 2,000, drawn with --seed) at fp32, bf16 and int8.
+
+The pipeline can only keep the head of a long review, so the comparison with it runs bertcli with
+head truncation too (same tokens in, so labels must agree); the test-split accuracy uses the
+truncation saved with the model.
+
+Which model: --model PATH, else the newest trained model under --results (final, else the best
+checkpoint), else the packaged all-MiniLM-L6-v2 with a fresh, seeded classification head saved to a
+temporary folder (labels then mean nothing, so only speed and agreement are meaningful).
+
+The runs take turns on slices of the reviews (--rounds), so load from other processes on a shared
+machine falls on all of them alike; --threads 1 keeps a busy 2-core machine from skewing the numbers
+(batch-1 pipelines suffer most when a core is taken away mid-operation).
+
+    python bench/predict_speed.py --results ../runs/ref --threads 1
+    python bench/predict_speed.py --n 500 --test-n 500 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import DEFAULT_IMDB, machine, packaged_minilm
+
+
+def pick_model(args: argparse.Namespace, scratch: Path) -> tuple[str, str]:
+    from bertcli.core.errors import ModelError
+    from bertcli.core.inference import find_trained_model, resolve_model
+
+    if args.model:
+        found = resolve_model(args.model)
+        return found.path, found.describe()
+    try:
+        found = find_trained_model(args.results)
+        return found.path, found.describe()
+    except ModelError:
+        pass
+    import torch
+
+    from bertcli.core.model import (
+        InputSettings,
+        load_classifier,
+        load_tokenizer,
+        save_input_settings,
+    )
+
+    base = packaged_minilm()
+    torch.manual_seed(args.seed)
+    model = load_classifier(str(base), ["negative", "positive"])
+    folder = scratch / "minilm-fresh-head"
+    model.save_pretrained(folder)
+    load_tokenizer(str(base)).save_pretrained(folder)
+    save_input_settings(folder, InputSettings(max_length=args.max_length or 512, truncation="head+tail"))
+    return str(folder), f"packaged all-MiniLM-L6-v2 with a fresh head (no trained model under {args.results})"
+
+
+def read_split(imdb: Path, split: str, n: int, seed: int) -> tuple[list[str], list[int]]:
+    import pyarrow.parquet as pq
+
+    files = sorted((imdb / "plain_text").glob(f"{split}-*.parquet"))
+    if not files:
+        sys.exit(f"no {split} split under {imdb}/plain_text — set --imdb or BERTCLI_IMDB")
+    table = pq.read_table(files[0], columns=["text", "label"])
+    rows = random.Random(seed).sample(range(table.num_rows), min(n, table.num_rows))
+    texts = table.column("text").to_pylist()
+    labels = table.column("label").to_pylist()
+    return [texts[i] for i in rows], [labels[i] for i in rows]
+
+
+def bertcli_runner(clf, batch_size):
+    from bertcli.core.inference import predict_texts
+
+    def run(texts):
+        preds = predict_texts(clf, texts, batch_size=batch_size)
+        return [p.label for p in preds], [p.probabilities for p in preds]
+
+    run(["warm-up " * 50] * 2)
+    return run
+
+
+def pipeline_runner(path, max_length, batch_size):
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=path, device=-1, truncation=True, max_length=max_length)
+
+    def run(texts):
+        return [o["label"] for o in clf(texts, batch_size=batch_size)], None
+
+    run(["warm-up " * 50] * 2)
+    return run
+
+
+def interleaved(runners: dict, texts: list[str], rounds: int) -> dict:
+    """Each runner on the same texts, in `rounds` slices taken in turn, so load from other processes
+    on a shared machine falls on all of them alike. Returns name -> (labels, probs, seconds)."""
+    out = {name: ([], [], 0.0) for name in runners}
+    size = -(-len(texts) // rounds)
+    for r in range(rounds):
+        part = texts[r * size : (r + 1) * size]
+        if not part:
+            break
+        for name, run in runners.items():
+            started = time.perf_counter()
+            labels, probs = run(part)
+            seconds = time.perf_counter() - started
+            old_labels, old_probs, old_s = out[name]
+            out[name] = (old_labels + labels, old_probs + (probs or []), old_s + seconds)
+    return out
+
+
+def agreement(a, b) -> float:
+    return sum(x == y for x, y in zip(a, b)) / max(len(a), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model folder or run folder (default: newest under --results)")
+    parser.add_argument("--results", default="results", help="where to look for a trained model")
+    parser.add_argument("--imdb", type=Path, default=DEFAULT_IMDB)
+    parser.add_argument("--n", type=int, default=2000, help="unsupervised reviews for the speed run")
+    parser.add_argument("--test-n", type=int, default=2000, help="test reviews for the accuracy check (0: skip)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--pipeline-batch-size", type=int, default=0, help="also time the pipeline batched (0: skip)")
+    parser.add_argument("--rounds", type=int, default=4, help="slices the runs take turns on")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 is steadier on a shared machine")
+    parser.add_argument("--max-length", type=int, default=None, help="override the saved max length")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+
+    import torch
+
+    from bertcli.core.inference import load_for_inference
+    from bertcli.core.training import cpu_supports_bf16
+
+    results: dict = {"machine": machine(), "n": args.n, "batch_size": args.batch_size}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modes = {"bertcli fp32": {"precision": "fp32"}}
+    if cpu_supports_bf16():
+        modes["bertcli bf16"] = {"precision": "bf16"}
+    modes["bertcli int8"] = {"quantize": "int8"}
+    with tempfile.TemporaryDirectory() as scratch:
+        path, described = pick_model(args, Path(scratch))
+        length = load_for_inference(path, max_length=args.max_length).max_length
+        print(f"{machine()}; {torch.get_num_threads()} torch threads")
+        print(f"model: {described}; max length {length}; batch {args.batch_size}")
+        results.update(model=described, max_length=length, threads=torch.get_num_threads())
+
+        texts, _ = read_split(args.imdb, "unsupervised", args.n, args.seed)
+        runners = {"pipeline (batch 1)": pipeline_runner(path, length, 1)}
+        if args.pipeline_batch_size:
+            runners[f"pipeline (batch {args.pipeline_batch_size})"] = pipeline_runner(path, length, args.pipeline_batch_size)
+        for name, kwargs in modes.items():
+            clf = load_for_inference(path, max_length=args.max_length, truncation="head", **kwargs)
+            runners[name] = bertcli_runner(clf, args.batch_size)
+        runs = interleaved(runners, texts, args.rounds)
+
+        base_labels, _, base_s = runs["pipeline (batch 1)"]
+        fp32_labels, fp32_probs, _ = runs["bertcli fp32"]
+        print(f"\n{len(texts)} unsupervised reviews, head truncation at {length} tokens, {args.rounds} interleaved rounds:")
+        print(f"{'':22} {'reviews/s':>10} {'vs pipeline':>12} {'same label as pipeline':>24} {'same as fp32':>13} {'max |Δp|':>9}")
+        table = []
+        for name, (labels, probs, s) in runs.items():
+            delta = max(abs(a[0] - b[0]) for a, b in zip(probs, fp32_probs)) if probs else None
+            row = {
+                "run": name,
+                "seconds": round(s, 2),
+                "per_second": round(len(texts) / s, 2),
+                "speedup": round(base_s / s, 2),
+                "agree_pipeline": agreement(labels, base_labels),
+                "agree_fp32": agreement(labels, fp32_labels),
+                "max_prob_delta": delta,
+            }
+            table.append(row)
+            print(
+                f"{name:22} {row['per_second']:>10.1f} {row['speedup']:>11.2f}x {row['agree_pipeline']:>23.2%} "
+                f"{row['agree_fp32']:>12.2%} {'' if delta is None else f'{delta:.4f}':>9}"
+            )
+        results["speed"] = table
+
+        if args.test_n:
+            texts, gold = read_split(args.imdb, "test", args.test_n, args.seed)
+            runners = {}
+            names = None
+            for name, kwargs in modes.items():
+                clf = load_for_inference(path, max_length=args.max_length, **kwargs)
+                names = clf.label_names
+                runners[name] = bertcli_runner(clf, args.batch_size)
+            runs = interleaved(runners, texts, args.rounds)
+            print(f"\naccuracy on {len(texts)} test reviews (truncation saved with the model):")
+            accuracy = {}
+            base_ids = [names.index(x) for x in runs["bertcli fp32"][0]]
+            base_acc = sum(p == g for p, g in zip(base_ids, gold)) / len(gold)
+            for name, (labels, _, s) in runs.items():
+                ids = [names.index(x) for x in labels]
+                acc = sum(p == g for p, g in zip(ids, gold)) / len(gold)
+                changed = sum(a != b for a, b in zip(ids, base_ids))
+                accuracy[name] = {"accuracy": acc, "labels_changed_vs_fp32": changed, "per_second": round(len(texts) / s, 2)}
+                print(
+                    f"{name:22} accuracy {acc:.4f} ({(acc - base_acc) * 100:+.2f} points vs fp32), "
+                    f"{changed} of {len(texts)} labels changed, {len(texts) / s:.1f} reviews/s"
+                )
+            results["test"] = accuracy
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""`bertcli evaluate`: parse options, call core.evaluation.evaluate, render the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from bertcli.cli.options import (
+    DatasetOpt,
+    InferenceBatchOpt,
+    InferencePrecisionOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    QuantizeOpt,
+    SeedOpt,
+    TextColumnOpt,
+)
+
+
+def evaluate_cmd(
+    model: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A results/final or checkpoint folder, a run folder, or a hub name; repeat to compare models. "
+            "Default: the newest trained model under ./results.",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: DatasetOpt = "imdb",
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate on (a single labelled file: all its rows).")] = "test",
+    size: Annotated[str, typer.Option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    seed: SeedOpt = 42,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    batch_size: InferenceBatchOpt = 32,
+    mistakes: Annotated[int, typer.Option("--mistakes", min=0, help="How many of the most confident mistakes to show.")] = 5,
+    bins: Annotated[int, typer.Option("--bins", min=1, max=100, help="Confidence bins for calibration (ECE).")] = 10,
+    predictions: Annotated[
+        Optional[Path], typer.Option("--predictions", help="Write every prediction to this .jsonl (or .csv) file.", show_default=False)
+    ] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Save a confusion-matrix and reliability picture (PNG/SVG/PDF).", show_default=False)
+    ] = None,
+    json_out: JsonOpt = False,
+    quantize: QuantizeOpt = "none",
+    precision: InferencePrecisionOpt = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
+) -> None:
+    """Score trained models on a labelled split: accuracy, P/R/F1, ROC-AUC, log loss, calibration, mistakes.
+
+    Several --model values are scored on the same examples and shown side by side.
+
+    Examples:
+
+      bertcli evaluate --dataset ../data/imdb --split test --size 2000 --plot eval.png
+
+      bertcli evaluate -m results/checkpoint-250 -m results/checkpoint-375 -m results/final --size 1000
+    """
+    from bertcli.core.data import parse_size
+    from bertcli.core.evaluation import (
+        EvalConfig,
+        evaluate,
+        prediction_rows,
+        report_as_dict,
+    )
+    from bertcli.render import print_json
+    from bertcli.render.evaluate import (
+        EvalProgress,
+        check_plotting,
+        render_evaluation,
+        render_notes,
+        save_plot,
+        write_predictions,
+    )
+
+    if plot is not None:
+        check_plotting(plot)
+    cfg = EvalConfig(
+        models=list(model) if model else [None],
+        dataset=dataset,
+        split=split,
+        size=parse_size(size, "--size"),
+        seed=seed,
+        text_column=text_column,
+        label_column=label_column,
+        batch_size=batch_size or 32,
+        precision=precision,
+        quantize=quantize,
+        mistakes=mistakes,
+        bins=bins,
+    )
+    progress = EvalProgress(enabled=not quiet)
+    with progress:
+        report = evaluate(cfg, on_model=progress.start_model, on_progress=progress.update)
+    if not quiet:
+        render_notes(report)
+    if predictions is not None:
+        write_predictions(prediction_rows(report), predictions, quiet=quiet)
+    if plot is not None:
+        save_plot(report, plot, quiet=quiet)
+    if json_out:
+        print_json(report_as_dict(report))
+    else:
+        render_evaluation(report)

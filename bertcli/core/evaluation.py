@@ -1,0 +1,340 @@
+"""`evaluate`: score one or more trained models on a labelled dataset split, with error analysis.
+
+Beyond accuracy and F1: ROC-AUC, log loss, calibration (ECE and a reliability table), accuracy
+for texts that were truncated versus not, the most confident mistakes, and throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from bertcli.core.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from bertcli.core.inference import Classifier, Prediction, RunStats
+
+SNIPPET_CHARS = 160
+
+
+@dataclass
+class EvalConfig:
+    models: list[str | None] = field(default_factory=lambda: [None])
+    dataset: str = "imdb"
+    split: str = "test"
+    size: int | None = None
+    seed: int = 42
+    text_column: str = "text"
+    label_column: str = "label"
+    batch_size: int = 32
+    precision: str = "auto"
+    quantize: str = "none"
+    mistakes: int = 5
+    bins: int = 10
+    results_dir: Path = Path("results")
+
+
+@dataclass
+class EvalData:
+    texts: list[str]
+    labels: list[Any]
+    label_names: list[str]
+    split: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClassScores:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class SliceScore:
+    """Accuracy on a subset of the examples (e.g. the texts that were truncated)."""
+
+    count: int
+    accuracy: float | None
+
+
+@dataclass
+class Mistake:
+    index: int
+    snippet: str
+    true_label: str
+    predicted: str
+    confidence: float
+    truncated: bool
+
+
+@dataclass
+class ModelEvaluation:
+    model: str
+    chosen_as: str
+    mode: str
+    max_length: int
+    truncation: str
+    label_names: list[str]
+    examples: int
+    skipped: int
+    accuracy: float
+    per_class: list[ClassScores]
+    macro: dict[str, float]
+    confusion: list[list[int]]
+    roc_auc: float | None
+    log_loss: float
+    ece: float
+    reliability: list[Any]
+    truncated: SliceScore
+    not_truncated: SliceScore
+    mistakes: list[Mistake]
+    seconds: float
+    load_seconds: float
+    examples_per_second: float | None
+    tokens_per_second: float | None
+    predictions: list["Prediction"] = field(default_factory=list, repr=False)
+    gold: list[int] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class EvaluationReport:
+    dataset: str
+    split: str
+    examples: int
+    models: list[ModelEvaluation]
+    notes: list[str] = field(default_factory=list)
+
+
+def load_eval_data(
+    source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str
+) -> EvalData:
+    """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`."""
+    from bertcli.core.data import (
+        _normalise_columns,
+        describe_source,
+        label_names_of,
+        load_raw,
+    )
+
+    raw = load_raw(source)
+    notes: list[str] = []
+    if split not in raw:
+        if describe_source(source) == "file" and len(raw) == 1:
+            only = next(iter(raw))
+            notes.append(f"'{Path(source).name}' is one file: evaluating on its rows")
+            split = only
+        else:
+            raise DataError(f"dataset '{source}' has no split '{split}' (splits: {', '.join(raw)}) — pick one with --split")
+    ds = _normalise_columns(raw[split], text_column, label_column, split)
+    if size is not None and size < len(ds):
+        ds = ds.shuffle(seed=seed).select(range(size))
+    elif size is not None:
+        notes.append(f"asked for {size} examples, split '{split}' has {len(ds)}: using all of them")
+    names = label_names_of({split: ds})
+    labels = _label_values(ds)
+    return EvalData(texts=list(ds["text"]), labels=labels, label_names=names, split=split, notes=notes)
+
+
+def _label_values(ds: "Dataset") -> list[Any]:
+    """Labels as names where the data names them (ClassLabel or strings), ints otherwise."""
+    from datasets import ClassLabel
+
+    from bertcli.core.data import READABLE_LABELS
+
+    feature = ds.features["label"]
+    values = list(ds["label"])
+    if isinstance(feature, ClassLabel):
+        names = [READABLE_LABELS.get(n, n) for n in feature.names]
+        return [names[v] if v is not None and 0 <= v < len(names) else v for v in values]
+    return values
+
+
+def _is_generic(names: Sequence[str]) -> bool:
+    return all(name == f"LABEL_{i}" for i, name in enumerate(names))
+
+
+def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_names: list[str]) -> list[int]:
+    """Map the data's labels (names or ints) to the model's label ids; refuse labels the model does not know."""
+    names = data_names if _is_generic(model_names) and len(data_names) == len(model_names) else model_names
+    lookup = {name.lower(): i for i, name in enumerate(names)}
+    ids, bad = [], []
+    for row, value in enumerate(labels):
+        idx = None
+        if isinstance(value, str):
+            key = value.strip().lower()
+            idx = lookup.get(key)
+            if idx is None and key.isdigit() and int(key) < len(names):
+                idx = int(key)
+        elif isinstance(value, (int, float)) and value is not None and float(value).is_integer():
+            idx = int(value) if 0 <= int(value) < len(names) else None
+        if idx is None:
+            bad.append((row, value))
+        ids.append(idx)
+    if bad:
+        shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
+        raise DataError(
+            f"{len(bad)} label(s) are not among the model's labels {model_names} ({shown}) — evaluate on data "
+            f"labelled with those names (or their ids 0..{len(model_names) - 1}), or name the column with --label-column"
+        )
+    return ids
+
+
+def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def score_predictions(
+    predictions: Sequence["Prediction"], gold: Sequence[int], label_names: list[str], *, mistakes: int = 5, bins: int = 10
+) -> dict[str, Any]:
+    """Every metric of the report from predictions and gold label ids (skipped predictions left out)."""
+    import numpy as np
+
+    from bertcli.core import metrics
+
+    kept = [(p, g) for p, g in zip(predictions, gold) if p.error is None]
+    n = len(label_names)
+    y = np.array([g for _, g in kept], dtype=np.int64)
+    if y.size == 0:
+        raise DataError("no text could be classified — every example was empty or unreadable")
+    probs = np.array([p.probabilities for p, _ in kept], dtype=float)
+    pred = probs.argmax(axis=1)
+    prf = metrics.precision_recall_f1(y, pred, n)
+    per_class = [
+        ClassScores(label_names[k], prf["per_class"]["precision"][k], prf["per_class"]["recall"][k],
+                    prf["per_class"]["f1"][k], prf["per_class"]["support"][k])
+        for k in range(n)
+    ]
+    correct = pred == y
+    cut = np.array([bool(p.truncated) for p, _ in kept])
+
+    def slice_score(mask: Any) -> SliceScore:
+        count = int(mask.sum())
+        return SliceScore(count, float(correct[mask].mean()) if count else None)
+
+    wrong = [(p, g) for (p, g), ok in zip(kept, correct) if not ok]
+    wrong.sort(key=lambda pg: -pg[0].confidence)
+    return dict(
+        accuracy=float(correct.mean()),
+        per_class=per_class,
+        macro=prf["macro"],
+        confusion=metrics.confusion_matrix(y, pred, n).tolist(),
+        roc_auc=metrics.roc_auc(y, probs),
+        log_loss=metrics.log_loss(y, probs),
+        ece=metrics.expected_calibration_error(y, probs, bins),
+        reliability=metrics.reliability_bins(y, probs, bins),
+        truncated=slice_score(cut),
+        not_truncated=slice_score(~cut),
+        mistakes=[
+            Mistake(p.index, snippet(p.text), label_names[g], p.label, p.confidence, bool(p.truncated))
+            for p, g in wrong[:mistakes]
+        ],
+    )
+
+
+def evaluate_model(
+    clf: "Classifier",
+    data: EvalData,
+    *,
+    chosen_as: str = "given",
+    batch_size: int = 32,
+    mistakes: int = 5,
+    bins: int = 10,
+    on_progress: Callable[["RunStats"], None] | None = None,
+) -> ModelEvaluation:
+    from bertcli.core.inference import RunStats, predict_stream
+
+    gold = label_ids_for_model(data.labels, data.label_names, clf.label_names)
+    stats = RunStats()
+    predictions: list[Prediction] = []
+    for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress):
+        predictions.extend(chunk)
+    scores = score_predictions(predictions, gold, clf.label_names, mistakes=mistakes, bins=bins)
+    return ModelEvaluation(
+        model=clf.name,
+        chosen_as=chosen_as,
+        mode=clf.mode,
+        max_length=clf.max_length,
+        truncation=clf.truncation,
+        label_names=clf.label_names,
+        examples=stats.predicted,
+        skipped=stats.skipped,
+        seconds=stats.seconds,
+        load_seconds=clf.load_seconds,
+        examples_per_second=stats.texts_per_second,
+        tokens_per_second=stats.tokens_per_second,
+        predictions=predictions,
+        gold=gold,
+        **scores,
+    )
+
+
+def evaluate(
+    cfg: EvalConfig,
+    *,
+    on_model: Callable[[str, int], None] | None = None,
+    on_progress: Callable[["RunStats"], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate each of `cfg.models` (None: the newest trained model under results/) on the same examples."""
+    from bertcli.core.inference import load_for_inference, resolve_model
+
+    if cfg.mistakes < 0:
+        raise UsageError("--mistakes must be 0 or more")
+    if cfg.bins < 1:
+        raise UsageError("--bins must be at least 1")
+    resolved = [resolve_model(m, cfg.results_dir) for m in (cfg.models or [None])]
+    data = load_eval_data(cfg.dataset, cfg.split, cfg.size, cfg.seed, cfg.text_column, cfg.label_column)
+    notes = list(data.notes)
+    evaluations = []
+    for r in resolved:
+        if on_model is not None:
+            on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
+        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize)
+        evaluations.append(
+            evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
+                           bins=cfg.bins, on_progress=on_progress)
+        )
+    skipped = max((e.skipped for e in evaluations), default=0)
+    if skipped:
+        notes.append(f"{skipped} empty or unreadable text(s) left out of the metrics")
+    return EvaluationReport(dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes)
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in ("predictions", "gold")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def report_as_dict(report: EvaluationReport) -> dict[str, Any]:
+    """The report as plain JSON-able data (without the per-example predictions)."""
+    return _plain(report)
+
+
+def prediction_rows(report: EvaluationReport) -> list[dict[str, Any]]:
+    """One record per model and example: text, true label, prediction, confidence, probabilities."""
+    from bertcli.core.inference import prediction_record
+
+    rows = []
+    several = len(report.models) > 1
+    for model in report.models:
+        for pred, gold in zip(model.predictions, model.gold):
+            record = prediction_record(pred, model.label_names)
+            record["true_label"] = model.label_names[gold]
+            record["correct"] = None if pred.error else pred.label_id == gold
+            if several:
+                record = {"model": model.model, **record}
+            rows.append(record)
+    return rows

@@ -1,0 +1,263 @@
+"""Rendering for `bertcli evaluate`: the report tables, a comparison of models, the plot and the predictions file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from bertcli.render import console_err, console_out, fmt, human_seconds
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
+class EvalProgress:
+    """Which model is being evaluated (stderr), with a live bar on a terminal."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.console = console_err()
+        self.progress: Any = None
+        self.task: Any = None
+        self.done_before = 0
+
+    def __enter__(self) -> "EvalProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def start_model(self, described: str, total: int) -> None:
+        if not self.enabled:
+            return
+        self.console.print(f"[bold]evaluate[/] {escape(described)} on {total:,} examples", highlight=False)
+        if not self.console.is_terminal:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=self.console, transient=True,
+            )
+            self.progress.start()
+        self.task = self.progress.add_task("classify", total=total)
+
+    def update(self, stats: Any) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=stats.texts)
+
+
+def render_notes(report: Any) -> None:
+    err = console_err()
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _speed(model: Any) -> str:
+    if not model.examples_per_second:
+        return "-"
+    return f"{model.examples_per_second:,.1f} ex/s ({model.tokens_per_second:,.0f} tok/s)"
+
+
+def summary_table(model: Any) -> Table:
+    table = Table(title=escape(f"{model.model} ({model.mode}, max length {model.max_length}, {model.truncation})"),
+                  title_justify="left", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("", style="dim")
+    table.add_row("accuracy", fmt(model.accuracy), f"{model.examples:,} examples" + (f", {model.skipped} skipped" if model.skipped else ""))
+    table.add_row("macro F1", fmt(model.macro["f1"]), f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}")
+    table.add_row("ROC-AUC", fmt(model.roc_auc), "one-vs-rest macro" if len(model.label_names) > 2 else "")
+    table.add_row("log loss", fmt(model.log_loss), "")
+    table.add_row("ECE", fmt(model.ece), f"{len(model.reliability)} confidence bins")
+    table.add_row("accuracy, truncated", fmt(model.truncated.accuracy), f"{model.truncated.count:,} longer than {model.max_length} tokens")
+    table.add_row("accuracy, not truncated", fmt(model.not_truncated.accuracy), f"{model.not_truncated.count:,}")
+    table.add_row("throughput", _speed(model), f"{human_seconds(model.seconds)} + {human_seconds(model.load_seconds)} loading")
+    return table
+
+
+def per_class_table(model: Any) -> Table:
+    table = Table(title="Per class", title_justify="left")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for row in model.per_class:
+        table.add_row(escape(row.label), fmt(row.precision), fmt(row.recall), fmt(row.f1), f"{row.support:,}")
+    table.add_row("[bold]macro[/]", fmt(model.macro["precision"]), fmt(model.macro["recall"]), fmt(model.macro["f1"]),
+                  f"{sum(r.support for r in model.per_class):,}")
+    return table
+
+
+def confusion_table(model: Any) -> Table:
+    table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("true \\ predicted", style="bold")
+    for name in model.label_names:
+        table.add_column(escape(name), justify="right")
+    for i, (name, row) in enumerate(zip(model.label_names, model.confusion)):
+        table.add_row(escape(name), *[f"[green]{n:,}[/]" if i == j else f"{n:,}" for j, n in enumerate(row)])
+    return table
+
+
+def reliability_table(model: Any) -> Table:
+    table = Table(title=f"Reliability (ECE {fmt(model.ece)})", title_justify="left")
+    for col in ("confidence bin", "examples", "mean confidence", "accuracy", "gap"):
+        table.add_column(col, justify="right")
+    for b in model.reliability:
+        if not b.count:
+            continue
+        gap = b.accuracy - b.confidence
+        table.add_row(f"({b.lower:.1f}, {b.upper:.1f}]", f"{b.count:,}", fmt(b.confidence, 3), fmt(b.accuracy, 3),
+                      f"[{'red' if abs(gap) > 0.1 else 'dim'}]{gap:+.3f}[/]")
+    return table
+
+
+def mistakes_table(model: Any) -> Table:
+    table = Table(title="Most confident mistakes", title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("text", overflow="fold")
+    table.add_column("true")
+    table.add_column("predicted")
+    table.add_column("confidence", justify="right")
+    for m in model.mistakes:
+        table.add_row(str(m.index), escape(m.snippet) + (" [dim](truncated)[/]" if m.truncated else ""), escape(m.true_label),
+                      escape(m.predicted),
+                      fmt(m.confidence, 3))
+    return table
+
+
+def short_model_name(name: str, limit: int = 32) -> str:
+    """A model path short enough for a table column: its last two parts when the whole is long."""
+    if len(name) <= limit or "/" not in name:
+        return name
+    parts = Path(name).parts
+    return str(Path(*parts[-2:])) if len(parts) >= 2 else name
+
+
+def comparison_table(report: Any) -> Table:
+    table = Table(title=escape(f"{report.dataset} [{report.split}]: {report.examples:,} examples"), title_justify="left")
+    table.add_column("model", overflow="fold", min_width=10)
+    modes = {m.mode for m in report.models}
+    if len(modes) > 1:
+        table.add_column("mode")
+    for col in ("acc", "F1", "AUC", "log loss", "ECE", "acc cut", "ex/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    best = max(m.accuracy for m in report.models)
+    for m in report.models:
+        accuracy = fmt(m.accuracy, 3)
+        if m.accuracy == best and len(report.models) > 1:
+            accuracy = f"[bold green]{accuracy}[/]"
+        cells = [escape(short_model_name(m.model))] + ([m.mode] if len(modes) > 1 else [])
+        cells += [accuracy, *(fmt(v, 3) for v in (m.macro["f1"], m.roc_auc, m.log_loss, m.ece, m.truncated.accuracy)),
+                  f"{m.examples_per_second:,.0f}" if m.examples_per_second else "-"]
+        table.add_row(*cells)
+    return table
+
+
+def render_evaluation(report: Any) -> None:
+    out = console_out()
+    if not out.is_terminal:  # piped or redirected: no screen to fit, keep paths and numbers whole
+        out.width = max(out.width, 120)
+    if len(report.models) > 1:
+        out.print(comparison_table(report))
+        out.print("[dim]acc: accuracy; F1 and AUC: macro; acc cut: accuracy on truncated texts. --json for every metric of each model[/]",
+                  highlight=False)
+        return
+    model = report.models[0]
+    out.print(f"[bold]{escape(report.dataset)}[/] {escape(f'[{report.split}]')}: {report.examples:,} examples", highlight=False)
+    out.print(summary_table(model))
+    out.print(per_class_table(model))
+    out.print(confusion_table(model))
+    out.print(reliability_table(model))
+    if model.mistakes:
+        out.print(mistakes_table(model))
+
+
+def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = False) -> None:
+    from bertcli.core.textio import RecordWriter, open_output, output_format
+
+    fmt_name = output_format(path, None)
+    with open_output(path) as stream:
+        writer = RecordWriter(stream, fmt_name)
+        for row in rows:
+            if fmt_name == "csv":
+                row = {k: v for k, v in row.items() if k != "probabilities"} | {
+                    f"p_{k}": v for k, v in (row.get("probabilities") or {}).items()
+                }
+            writer.write(row)
+    if not quiet:
+        console_err().print(f"[bold]wrote[/] {len(rows):,} predictions to {escape(str(path))}", highlight=False)
+
+
+def check_plotting(path: Path) -> None:
+    """Fail before any work when --plot cannot be written."""
+    from bertcli.core.errors import UsageError
+
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(f"--plot writes {', '.join(PLOT_SUFFIXES)} files, not '{path.name}'")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'bertcli[plot]' (or pip install matplotlib)") from None
+
+
+def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
+    """Per model: the confusion matrix and a reliability diagram, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(report.models)
+    fig, axes = plt.subplots(n, 2, figsize=(10, 4.2 * n), squeeze=False)
+    for row, model in enumerate(report.models):
+        ax = axes[row][0]
+        matrix = model.confusion
+        ax.imshow(matrix, cmap="Blues")
+        ticks = range(len(model.label_names))
+        ax.set_xticks(ticks, model.label_names, rotation=30 if len(model.label_names) > 3 else 0)
+        ax.set_yticks(ticks, model.label_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        peak = max(max(r) for r in matrix) or 1
+        for i, values in enumerate(matrix):
+            for j, value in enumerate(values):
+                ax.text(j, i, f"{value:,}", ha="center", va="center", color="white" if value > peak / 2 else "black")
+        ax.set_title(f"{Path(model.model).name or model.model}: accuracy {model.accuracy:.3f}", fontsize=10)
+
+        ax = axes[row][1]
+        filled = [b for b in model.reliability if b.count]
+        ax.bar([(b.lower + b.upper) / 2 for b in filled], [b.accuracy for b in filled],
+               width=[(b.upper - b.lower) * 0.9 for b in filled], color="tab:blue", alpha=0.8, label="accuracy")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+        ax.plot([b.confidence for b in filled], [b.accuracy for b in filled], "o", color="tab:orange", label="bin (confidence, accuracy)")
+        lowest = min((b.lower for b in filled), default=0.0)
+        ax.set_xlim(min(lowest, 1 / max(len(model.label_names), 2)), 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"reliability: ECE {model.ece:.3f}", fontsize=10)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as err:
+        from bertcli.core.errors import DataError
+
+        raise DataError(f"cannot write --plot {path}: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    if not quiet:
+        console_err().print(f"[bold]wrote[/] {escape(str(path))}", highlight=False)

@@ -1,0 +1,387 @@
+"""`bertcli predict` end to end on a tiny model trained on handwritten reviews: texts, files, stdin, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from trained import trained_run
+
+GOOD = "a wonderful superb brilliant film with excellent acting"
+BAD = "a terrible boring awful film with dreadful acting"
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory, tiny_model, reviews_csv) -> Path:
+    return trained_run(tmp_path_factory, tiny_model, reviews_csv)
+
+
+@pytest.fixture(scope="session")
+def final(run_dir) -> Path:
+    return run_dir / "final"
+
+
+@pytest.fixture(scope="session")
+def clf(final):
+    from bertcli.core.inference import load_for_inference
+
+    return load_for_inference(str(final), precision="fp32")
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_texts_give_a_table_with_labels_and_probabilities(cli, final):
+    result = cli("predict", GOOD, BAD, "--model", final)
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│") and line[2:3].isdigit()]
+    assert len(rows) == 2
+    assert "positive" in rows[0] and "negative" in rows[1]
+    assert "p(negative)" in result.stdout and "p(positive)" in result.stdout and "confidence" in result.stdout
+    assert "max length 64 (head+tail)" in result.stderr  # the settings saved with the model are reused
+
+
+def test_json_document_in_input_order(cli, final):
+    texts = [GOOD, BAD, "great", "the plot was dull " * 30, GOOD + " " + BAD]
+    result = cli("predict", *texts, "--model", final, "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [p["text"] for p in doc["predictions"]] == texts
+    assert [p["index"] for p in doc["predictions"]] == list(range(len(texts)))
+    first = doc["predictions"][0]
+    assert first["label"] == "positive" and doc["predictions"][1]["label"] == "negative"
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert first["confidence"] == max(first["probabilities"].values())
+    assert doc["summary"]["predicted"] == 5 and doc["labels"] == ["negative", "positive"]
+    assert doc["predictions"][3]["truncated"] is True and doc["predictions"][3]["n_tokens"] > 64
+
+
+def test_length_sorting_keeps_input_order_and_matches_one_at_a_time(clf):
+    from factory import make_reviews
+
+    from bertcli.core.inference import predict_texts
+
+    texts = [t for t, _ in make_reviews(40, seed=3)]
+    texts = sorted(texts, key=len)[::3] + sorted(texts, key=len, reverse=True)[::4]  # mixed lengths, not sorted
+    batched = predict_texts(clf, texts, batch_size=4)
+    alone = [predict_texts(clf, [t], batch_size=1)[0] for t in texts]
+    assert [p.text for p in batched] == texts
+    assert [p.index for p in batched] == list(range(len(texts)))
+    for b, a in zip(batched, alone):  # per-batch padding changes nothing
+        assert b.label == a.label
+        assert b.probabilities == pytest.approx(a.probabilities, abs=1e-5)
+
+
+def test_windows_restore_order_across_batches(clf):
+    from bertcli.core.inference import predict_stream
+
+    texts = [("good " * (i % 7 + 1) + "film") for i in range(50)]
+    seen = []
+    for chunk in predict_stream(clf, iter(texts), batch_size=3, window_batches=2):
+        assert len(chunk) <= 6
+        seen.extend(chunk)
+    assert [p.text for p in seen] == texts and [p.index for p in seen] == list(range(50))
+
+
+def test_stream_reads_input_lazily(clf):
+    """Memory stays flat: only one window of the input is held at a time."""
+    from bertcli.core.inference import predict_stream
+
+    pulled = 0
+
+    def endless():
+        nonlocal pulled
+        for i in range(100_000):
+            pulled += 1
+            yield GOOD if i % 2 else BAD
+
+    stream = predict_stream(clf, endless(), batch_size=4, window_batches=2)
+    first = next(stream)
+    assert len(first) == 8 and pulled <= 9
+    next(stream)
+    assert pulled <= 17
+
+
+def test_partial_batch_runs_when_input_pauses():
+    """Interactive stdin: lines already typed are classified without waiting for a full batch."""
+    from bertcli.core.inference import chunks_as_they_arrive
+
+    release = threading.Event()
+
+    def typed():
+        yield "one"
+        yield "two"
+        release.wait(timeout=10)  # the user stops typing until the first chunk has come out
+        yield "three"
+
+    chunks = chunks_as_they_arrive(typed(), size=8, max_wait=0.05)
+    started = time.monotonic()
+    assert next(chunks) == ["one", "two"]
+    assert time.monotonic() - started < 5
+    release.set()
+    assert next(chunks) == ["three"]
+    assert list(chunks) == []
+
+
+def test_stdin_stream_writes_jsonl_in_order(cli, final):
+    lines = [GOOD, BAD, "", "   ", BAD + " " * 3, GOOD]
+    result = cli("predict", "-", "--model", final, "--batch-size", "2", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["label"] for r in records] == ["positive", "negative", None, None, "negative", "positive"]
+    assert records[2]["error"] == "empty text" and records[3]["error"].startswith("blank text")
+    assert "skipped line 3: empty text" in result.stderr and "skipped 2:" in result.stderr
+
+
+def test_stdin_flag_negative_writes_only_flagged_lines(cli, final):
+    lines = [GOOD, BAD, GOOD, BAD + " and clumsy", "the plot was bad"]
+    result = cli("predict", "--file", "-", "--model", final, "--flag", "negative", "--threshold", "0.5",
+                 input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert records and all(r["label"] == "negative" and r["confidence"] >= 0.5 for r in records)
+    assert {r["line"] for r in records} >= {2, 4}
+    assert 1 not in {r["line"] for r in records}
+    assert f"flagged {len(records)} predicted negative" in result.stderr
+
+
+def test_flag_marks_rows_in_a_table(cli, final):
+    result = cli("predict", GOOD, BAD, "--model", final, "--flag", "NEGATIVE")
+    assert result.exit_code == 0, result.stderr
+    marked = [line for line in result.stdout.splitlines() if "⚑" in line]
+    assert len(marked) == 1 and "negative" in marked[0]
+
+
+def test_flag_and_threshold_are_checked(cli, final):
+    wrong = cli("predict", GOOD, "--model", final, "--flag", "angry")
+    assert wrong.exit_code == 2 and "negative, positive" in wrong.stderr
+    alone = cli("predict", GOOD, "--model", final, "--threshold", "0.9")
+    assert alone.exit_code == 2 and "--flag" in alone.stderr
+    nothing = cli("predict", "--model", final)
+    assert nothing.exit_code == 2 and "--file" in nothing.stderr
+
+
+def test_files_of_every_kind(cli, final, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [GOOD, BAD, GOOD]
+    (tmp_path / "r.txt").write_text("\n".join(texts) + "\n")
+    (tmp_path / "r.csv").write_text("id,review\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(texts)))
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps({"review": t}) + "\n" for t in texts))
+    pq.write_table(pa.table({"review": texts}), tmp_path / "r.parquet")
+    for name in ("r.txt", "r.csv", "r.jsonl", "r.parquet"):
+        result = cli("predict", "--file", tmp_path / name, "--text-column", "review", "--model", final)
+        assert result.exit_code == 0, (name, result.stderr)
+        assert [r["label"] for r in jsonl(result.stdout)] == ["positive", "negative", "positive"], name
+
+
+def test_output_file_as_csv_and_jsonl(cli, final, tmp_path):
+    import csv
+
+    (tmp_path / "in.txt").write_text(f"{GOOD}\n{BAD}\n\n")
+    out = tmp_path / "out.csv"
+    result = cli("predict", "-f", tmp_path / "in.txt", "--model", final, "--output", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    rows = list(csv.DictReader(out.open()))
+    assert [r["label"] for r in rows] == ["positive", "negative", ""]
+    assert rows[2]["error"] == "empty text"
+    assert float(rows[0]["p_positive"]) + float(rows[0]["p_negative"]) == pytest.approx(1.0, abs=1e-5)
+    out2 = tmp_path / "out.data"
+    assert cli("predict", "-f", tmp_path / "in.txt", "-m", final, "-o", out2, "--format", "jsonl").exit_code == 0
+    assert [r.get("label") for r in jsonl(out2.read_text())] == ["positive", "negative", None]
+    bad = cli("predict", GOOD, "-m", final, "--format", "xml")
+    assert bad.exit_code == 2 and "jsonl, csv" in bad.stderr
+
+
+def test_bad_lines_are_skipped_and_counted_never_fatal(cli, final, tmp_path):
+    huge = " ".join(["wonderful"] * 25_000 + ["film"] * 25_000)  # a 50,000-word review
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(
+        GOOD.encode() + b"\n"
+        + b"\n"
+        + b"   \t \n"
+        + b"caf\xe9 latin-1 review\n"
+        + huge.encode() + b"\n"
+        + BAD.encode() + b"\r\n"
+    )
+    result = cli("predict", "--file", path, "--model", final)
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["label"] for r in records] == ["positive", None, None, None, "positive", "negative"]
+    assert records[3]["error"].startswith("not valid UTF-8 (byte 0xe9 at position 3)")
+    assert records[4]["truncated"] is True and records[4]["n_tokens"] == 50_002
+    assert "skipped line 4: not valid UTF-8" in result.stderr
+    assert "skipped 3: " in result.stderr and "1 not valid UTF-8" in result.stderr
+    assert "1 cut at 64 tokens" in result.stderr
+
+
+def test_non_utf8_on_stdin_and_in_json_lines(cli, final, tmp_path):
+    result = cli("predict", "-", "-m", final, input=GOOD.encode() + b"\n\xff\xfe\n" + BAD.encode() + b"\n")
+    assert result.exit_code == 0, result.stderr
+    assert [r.get("label") for r in jsonl(result.stdout)] == ["positive", None, "negative"]
+
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        json.dumps({"text": GOOD}).encode() + b"\n"
+        + b"{not json\n"
+        + b'{"other": 1}\n'
+        + b'{"text": "caf\xe9"}\n'
+        + b'{"text": null}\n'
+        + b"\n"
+        + json.dumps({"text": BAD}).encode() + b"\n"
+    )
+    result = cli("predict", "-f", path, "-m", final, "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    errors = [p.get("error") for p in doc["predictions"]]
+    assert [p["label"] for p in doc["predictions"]] == ["positive", None, None, None, None, "negative"]
+    assert errors[1].startswith("not a JSON object") and errors[2] == "no 'text' field"
+    assert errors[3].startswith("not valid UTF-8") and errors[4] == "no text"
+    assert doc["summary"]["skipped"] == 4 and doc["summary"]["predicted"] == 2
+
+
+def test_missing_column_and_unreadable_files(cli, final, tmp_path):
+    (tmp_path / "r.csv").write_text(f"review,stars\n{GOOD},5\n")
+    missing = cli("predict", "-f", tmp_path / "r.csv", "-m", final)
+    assert missing.exit_code == 1
+    assert "no column 'text'" in missing.stderr and "review, stars" in missing.stderr and "--text-column" in missing.stderr
+    (tmp_path / "r.jsonl").write_text(json.dumps({"review": GOOD}) + "\n")
+    assert "no column 'text'" in cli("predict", "-f", tmp_path / "r.jsonl", "-m", final).stderr
+    gone = cli("predict", "-f", tmp_path / "nope.txt", "-m", final)
+    assert gone.exit_code == 1 and "no such file" in gone.stderr
+    folder = cli("predict", "-f", tmp_path, "-m", final)
+    assert folder.exit_code == 1 and "is a folder" in folder.stderr
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    broken = cli("predict", "-f", tmp_path / "broken.parquet", "-m", final)
+    assert broken.exit_code == 1 and "as Parquet" in broken.stderr
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked.txt"
+        locked.write_text(GOOD)
+        locked.chmod(0)
+        denied = cli("predict", "-f", locked, "-m", final)
+        assert denied.exit_code == 1 and "permission denied" in denied.stderr
+
+
+def test_a_bad_csv_row_does_not_lose_the_others(cli, final, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"text,label\n" + GOOD.encode() + b",1\n" + b"only\xff bytes,0\n" + b",1\n" + BAD.encode() + b",0\n")
+    result = cli("predict", "-f", path, "-m", final)
+    assert result.exit_code == 0, result.stderr
+    assert [r.get("label") for r in jsonl(result.stdout)] == ["positive", None, None, "negative"]
+
+
+def test_quantized_and_bf16_modes_run(cli, final):
+    from bertcli.core.training import cpu_supports_bf16
+
+    result = cli("predict", GOOD, BAD, "-m", final, "--quantize", "int8", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["mode"] == "int8"
+    assert [p["label"] for p in doc["predictions"]] == ["positive", "negative"]
+    if cpu_supports_bf16():
+        result = cli("predict", GOOD, BAD, "-m", final, "--precision", "bf16", "--json")
+        assert result.exit_code == 0, result.stderr
+        assert [p["label"] for p in json.loads(result.stdout)["predictions"]] == ["positive", "negative"]
+    assert cli("predict", GOOD, "-m", final, "--quantize", "int4").exit_code == 2
+
+
+def test_default_model_is_the_newest_under_results(cli, run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    none = cli("predict", GOOD)
+    assert none.exit_code == 1
+    assert "no trained model under results/" in none.stderr and "bertcli train" in none.stderr
+
+    shutil.copytree(run_dir, tmp_path / "results")
+    result = cli("predict", GOOD)
+    assert result.exit_code == 0, result.stderr
+    assert "results/final (final of results), the newest trained model" in " ".join(result.stderr.split())
+    assert "positive" in result.stdout
+
+
+def test_default_model_falls_back_to_the_best_then_newest_checkpoint(run_dir, tmp_path):
+    from bertcli.core.errors import ModelError
+    from bertcli.core.inference import find_trained_model, resolve_model
+
+    results = tmp_path / "results"
+    shutil.copytree(run_dir, results, ignore=shutil.ignore_patterns("final"))
+    steps = sorted(int(p.name.split("-")[1]) for p in results.glob("checkpoint-*"))
+    state = json.loads((results / f"checkpoint-{steps[-1]}" / "trainer_state.json").read_text())
+    best = Path(state["best_model_checkpoint"]).name
+    found = find_trained_model(results)
+    assert (Path(found.path).name, found.chosen_as) == (best, "best checkpoint")
+
+    for ckpt in results.glob("checkpoint-*"):  # no best recorded: the newest complete checkpoint
+        state_file = ckpt / "trainer_state.json"
+        data = json.loads(state_file.read_text())
+        data["best_model_checkpoint"] = None
+        state_file.write_text(json.dumps(data))
+    (results / "checkpoint-999").mkdir()  # half-written: no trainer_state.json, skipped
+    found = find_trained_model(results)
+    assert (Path(found.path).name, found.chosen_as) == (f"checkpoint-{steps[-1]}", "newest checkpoint")
+
+    assert resolve_model(str(results)).chosen_as == "newest checkpoint"  # a run folder given as --model
+    assert resolve_model("some/hub-name").path == "some/hub-name"
+    with pytest.raises(ModelError, match="bertcli train"):
+        find_trained_model(tmp_path / "empty")
+
+
+def test_newest_run_wins_among_runs_in_results(run_dir, tmp_path):
+    from bertcli.core.inference import find_trained_model
+
+    results = tmp_path / "results"
+    for name in ("older", "newer"):
+        shutil.copytree(run_dir / "final", results / name / "final")
+    old_time = time.time() - 3600
+    os.utime(results / "older" / "final" / "model.safetensors", (old_time, old_time))
+    found = find_trained_model(results)
+    assert found.path == str(results / "newer" / "final") and found.chosen_as == "final"
+
+
+def test_help_has_examples_and_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom bertcli.cli.app import app\n"
+        "r = CliRunner().invoke(app, ['predict', '--help'])\nassert r.exit_code == 0, r.output\n"
+        "assert 'bertcli predict' in r.output, r.output\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_int8_leaves_the_head_and_ffn_outputs_in_fp32(final):
+    from bertcli.core.inference import int8_layer_names, load_for_inference
+
+    clf = load_for_inference(str(final), quantize="int8")
+    kinds = {m._get_name() for n, m in clf.model.named_modules() if n.endswith(("query", "intermediate.dense"))}
+    assert kinds == {"DynamicQuantizedLinear"}
+    layer = clf.model.bert.encoder.layer[0]
+    assert clf.model.classifier._get_name() == "Linear" and layer.output.dense._get_name() == "Linear"
+    assert layer.attention.output.dense._get_name() == "DynamicQuantizedLinear"
+    assert not any("classifier" in n or "pooler" in n for n in int8_layer_names(clf.model))
+
+
+def test_batches_respect_the_token_budget_and_cover_every_text():
+    from bertcli.core.inference import length_sorted_batches
+
+    lengths = [512, 20, 300, 20, 600, 45, 45, 45, 512, 8] * 3
+    batches = length_sorted_batches(lengths, batch_size=4, max_tokens=1024)
+    assert sorted(p for b in batches for p in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert 1 <= len(batch) <= 4
+        longest = max(lengths[p] for p in batch)
+        assert len(batch) == 1 or len(batch) * longest <= 1024
+        assert [lengths[p] for p in batch] == sorted((lengths[p] for p in batch), reverse=True)
+    assert len(length_sorted_batches(lengths, batch_size=4)) == -(-len(lengths) // 4)
