@@ -236,6 +236,27 @@ def _subsample(ds: "Dataset", n: int | None, seed: int) -> "Dataset":
     return shuffled.select(range(n))
 
 
+def select_splits(
+    raw: "DatasetDict",
+    source: str,
+    train_split: str,
+    eval_split: str | None,
+    text_column: str,
+    label_column: str | None,
+) -> tuple[dict[str, "Dataset"], str | None]:
+    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns."""
+    if train_split not in raw:
+        raise DataError(f"dataset '{source}' has no split '{train_split}' (splits: {', '.join(raw)}) — try --train-split")
+    if eval_split is not None and eval_split not in raw:
+        raise DataError(f"dataset '{source}' has no split '{eval_split}' (splits: {', '.join(raw)}) — try --eval-split")
+    if eval_split is None:
+        eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
+    used = {train_split: raw[train_split]}
+    if eval_split:
+        used[eval_split] = raw[eval_split]
+    return {name: _normalise_columns(ds, text_column, label_column, name) for name, ds in used.items()}, eval_split
+
+
 def load_labelled_data(
     source: str,
     *,
@@ -250,18 +271,7 @@ def load_labelled_data(
     carve_fraction: float = 0.1,
 ) -> LabelledData:
     """Load, normalise, validate and subsample the train and eval sets of a run."""
-    raw = load_raw(source)
-    if train_split not in raw:
-        raise DataError(f"dataset '{source}' has no split '{train_split}' (splits: {', '.join(raw)})")
-    if eval_split is not None and eval_split not in raw:
-        raise DataError(f"dataset '{source}' has no split '{eval_split}' (splits: {', '.join(raw)}) — try --eval-split")
-    if eval_split is None:
-        eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
-
-    used = {train_split: raw[train_split]}
-    if eval_split:
-        used[eval_split] = raw[eval_split]
-    used = {name: _normalise_columns(ds, text_column, label_column, name) for name, ds in used.items()}
+    used, eval_split = select_splits(load_raw(source), source, train_split, eval_split, text_column, label_column)
     names = list(label_names) if label_names else label_names_of(used)
     if len(names) < 2:
         raise DataError(f"need at least two labels to classify, found {names}")

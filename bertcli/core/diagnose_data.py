@@ -150,20 +150,10 @@ def diagnose_data(
     clean_to: str | Path | None = None,
 ) -> DataDiagnosis:
     """Load the train and eval splits as `bertcli train` would and look for everything that hurts training."""
-    from bertcli.core.data import EVAL_SPLIT_PREFERENCE, _normalise_columns, _subsample, label_names_of, load_raw
+    from bertcli.core.data import _subsample, label_names_of, load_raw, select_splits
 
     started = time.perf_counter()
-    raw = load_raw(source)
-    if train_split not in raw:
-        raise DataError(f"dataset '{source}' has no split '{train_split}' (splits: {', '.join(raw)}) — try --train-split")
-    if eval_split is not None and eval_split not in raw:
-        raise DataError(f"dataset '{source}' has no split '{eval_split}' (splits: {', '.join(raw)}) — try --eval-split")
-    if eval_split is None:
-        eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
-    used = {train_split: raw[train_split]}
-    if eval_split:
-        used[eval_split] = raw[eval_split]
-    used = {name: _normalise_columns(ds, text_column, label_column, name) for name, ds in used.items()}
+    used, eval_split = select_splits(load_raw(source), source, train_split, eval_split, text_column, label_column)
     sizes = {train_split: train_size, eval_split: eval_size}
     used = {name: _subsample(ds, sizes.get(name), seed) if sizes.get(name) else ds for name, ds in used.items()}
     names = label_names_of(used)
