@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bertcli.core.errors import DataError, UsageError
 from bertcli.core.hub import prepare_hub_access, unreachable
@@ -184,6 +184,26 @@ def label_names_of(splits: dict[str, "Dataset"]) -> list[str]:
     return [str(i) for i in range(max(top + 1, 2))]
 
 
+def map_labels(values: Sequence[Any], label_names: Sequence[str]) -> tuple[list[int | None], list[tuple[int, Any]]]:
+    """Label ids for names (any case) or ints in range, and the (row, value) pairs that are neither."""
+    lookup = {name.lower(): i for i, name in enumerate(label_names)}
+    ids: list[int | None] = []
+    bad: list[tuple[int, Any]] = []
+    for row, value in enumerate(values):
+        idx = None
+        if isinstance(value, str):
+            key = value.strip()
+            idx = lookup.get(key.lower())
+            if idx is None and key.isdigit() and int(key) < len(label_names):
+                idx = int(key)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+            idx = int(value) if 0 <= int(value) < len(label_names) else None
+        if idx is None:
+            bad.append((row, value))
+        ids.append(idx)
+    return ids, bad
+
+
 def _encode_labels(ds: "Dataset", label_names: list[str], split: str) -> "Dataset":
     """Map names (or ints) to ids in `label_names`, refusing anything outside that set."""
     from datasets import ClassLabel
@@ -193,22 +213,7 @@ def _encode_labels(ds: "Dataset", label_names: list[str], split: str) -> "Datase
     if isinstance(feature, ClassLabel):
         names = [READABLE_LABELS.get(n, n) for n in feature.names]
         raw = [names[v] if v is not None and 0 <= v < len(names) else v for v in raw]
-    lookup = {name: i for i, name in enumerate(label_names)}
-    lookup.update({name.lower(): i for i, name in enumerate(label_names)})
-    ids, bad = [], []
-    for row, value in enumerate(raw):
-        if isinstance(value, str):
-            key = value.strip()
-            idx = lookup.get(key, lookup.get(key.lower()))
-            if idx is None and key.lstrip("-").isdigit():
-                idx = int(key) if 0 <= int(key) < len(label_names) else None
-        elif isinstance(value, (int, float)) and value is not None and float(value).is_integer():
-            idx = int(value) if 0 <= int(value) < len(label_names) else None
-        else:
-            idx = None
-        if idx is None:
-            bad.append((row, value))
-        ids.append(idx)
+    ids, bad = map_labels(raw, label_names)
     if bad:
         shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
         raise DataError(

@@ -162,20 +162,9 @@ def _is_generic(names: Sequence[str]) -> bool:
 def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_names: list[str]) -> list[int]:
     """Map the data's labels (names or ints) to the model's label ids; refuse labels the model does not know."""
     names = data_names if _is_generic(model_names) and len(data_names) == len(model_names) else model_names
-    lookup = {name.lower(): i for i, name in enumerate(names)}
-    ids, bad = [], []
-    for row, value in enumerate(labels):
-        idx = None
-        if isinstance(value, str):
-            key = value.strip().lower()
-            idx = lookup.get(key)
-            if idx is None and key.isdigit() and int(key) < len(names):
-                idx = int(key)
-        elif isinstance(value, (int, float)) and value is not None and float(value).is_integer():
-            idx = int(value) if 0 <= int(value) < len(names) else None
-        if idx is None:
-            bad.append((row, value))
-        ids.append(idx)
+    from bertcli.core.data import map_labels
+
+    ids, bad = map_labels(labels, names)
     if bad:
         shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
         raise DataError(
