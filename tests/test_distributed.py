@@ -19,7 +19,7 @@ def _train(tmp: Path, name: str, nproc: int, model: Path, data: Path, batch: int
     cmd = [*launcher, str(WORKER), str(record), "train", "--model", str(model), "--dataset", str(data), "-o", str(out),
            "--max-length", "64", "--batch-size", str(batch), "--epochs", "3", "--lr", "5e-3", "--save-steps", "5",
            "--train-size", "all", "--eval-size", "all", "--no-tensorboard", "-q"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("Run summary") == 1, "every rank printed a summary"
     return out, record

@@ -298,6 +298,17 @@ def _is_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def _main_process_first():
+    """A context in which the main process runs first; a no-op outside torchrun/accelerate."""
+    import contextlib
+
+    if not _is_distributed():
+        return contextlib.nullcontext()
+    from accelerate import PartialState
+
+    return PartialState().main_process_first()
+
+
 def _destroy_process_group() -> None:
     import torch.distributed as dist
 
@@ -329,30 +340,31 @@ def train(
         save_input_settings,
     )
 
-    data = load_labelled_data(
-        cfg.dataset,
-        train_size=cfg.train_size,
-        eval_size=cfg.eval_size,
-        seed=cfg.seed,
-        text_column=cfg.text_column,
-        label_column=cfg.label_column,
-        train_split=cfg.train_split,
-        eval_split=cfg.eval_split,
-        label_names=cfg.labels,
-    )
-    tokenizer = load_tokenizer(cfg.model)
-    tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
-
     import torch
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments, set_seed
+
+    with _main_process_first():  # under torchrun, rank 0 fills the dataset caches before the others read them
+        data = load_labelled_data(
+            cfg.dataset,
+            train_size=cfg.train_size,
+            eval_size=cfg.eval_size,
+            seed=cfg.seed,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            train_split=cfg.train_split,
+            eval_split=cfg.eval_split,
+            label_names=cfg.labels,
+        )
+        tokenizer = load_tokenizer(cfg.model)
+        tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
+        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
+        eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
 
     device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
     attention_dropout = resolve_attention_dropout(cfg.attention_dropout, device)
     set_seed(cfg.seed)
     model = load_classifier(cfg.model, data.label_names, attention_dropout=attention_dropout)
     check_max_length(model, cfg.max_length)
-    train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
-    eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
 
     precision = choose_precision(cfg.precision, device)
     if precision == "fp16" and device == "cpu":
