@@ -79,10 +79,7 @@ def command(name: str, func: Callable, **kwargs) -> None:
 
 
 def _register() -> None:
-    from bertcli.cli import train
-    from bertcli.cli import inspect
-    from bertcli.cli import debug
-    from bertcli.cli import evaluate, predict
+    from bertcli.cli import debug, evaluate, inspect, predict, train
 
     command("train", train.train_cmd)
     command("inspect-checkpoint", inspect.inspect_cmd)
