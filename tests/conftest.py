@@ -64,3 +64,16 @@ def imdb() -> Path:
     if not (IMDB / "plain_text").is_dir():
         pytest.skip(f"IMDb corpus not found at {IMDB} (set BERTCLI_IMDB)")
     return IMDB
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory, tiny_model, reviews_csv) -> Path:
+    """A run of the tiny model trained once on the handwritten reviews (evaluate/predict tests share it)."""
+    from trained import trained_run
+
+    return trained_run(tmp_path_factory, tiny_model, reviews_csv)
+
+
+@pytest.fixture(scope="session")
+def final(run_dir) -> Path:
+    return run_dir / "final"

@@ -8,19 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trained import MISLABELLED, held_out_csv, held_out_rows, trained_run
+from trained import MISLABELLED, held_out_csv, held_out_rows
 
 sk = pytest.importorskip("sklearn.metrics")
-
-
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory, tiny_model, reviews_csv) -> Path:
-    return trained_run(tmp_path_factory, tiny_model, reviews_csv)
-
-
-@pytest.fixture(scope="session")
-def final(run_dir) -> Path:
-    return run_dir / "final"
 
 
 @pytest.fixture(scope="session")

@@ -10,20 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from trained import trained_run
 
 GOOD = "a wonderful superb brilliant film with excellent acting"
 BAD = "a terrible boring awful film with dreadful acting"
-
-
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory, tiny_model, reviews_csv) -> Path:
-    return trained_run(tmp_path_factory, tiny_model, reviews_csv)
-
-
-@pytest.fixture(scope="session")
-def final(run_dir) -> Path:
-    return run_dir / "final"
 
 
 @pytest.fixture(scope="session")
