@@ -14,6 +14,7 @@ from typing import Callable
 import typer
 
 from bertcli import __version__
+from bertcli.cli.options import APP_SETTINGS
 
 DEBUG_ENV = "BERTCLI_DEBUG"
 
@@ -21,11 +22,7 @@ app = typer.Typer(
     name="bertcli",
     help="Fine-tune BERT-family models for text classification and understand what happened in the run.",
     epilog="Examples:  bertcli train --epochs 3    bertcli inspect-checkpoint results/checkpoint-375",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **APP_SETTINGS,
 )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from bertcli.cli.options import (
+    APP_SETTINGS,
     DatasetOpt,
     JsonOpt,
     LabelColumnOpt,
@@ -22,11 +23,7 @@ app = typer.Typer(
     name="debug",
     help="Diagnose a training run, a dataset or a model: findings with evidence and the command that fixes each.",
     epilog="Examples:  bertcli debug run results    bertcli debug data --dataset imdb --max-length 128",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **APP_SETTINGS,
 )
 
 
@@ -40,6 +37,17 @@ def _guarded(func: Callable) -> Callable:
         return error_boundary(func)(*args, **kwargs)
 
     return wrapper
+
+
+def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> None:
+    """JSON or the rich rendering of a diagnosis, then exit 1 if any finding is an error."""
+    if json_out:
+        from bertcli.render import print_json
+
+        print_json(to_dict(diagnosis))
+    else:
+        render(diagnosis)
+    _exit_on_errors(diagnosis.findings)
 
 
 def _exit_on_errors(findings) -> None:
@@ -179,15 +187,9 @@ def data_cmd(
         seed=seed,
         clean_to=clean_to,
     )
-    if json_out:
-        from bertcli.render import print_json
+    from bertcli.render.debug import render_data_diagnosis
 
-        print_json(data_diagnosis_to_dict(diagnosis))
-    else:
-        from bertcli.render.debug import render_data_diagnosis
-
-        render_data_diagnosis(diagnosis)
-    _exit_on_errors(diagnosis.findings)
+    _emit(diagnosis, json_out, data_diagnosis_to_dict, render_data_diagnosis)
 
 
 def model_cmd(
@@ -245,15 +247,9 @@ def model_cmd(
         seed=seed,
         active=overfit,
     )
-    if json_out:
-        from bertcli.render import print_json
+    from bertcli.render.debug import render_model_diagnosis
 
-        print_json(model_diagnosis_to_dict(diagnosis))
-    else:
-        from bertcli.render.debug import render_model_diagnosis
-
-        render_model_diagnosis(diagnosis)
-    _exit_on_errors(diagnosis.findings)
+    _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)
 
 
 app.command("run")(_guarded(run_cmd))

@@ -5,6 +5,15 @@ from typing import Annotated, Optional
 
 import typer
 
+# Settings every Typer app of bertcli shares: plain help, no completion, no pretty tracebacks.
+APP_SETTINGS = dict(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
 ModelOpt = Annotated[
     str,
     typer.Option("--model", "-m", help="Hub name (bert-base-uncased, distilbert-base-uncased) or a local model folder."),
@@ -30,7 +39,6 @@ TruncationOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
-OptionalPath = Optional[Path]
 TrainedModelOpt = Annotated[
     Optional[str],
     typer.Option(
