@@ -4,9 +4,12 @@ One run measures, on the same weights and the same reviews from the IMDb copy in
 
   1. throughput on N unsupervised-split reviews (default 2,000): the pipeline (truncation=True,
      max_length = the model's saved max length, batch_size 1 as usually written, and optionally
-     batched) versus bertcli's inference at fp32, bf16 autocast (CPUs with bf16) and int8;
+     batched) versus bertcli's inference at fp32, bf16 (CPUs with bf16), int8 with the rest in bf16
+     and int8 with the rest in fp32;
   2. label agreement of each bertcli mode with the pipeline / with bertcli fp32;
-  3. accuracy on M test-split reviews (default 2,000, drawn with --seed) at fp32, bf16 and int8.
+  3. the fp32 ceiling: how long the encoder's linear layers alone would take on these reviews at
+     this CPU's own fp32 matrix-multiply peak (measured here), against the pipeline's time;
+  4. accuracy on M test-split reviews (default 2,000, drawn with --seed) in every mode.
 
 The pipeline can only keep the head of a long review, so the comparison with it runs bertcli with
 head truncation too (same tokens in, so labels must agree); the test-split accuracy uses the
@@ -122,6 +125,43 @@ def interleaved(runners: dict, texts: list[str], rounds: int) -> dict:
     return out
 
 
+def fp32_gemm_peak(seconds: float = 2.0) -> float:
+    """FLOP/s of a large fp32 matrix product (the shape of an FFN layer) on this CPU, best of a few tries."""
+    import torch
+
+    a, w = torch.randn(4096, 384), torch.randn(1536, 384)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        torch.nn.functional.linear(a, w)
+        best = min(best, time.perf_counter() - started)
+    return 2 * 4096 * 384 * 1536 / best
+
+
+def fp32_ceiling(path: str, texts: list[str], length: int, pipeline_s: float) -> dict:
+    """The fastest fp32 could ever be: the encoder's linear layers alone at the measured GEMM peak."""
+    import torch
+
+    from bertcli.core.encoding import encode_texts
+    from bertcli.core.inference import load_for_inference
+
+    clf = load_for_inference(path, precision="fp32", truncation="head")
+    tokens = sum(len(ids) for ids in encode_texts(clf.tokenizer, texts, length, "head")["input_ids"])
+    macs_per_token = sum(
+        m.in_features * m.out_features for n, m in clf.model.named_modules() if isinstance(m, torch.nn.Linear) and ".encoder." in f".{n}."
+    )
+    peak = fp32_gemm_peak()
+    floor_s = 2 * macs_per_token * tokens / peak
+    print(
+        f"\nfp32 ceiling: {tokens:,} tokens through {macs_per_token / 1e6:.1f}M multiply-adds of linear layers per token at "
+        f"{peak / 1e9:.0f} GFLOP/s (this CPU's fp32 GEMM peak, {torch.get_num_threads()} threads) take {floor_s:.1f} s "
+        f"with attention, GELU and LayerNorm free; the pipeline took {pipeline_s:.1f} s, so no exact fp32 run can beat "
+        f"it by more than {pipeline_s / floor_s:.2f}x"
+    )
+    return {"tokens": tokens, "gemm_gflops": round(peak / 1e9, 1), "linear_floor_s": round(floor_s, 2), "max_speedup": round(pipeline_s / floor_s, 2)}
+
+
 def agreement(a, b) -> float:
     return sum(x == y for x, y in zip(a, b)) / max(len(a), 1)
 
@@ -153,7 +193,8 @@ def main() -> None:
     modes = {"bertcli fp32": {"precision": "fp32"}}
     if cpu_supports_bf16():
         modes["bertcli bf16"] = {"precision": "bf16"}
-    modes["bertcli int8"] = {"quantize": "int8"}
+        modes["bertcli int8+bf16"] = {"quantize": "int8", "precision": "bf16"}
+    modes["bertcli int8"] = {"quantize": "int8", "precision": "fp32"}
     with tempfile.TemporaryDirectory() as scratch:
         path, described = pick_model(args, Path(scratch))
         length = load_for_inference(path, max_length=args.max_length).max_length
@@ -192,6 +233,7 @@ def main() -> None:
                 f"{row['agree_fp32']:>12.2%} {'' if delta is None else f'{delta:.4f}':>9}"
             )
         results["speed"] = table
+        results["fp32_ceiling"] = fp32_ceiling(path, texts, length, base_s)
 
         if args.test_n:
             texts, gold = read_split(args.imdb, "test", args.test_n, args.seed)

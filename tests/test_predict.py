@@ -275,8 +275,11 @@ def test_quantized_and_bf16_modes_run(cli, final):
     result = cli("predict", GOOD, BAD, "-m", final, "--quantize", "int8", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["mode"] == "int8"
+    assert doc["mode"] == ("int8+bf16" if cpu_supports_bf16() else "int8")
     assert [p["label"] for p in doc["predictions"]] == ["positive", "negative"]
+    result = cli("predict", GOOD, BAD, "-m", final, "--quantize", "int8", "--precision", "fp32", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["mode"] == "int8"
     if cpu_supports_bf16():
         result = cli("predict", GOOD, BAD, "-m", final, "--precision", "bf16", "--json")
         assert result.exit_code == 0, result.stderr
@@ -350,16 +353,65 @@ def test_help_has_examples_and_imports_no_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_int8_leaves_the_head_and_ffn_outputs_in_fp32(final):
-    from bertcli.core.inference import int8_layer_names, load_for_inference
+def test_int8_quantizes_qkv_and_ffn_input_only(final):
+    from bertcli.core.inference import load_for_inference
 
-    clf = load_for_inference(str(final), quantize="int8")
-    kinds = {m._get_name() for n, m in clf.model.named_modules() if n.endswith(("query", "intermediate.dense"))}
-    assert kinds == {"DynamicQuantizedLinear"}
+    clf = load_for_inference(str(final), quantize="int8", precision="fp32")
     layer = clf.model.bert.encoder.layer[0]
-    assert clf.model.classifier._get_name() == "Linear" and layer.output.dense._get_name() == "Linear"
-    assert layer.attention.output.dense._get_name() == "DynamicQuantizedLinear"
-    assert not any("classifier" in n or "pooler" in n for n in int8_layer_names(clf.model))
+    int8 = [layer.attention.self.query, layer.attention.self.key, layer.attention.self.value, layer.intermediate.dense]
+    assert {m._get_name() for m in int8} == {"Int8Linear"}
+    kept = [layer.attention.output.dense, layer.output.dense, clf.model.classifier, clf.model.bert.pooler.dense]
+    assert {m._get_name() for m in kept} == {"Linear"}
+
+
+def test_int8_probabilities_stay_close_to_fp32(final):
+    from bertcli.core.inference import load_for_inference, predict_texts
+
+    texts = [GOOD, BAD, "an ordinary film with a few good scenes", "dull, slow and far too long", "x"]
+    exact = predict_texts(load_for_inference(str(final), precision="fp32"), texts)
+    int8 = predict_texts(load_for_inference(str(final), precision="fp32", quantize="int8"), texts)
+    deltas = [abs(a.probabilities[0] - b.probabilities[0]) for a, b in zip(exact, int8)]
+    assert max(deltas) < 0.05, deltas
+
+
+def test_int8_linear_matches_float_and_qkv_share_one_quantization(monkeypatch):
+    import torch
+
+    from bertcli.core import int8
+
+    torch.manual_seed(0)
+    linears = [torch.nn.Linear(64, 96) for _ in range(3)]
+    shared = int8.SharedInput(3)
+    layers = [int8._int8_linear_class()(lin, torch.float32, shared) for lin in linears]
+    calls = []
+    real = int8.quantize_activations
+    monkeypatch.setattr(int8, "quantize_activations", lambda x: calls.append(1) or real(x))
+    x = torch.randn(2, 7, 64)
+    with torch.inference_mode():
+        outs = [layer(x) for layer in layers]
+        assert len(calls) == 1
+        for lin, out in zip(linears, outs):
+            ref = lin(x)
+            assert out.shape == ref.shape and ((out - ref).norm() / ref.norm()) < 0.02
+        # a different input of the same shape is quantized afresh, never served from the cache
+        y = torch.randn(2, 7, 64)
+        assert torch.allclose(layers[0](y), linears[0](y), atol=0.05, rtol=0.05)
+        assert len(calls) == 2
+
+
+def test_bf16_keeps_linear_weights_in_bf16_where_the_cpu_has_it(final):
+    import torch
+
+    from bertcli.core.inference import load_for_inference
+    from bertcli.core.training import cpu_supports_bf16
+
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no bf16 instructions")
+    clf = load_for_inference(str(final))
+    assert clf.mode == "bf16" and clf.model.classifier.weight.dtype == torch.bfloat16
+    # embeddings and LayerNorm stay fp32 under autocast
+    assert clf.model.bert.embeddings.word_embeddings.weight.dtype == torch.float32
+    assert clf.model.bert.embeddings.LayerNorm.weight.dtype == torch.float32
 
 
 def test_batches_respect_the_token_budget_and_cover_every_text():

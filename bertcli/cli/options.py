@@ -49,7 +49,7 @@ TrainedModelOpt = Annotated[
     ),
 ]
 QuantizeOpt = Annotated[
-    str, typer.Option("--quantize", help="none, or int8: dynamic int8 quantization of the attention and FFN-input linear layers (CPU).")
+    str, typer.Option("--quantize", help="none, or int8: dynamic int8 query/key/value and FFN-input layers on oneDNN, the rest in --precision (x86 CPU).")
 ]
 InferencePrecisionOpt = Annotated[
     str, typer.Option("--precision", help="auto (bf16 where the GPU or CPU has native bf16, else fp32), fp32 or bf16.")

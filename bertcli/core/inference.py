@@ -2,9 +2,11 @@
 
 Speed comes from the same ideas as training: texts are tokenized once without padding, sorted by
 length within a window, padded per batch only to that batch's longest text, and run under
-`torch.inference_mode` with SDPA attention; results come back in input order. On CPU, `int8`
-quantizes the linear layers dynamically and `bf16` runs under autocast where the CPU has bf16
-instructions. Inputs stream through a window at a time, so memory stays flat on any input size.
+`torch.inference_mode` with SDPA attention; results come back in input order. `bf16` (the default
+where the GPU or CPU runs bf16 natively) keeps the linear layers' weights in bf16 and runs under
+autocast, so embeddings, LayerNorm and the residual stream stay fp32; `int8` quantizes the linear
+layers where it pays (bertcli.core.int8). Inputs stream through a window at a time, so memory stays
+flat on any input size.
 """
 
 from __future__ import annotations
@@ -132,14 +134,18 @@ class Classifier:
 
     @property
     def mode(self) -> str:
-        return "int8" if self.quantized else self.precision
+        """fp32, bf16, int8 (int8 layers, the rest fp32) or int8+bf16."""
+        if not self.quantized:
+            return self.precision
+        return "int8" if self.precision == "fp32" else f"int8+{self.precision}"
 
 
 def choose_inference_precision(requested: str, device: str) -> str:
-    """auto: bf16 autocast where the hardware runs bf16 natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.
+    """auto: bf16 where the hardware runs bf16 natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.
 
-    On a CPU with AMX, bf16 autocast ran 2.5x faster than fp32 and gave the same label on all
-    4,000 IMDb reviews measured (largest probability change 0.01: bench/predict_speed.py);
+    On a CPU with AMX, bf16 linear layers under autocast ran 2.4x faster than fp32 and gave the
+    same label on every IMDb review measured (bench/predict_speed.py). Casting the whole model,
+    embeddings and LayerNorm included, was 8% faster again but changed 3 labels in 1,000.
     --precision fp32 gives fp32's exact probabilities.
     """
     from bertcli.core.training import cpu_supports_bf16
@@ -173,43 +179,13 @@ def _pick_device(requested: str, quantize: str) -> str:
     return requested
 
 
-def int8_layer_names(model: Any) -> list[str]:
-    """The linear layers worth quantizing: attention and FFN-input projections of the encoder.
-
-    Left in fp32: the classification head and pooler (tiny, and they decide the label) and each
-    FFN's output projection, whose GELU inputs have outliers that one int8 scale per batch cannot
-    hold. On a MiniLM fine-tuned on IMDb, keeping those in fp32 halved the mean change in
-    probability against fp32 (0.018 to 0.010 over 400 test reviews); per-tensor instead of
-    per-channel weight scales tripled it (0.055).
-    """
+def _linear_weights_to_bf16(model: Any) -> None:
+    """bf16 weights for the linear layers only: autocast then skips re-casting them on every batch."""
     import torch
 
-    names = []
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear):
-            continue
-        if "classifier" in name or "pooler" in name or "pre_classifier" in name:
-            continue
-        if name.endswith("output.dense") and "attention" not in name:  # BERT's FFN output
-            continue
-        if name.endswith("ffn.lin2"):  # DistilBERT's FFN output
-            continue
-        names.append(name)
-    return names
-
-
-def quantize_int8(model: Any) -> Any:
-    """Dynamic int8 quantization (per-channel weights, activations quantized per batch) of `int8_layer_names`."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        spec = {name: per_channel_dynamic_qconfig for name in int8_layer_names(model)}
-        return quantize_dynamic(model, spec, dtype=torch.qint8)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
 
 
 def load_for_inference(
@@ -236,9 +212,11 @@ def load_for_inference(
         raise UsageError(f"--quantize takes one of {', '.join(QUANTIZATIONS)}, not '{quantize}'")
     started = time.perf_counter()
     chosen_device = _pick_device(device, quantize)
-    chosen_precision = "fp32" if quantize == "int8" else choose_inference_precision(precision, chosen_device)
-    if quantize == "int8" and precision == "bf16":
-        raise UsageError("--quantize int8 and --precision bf16 do not combine — pick one")
+    chosen_precision = choose_inference_precision(precision, chosen_device)
+    if quantize == "int8":
+        from bertcli.core.int8 import check_int8_kernels
+
+        check_int8_kernels()
     tokenizer = load_tokenizer(name_or_path)
     model = load_classifier(name_or_path)
     if not getattr(model.config, "id2label", None) or model.config.num_labels < 2:
@@ -250,8 +228,14 @@ def load_for_inference(
         length = min(length, limit)
     check_max_length(model, length)
     model.eval()
+    if chosen_precision == "bf16":
+        _linear_weights_to_bf16(model)
     if quantize == "int8":
-        model = quantize_int8(model)
+        import torch
+
+        from bertcli.core.int8 import quantize_int8
+
+        model = quantize_int8(model, torch.bfloat16 if chosen_precision == "bf16" else torch.float32)
     model.to(chosen_device)
     return Classifier(
         model=model,
