@@ -426,3 +426,26 @@ def test_batches_respect_the_token_budget_and_cover_every_text():
         assert len(batch) == 1 or len(batch) * longest <= 1024
         assert [lengths[p] for p in batch] == sorted((lengths[p] for p in batch), reverse=True)
     assert len(length_sorted_batches(lengths, batch_size=4)) == -(-len(lengths) // 4)
+
+
+def test_int8_kernels_that_fail_give_one_clear_error(cli, final, monkeypatch):
+    import torch
+
+    real = torch.ops.onednn
+
+    class Broken:
+        """torch.ops.onednn whose int8 product fails, as on a torch build whose kernels differ."""
+
+        def __getattr__(self, name):
+            if name != "qlinear_pointwise":
+                return getattr(real, name)
+
+            def fail(*args):
+                raise RuntimeError("could not create a primitive descriptor")
+
+            return fail
+
+    monkeypatch.setattr(torch.ops, "onednn", Broken())
+    result = cli("predict", GOOD, "-m", final, "--quantize", "int8")
+    assert result.exit_code == 2
+    assert "oneDNN int8 kernels failed" in result.stderr and "drop --quantize" in result.stderr

@@ -134,17 +134,38 @@ def _int8_linear_class() -> type:
     return Int8Linear
 
 
+def _check_layer(layer: Any, linear: Any) -> None:
+    """One small product through the new layer against the float one, so a torch whose oneDNN ops differ fails here."""
+    import torch
+
+    x = torch.randn(4, linear.in_features, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.inference_mode():
+            got, want = layer(x).float(), linear(x.to(linear.weight.dtype)).float()
+    except RuntimeError as err:
+        raise UsageError(f"--quantize int8: this torch build's oneDNN int8 kernels failed ({err}) — drop --quantize") from err
+    if not torch.allclose(got, want, rtol=0.1, atol=0.1 * float(want.abs().max())):
+        raise UsageError("--quantize int8: this torch build's oneDNN int8 kernels gave wrong results — drop --quantize")
+
+
 def quantize_int8(model: Any, out_dtype: Any) -> Any:
     """Swap `int8_layer_names` for int8 layers in place, with outputs in `out_dtype` (fp32, or bf16 under autocast)."""
     check_int8_kernels()
     int8_linear = _int8_linear_class()
     groups: dict[str, SharedInput] = {}
-    for name in int8_layer_names(model):
+    for position, name in enumerate(int8_layer_names(model)):
         parent_name, _, leaf = name.rpartition(".")
         parent = model.get_submodule(parent_name)
         shared = None
         family = next((group for group in QKV_NAMES if leaf in group), None)
         if family is not None and all(hasattr(parent, member) for member in family):
             shared = groups.setdefault(parent_name, SharedInput(len(family)))
-        setattr(parent, leaf, int8_linear(getattr(parent, leaf), out_dtype, shared))
+        linear = getattr(parent, leaf)
+        try:
+            layer = int8_linear(linear, out_dtype, shared)
+        except RuntimeError as err:
+            raise UsageError(f"--quantize int8: oneDNN could not pack int8 weights on this CPU ({err}) — drop --quantize") from err
+        if position == 0:
+            _check_layer(int8_linear(linear, out_dtype), linear)
+        setattr(parent, leaf, layer)
     return model
