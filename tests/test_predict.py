@@ -449,3 +449,23 @@ def test_int8_kernels_that_fail_give_one_clear_error(cli, final, monkeypatch):
     result = cli("predict", GOOD, "-m", final, "--quantize", "int8")
     assert result.exit_code == 2
     assert "oneDNN int8 kernels failed" in result.stderr and "drop --quantize" in result.stderr
+
+
+def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
+    import torch
+
+    from bertcli.core.cls_only import run_last_layer_for_cls_only
+    from bertcli.core.encoding import encode_texts
+    from bertcli.core.inference import classify_token_ids, load_for_inference
+
+    clf = load_for_inference(str(final), precision="fp32")
+    assert type(clf.model.bert.encoder.layer[-1]).__name__ == "LastLayerClsOnly"
+    full = load_for_inference(str(final), precision="fp32")
+    full.model.bert.encoder.layer[-1] = full.model.bert.encoder.layer[-1].layer
+    texts = [GOOD, BAD, "fine", "a long, slow and muddled story " * 8]
+    ids = encode_texts(clf.tokenizer, texts, clf.max_length, clf.truncation)["input_ids"]
+    for batch in (ids, ids[:1], [ids[0]] * 3):  # padded, one text, equal lengths (no mask)
+        assert classify_token_ids(clf, batch) == pytest.approx(classify_token_ids(full, batch), abs=1e-6)
+    # wrapping twice is a no-op; models of other families are left alone
+    assert run_last_layer_for_cls_only(clf.model) and type(clf.model.bert.encoder.layer[-1].layer).__name__ == "BertLayer"
+    assert not run_last_layer_for_cls_only(torch.nn.Linear(2, 2))

@@ -5,8 +5,9 @@ length within a window, padded per batch only to that batch's longest text, and 
 `torch.inference_mode` with SDPA attention; results come back in input order. `bf16` (the default
 where the GPU or CPU runs bf16 natively) keeps the linear layers' weights in bf16 and runs under
 autocast, so embeddings, LayerNorm and the residual stream stay fp32; `int8` quantizes the linear
-layers where it pays (bertcli.core.int8). Inputs stream through a window at a time, so memory stays
-flat on any input size.
+layers where it pays (bertcli.core.int8). A BERT classifier's last layer runs for [CLS] alone, the
+only row the head reads (bertcli.core.cls_only). Inputs stream through a window at a time, so
+memory stays flat on any input size.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def load_for_inference(
     truncation: str | None = None,
 ) -> Classifier:
     """Load a classifier (safetensors only) with the max length and truncation saved beside it."""
+    from bertcli.core.cls_only import run_last_layer_for_cls_only
     from bertcli.core.encoding import check_truncation
     from bertcli.core.model import (
         check_max_length,
@@ -228,6 +230,7 @@ def load_for_inference(
         length = min(length, limit)
     check_max_length(model, length)
     model.eval()
+    run_last_layer_for_cls_only(model)
     if chosen_precision == "bf16":
         _linear_weights_to_bf16(model)
     if quantize == "int8":
