@@ -144,7 +144,7 @@ class Classifier:
 def choose_inference_precision(requested: str, device: str) -> str:
     """auto: bf16 where the hardware runs bf16 natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.
 
-    On a CPU with AMX, bf16 linear layers under autocast ran 2.4x faster than fp32 and gave the
+    On a CPU with AMX, bf16 linear layers under autocast ran 2.3x faster than fp32 and gave the
     same label on every IMDb review measured (bench/predict_speed.py). Casting the whole model,
     embeddings and LayerNorm included, was 8% faster again but changed 3 labels in 1,000.
     --precision fp32 gives fp32's exact probabilities.
