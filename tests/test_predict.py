@@ -469,3 +469,18 @@ def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
     # wrapping twice is a no-op; models of other families are left alone
     assert run_last_layer_for_cls_only(clf.model) and type(clf.model.bert.encoder.layer[-1].layer).__name__ == "BertLayer"
     assert not run_last_layer_for_cls_only(torch.nn.Linear(2, 2))
+
+
+def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch):
+    import torch
+
+    from bertcli.core.int8 import quantize_activations
+
+    x = torch.randn(37, 64, generator=torch.Generator().manual_seed(1)) * 3 + 0.5
+    values, scale, zero_point = quantize_activations(x)
+    monkeypatch.delattr(torch, "quantize_per_tensor")
+    plain, plain_scale, plain_zero_point = quantize_activations(x)
+    assert (scale, zero_point) == (plain_scale, plain_zero_point) and values.dtype == plain.dtype == torch.uint8
+    assert (values.int() - plain.int()).abs().max() <= 1  # rounding of exact halves may differ
+    restored = (values.float() - zero_point) * scale
+    assert (restored - x).abs().max() <= scale  # every value within one step of the original
