@@ -5,10 +5,11 @@ uint8 scale per call, from the batch's min and max). The matrix product runs in 
 kernels (AMX-INT8 or VNNI where the CPU has them) and comes out in fp32 or bf16, so the rest of
 the network can run in bf16 on CPUs that have it.
 
-Only the layers where int8 pays are quantized. Quantizing a batch of activations costs about as
-much as an int8 product with 384 outputs, so a layer gains only when its output is wide: the FFN
-input projection (4x the hidden size) and the query/key/value projections, which read the same
-input and quantize it once between them. The attention output and FFN output projections, the
+Only the layers where int8 pays are quantized. On 4,096 x 384 activations (AMX CPU, 2 threads),
+quantizing took 0.59 ms while the 1,536-output FFN product took 1.38 ms in int8 against 2.33 ms in
+bf16, so a layer with 384 outputs saves less than its quantization costs. A layer gains only when
+its output is wide: the FFN input projection (4x the hidden size), and the query/key/value
+projections, which read the same input and quantize it once between them. The attention output and FFN output projections, the
 pooler and the classification head stay in the model's dtype (the FFN output's GELU inputs also
 have outliers that one scale per batch holds poorly).
 """

@@ -4,34 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rich.console import Group
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from bertcli.render import console_out, fmt, human_bytes, human_seconds
+from bertcli.render.findings import findings_block
 
-LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
-LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
 BAR = "█"
-
-
-def findings_block(findings: Sequence[Any], title: str = "Findings") -> Table:
-    """Each finding: a mark and its summary, the evidence indented below, then the fix."""
-    grid = Table.grid(padding=(0, 1))
-    grid.title, grid.title_justify, grid.title_style = title, "left", "bold"
-    grid.add_column(no_wrap=True)
-    grid.add_column()
-    for f in findings:
-        style = LEVEL_STYLE.get(f.level, "")
-        parts: list[Any] = [Text(f.summary, style=style)]
-        parts += [Padding(Text(line, style="dim"), (0, 0, 0, 2)) for line in f.evidence if line]
-        if f.fix:
-            fix = Text("fix: ", style="bold cyan")
-            fix.append(f.fix, style="cyan")
-            parts.append(Padding(fix, (0, 0, 0, 2)))
-        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Group(*parts))
-    return grid
 
 
 def counts_line(findings: Sequence[Any]) -> Text:

@@ -12,10 +12,9 @@ from rich.text import Text
 
 from bertcli.core.errors import UsageError
 from bertcli.render import console_out, fmt, human_seconds
+from bertcli.render.findings import findings_block
 
 BLOCKS = "▁▂▃▄▅▆▇█"
-LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
-LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
 EVAL_COLUMNS = 4
 
 
@@ -29,7 +28,7 @@ def render_run(run: Any, every: int | None) -> None:
     out.print(loss_table(run, rows, step))
     if run.grad_norms.spikes:
         out.print(spike_table(run))
-    out.print(findings_text(run.findings))
+    out.print(findings_block(run.findings))
 
 
 def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
@@ -41,7 +40,7 @@ def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
         out.print(Text("no hyperparameter read from the JSON files differs between the runs", style="dim"))
     out.print(run_chart(runs, width=_chart_width(out.width), series=("loss", "eval loss")))
     for run in runs:
-        out.print(findings_text(run.findings, title=f"Findings: {run.label}"))
+        out.print(findings_block(run.findings, title=f"Findings: {run.label}"))
 
 
 def summary_table(run: Any) -> Table:
@@ -171,17 +170,6 @@ def spike_table(run: Any) -> Table:
         move = f"{fmt(s.loss_before)} → {fmt(s.loss_at)} → {fmt(s.loss_after)}"
         table.add_row(str(s.step), fmt(s.value, 2), f"{s.times_median:.1f}×", move)
     return table
-
-
-def findings_text(findings: Sequence[Any], title: str = "Findings") -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.title, grid.title_justify, grid.title_style = title, "left", "bold"
-    grid.add_column(no_wrap=True)
-    grid.add_column()
-    for f in findings:
-        style = LEVEL_STYLE.get(f.level, "")
-        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Text(f.message, style=style))
-    return grid
 
 
 def comparison_table(comparison: Any) -> Table:

@@ -1,0 +1,33 @@
+"""The one drawing of findings, for `inspect-checkpoint` and `debug`: a mark per level, the finding, then
+(where it has them) its evidence indented below and the command that fixes it."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Group
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
+LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
+
+
+def findings_block(findings: Sequence[Any], title: str = "Findings") -> Table:
+    """Findings with `summary`, `evidence` and `fix` (debug), or a `message` alone (inspect-checkpoint)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.title, grid.title_justify, grid.title_style = title, "left", "bold"
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for f in findings:
+        style = LEVEL_STYLE.get(f.level, "")
+        parts: list[Any] = [Text(getattr(f, "summary", None) or f.message, style=style)]
+        parts += [Padding(Text(line, style="dim"), (0, 0, 0, 2)) for line in getattr(f, "evidence", ()) if line]
+        fix_command = getattr(f, "fix", None)
+        if fix_command:
+            fix = Text("fix: ", style="bold cyan")
+            fix.append(fix_command, style="cyan")
+            parts.append(Padding(fix, (0, 0, 0, 2)))
+        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Group(*parts))
+    return grid
