@@ -63,7 +63,11 @@ def parse_size(value: str | int | None, flag: str) -> int | None:
 
 def describe_source(source: str) -> str:
     """What kind of source a --dataset value is: 'acl', 'file', 'folder' or 'hub'."""
+    from bertcli.core.defaults import SAMPLE_DATASET
+
     path = Path(source).expanduser()
+    if source == SAMPLE_DATASET and not path.exists():
+        return "sample"
     if path.is_dir():
         return "acl" if _acl_root(path) is not None else "folder"
     if path.is_file():
@@ -101,11 +105,27 @@ def _read_acl(root: Path) -> "DatasetDict":
     return DatasetDict(splits)
 
 
+def _read_sample() -> "DatasetDict":
+    """The IMDb sample bundled with bertcli (2,000 train / 500 test reviews; see its README for the source)."""
+    import datasets
+    from datasets import ClassLabel, Features, Value
+
+    from bertcli.core.defaults import sample_folder
+
+    datasets.disable_progress_bars()
+    folder = sample_folder()
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    files = {split: str(folder / f"{split}.jsonl.gz") for split in ("train", "test")}
+    return datasets.load_dataset("json", data_files=files, features=features)
+
+
 def load_raw(source: str) -> "DatasetDict":
     """Load every split of a dataset source, without renaming anything."""
     kind = describe_source(source)
     if kind == "acl":
         return _read_acl(_acl_root(Path(source).expanduser()))
+    if kind == "sample":
+        return _read_sample()
 
     if kind == "hub":
         prepare_hub_access()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
-from urllib.parse import urlparse
 
 from bertcli.core.errors import HubUnreachableError
 
@@ -29,16 +27,20 @@ def offline_requested() -> bool:
 
 @functools.lru_cache(maxsize=None)
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """One short TCP connect to the hub endpoint (HF_ENDPOINT honoured)."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
-    host = parsed.hostname or "huggingface.co"
-    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+    """One short request to the hub endpoint through the hub client's own HTTP session.
+
+    The session honours HF_ENDPOINT and the proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) as the
+    downloads themselves will; any HTTP answer counts as reachable, only a failed connection does not.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
+        get_session().head(endpoint, timeout=timeout, follow_redirects=False)
+    except Exception:  # connection refused, DNS failure, proxy failure, timeout: all the same here
         return False
+    return True
 
 
 def prepare_hub_access() -> bool:
