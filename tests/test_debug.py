@@ -683,10 +683,9 @@ def test_debug_help_has_examples(cli):
 
 # --- the real example runs, when they are in the repository ------------------------------------------------------
 
-REAL_RUNS = sorted({p.parent.parent for p in REPO.glob("results/**/checkpoint-*/trainer_state.json")})
+from examples import EXAMPLE_RUNS as REAL_RUNS  # noqa: E402
 
 
-@pytest.mark.skipif(not REAL_RUNS, reason="no example runs under results/ yet")
 @pytest.mark.parametrize("run", REAL_RUNS, ids=lambda p: str(p.relative_to(REPO)))
 def test_real_example_runs(cli, run):
     result = cli("debug", "run", run, "--json")

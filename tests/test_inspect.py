@@ -641,10 +641,8 @@ def test_inspect_imports_no_torch(reference_run):
 
 # --- the real example runs, when they are in the repository ------------------------------------------------------
 
-REAL_STATES = sorted(REPO.glob("results/**/trainer_state.json"))
+from examples import EXAMPLE_STATES as REAL_STATES  # noqa: E402
 
-
-@pytest.mark.skipif(not REAL_STATES, reason="no example runs under results/ yet")
 @pytest.mark.parametrize("state_file", REAL_STATES, ids=lambda p: str(p.relative_to(REPO)))
 def test_real_example_states(cli, state_file):
     run = inspect_runs([state_file])[0]
