@@ -1,14 +1,23 @@
-"""A TrainerCallback that owns the live display: progress with ETA, loss, LR, grad norm, epoch rows."""
+"""A TrainerCallback that owns the live display: progress with ETA, loss, LR, grad norm, epoch rows.
+
+In a terminal it draws a live bar; when stderr goes to a file or a pipe (a log, CI) it writes one plain
+line per logging step instead, so a long run never looks dead there.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from transformers import TrainerCallback
 
-from bertcli.render import fmt
+from bertcli.render import fmt, human_seconds
+
+# The first estimate of the run's length comes after this many steps or seconds, whichever is later.
+ESTIMATE_AFTER_STEPS = 3
+ESTIMATE_AFTER_SECONDS = 5.0
 
 
 class RichProgressCallback(TrainerCallback):
@@ -20,9 +29,30 @@ class RichProgressCallback(TrainerCallback):
         self.task = None
         self.fields = {"loss": "-", "lr": "-", "grad": "-"}
         self._window: list[float] = []
+        self.plain = not console.is_terminal
+        self._started: float | None = None
+        self._first_step = 0
+        self._estimated = False
+
+    def _eta(self, state) -> tuple[float, float | None]:
+        """Seconds since training began, and the remaining seconds at this run's pace so far."""
+        elapsed = time.monotonic() - (self._started or time.monotonic())
+        done = state.global_step - self._first_step
+        if done <= 0:
+            return elapsed, None
+        return elapsed, elapsed / done * (state.max_steps - state.global_step)
+
+    def _say(self, text: str) -> None:
+        target = self.progress.console if self.progress is not None else self.console
+        target.print(text, highlight=False, soft_wrap=True)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
+            return
+        self._started = time.monotonic()
+        self._first_step = state.global_step
+        if self.plain:
+            self._say(f"training: {state.max_steps - state.global_step} steps to go (of {state.max_steps})")
             return
         self.progress = Progress(
             TextColumn("[bold]train"),
@@ -42,11 +72,21 @@ class RichProgressCallback(TrainerCallback):
         )
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self._started is None:
+            return
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step, epoch=fmt(state.epoch or 0.0, 2))
+        elapsed, remaining = self._eta(state)
+        done = state.global_step - self._first_step
+        if not self._estimated and remaining is not None and done >= ESTIMATE_AFTER_STEPS and elapsed >= ESTIMATE_AFTER_SECONDS:
+            self._estimated = True
+            self._say(
+                f"estimated time: {human_seconds(elapsed + remaining)} for {state.max_steps - self._first_step} steps "
+                f"(from the first {done}; the ETA is refined as the run goes)"
+            )
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
-        if self.progress is None or not logs:
+        if self._started is None or not logs:
             return
         if "loss" in logs:
             self.fields["loss"] = fmt(logs["loss"])
@@ -55,21 +95,29 @@ class RichProgressCallback(TrainerCallback):
             self.fields["lr"] = fmt(logs["learning_rate"])
         if "grad_norm" in logs:
             self.fields["grad"] = fmt(logs["grad_norm"], 2)
-        self.progress.update(self.task, **self.fields)
+        if self.progress is not None:
+            self.progress.update(self.task, **self.fields)
+        elif "loss" in logs:
+            elapsed, remaining = self._eta(state)
+            self._say(
+                f"step {state.global_step}/{state.max_steps}  epoch {fmt(state.epoch or 0.0, 2)}  "
+                f"loss {self.fields['loss']}  lr {self.fields['lr']}  grad {self.fields['grad']}  "
+                f"elapsed {human_seconds(elapsed)}  eta {human_seconds(remaining)}"
+            )
 
     def on_evaluate(self, args, state, control, metrics: dict[str, Any] | None = None, **kwargs):
-        if self.progress is None or not metrics:
+        if self._started is None or not metrics:
             return
         train_loss = sum(self._window) / len(self._window) if self._window else None
         self._window = []
-        self.progress.console.print(
+        self._say(
             f"epoch {fmt(state.epoch or 0.0, 2)}  step {state.global_step}  train loss {fmt(train_loss)}  "
             f"eval loss {fmt(metrics.get('eval_loss'))}  accuracy {fmt(metrics.get('eval_accuracy'))}  "
-            f"F1 {fmt(metrics.get('eval_f1'))}",
-            highlight=False,
+            f"F1 {fmt(metrics.get('eval_f1'))}"
         )
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._started = None
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
