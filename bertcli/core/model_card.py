@@ -1,0 +1,150 @@
+"""What a run leaves in final/ to explain itself: a model card in the hub's format and metrics.json.
+
+The metrics are those of the weights actually saved as final (the best checkpoint by default, scored
+again after loading it), not the last epoch's: Trainer's own cards report the last evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+# Metric names as the hub's model-index spells them, with their display names.
+CARD_METRICS = {"accuracy": "Accuracy", "f1": "F1", "precision": "Precision", "recall": "Recall", "loss": "Loss"}
+
+
+@dataclass
+class FinalModelFacts:
+    """What the card states: the run's recipe (bertcli.json's training block) and how it ended."""
+
+    training: dict[str, Any]
+    max_length: int
+    truncation: str
+    label_names: list[str]
+    metrics: dict[str, float]
+    eval_split: str | None
+    final_from: str
+    global_step: int
+    train_seconds: float
+    hardware: str
+
+
+def _base_model_name(model: str) -> str:
+    """A hub name as it is; the packaged MiniLM by its hub name; another local folder by its own name
+    (no machine paths in the card)."""
+    from bertcli.core.defaults import PACKAGED_MODEL_HUB_ID, packaged_model
+
+    path = Path(model).expanduser()
+    if not path.exists():
+        return model
+    packaged = packaged_model()
+    if packaged is not None and path.resolve() == packaged.resolve():
+        return PACKAGED_MODEL_HUB_ID
+    return path.resolve().name
+
+
+def metrics_document(facts: FinalModelFacts) -> dict[str, Any]:
+    return {
+        "final_from": facts.final_from,
+        "eval_split": facts.eval_split,
+        "eval_examples": facts.training.get("eval_size"),
+        "metrics": facts.metrics,
+        "global_step": facts.global_step,
+        "train_seconds": round(facts.train_seconds, 1),
+        "hardware": facts.hardware,
+    }
+
+
+def _card_text(facts: FinalModelFacts, name: str) -> str:
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    t = facts.training
+    base = _base_model_name(str(t.get("model", "")))
+    dataset = _base_model_name(str(t.get("dataset", "")))
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Text Classification",
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split=facts.eval_split,
+            metric_type=key,
+            metric_name=CARD_METRICS[key],
+            metric_value=round(float(value), 4),
+        )
+        for key, value in facts.metrics.items()
+        if key in CARD_METRICS
+    ]
+    data = ModelCardData(
+        model_name=name,
+        base_model=base or None,
+        datasets=[dataset] if dataset else None,
+        language=["en"],
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["bertcli", "text-classification"],
+        metrics=[r.metric_type for r in results] or None,
+        eval_results=results or None,
+    )
+    rows = "\n".join(f"| {CARD_METRICS[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
+    settings = [
+        ("base model", base),
+        ("dataset", f"{dataset}: {t.get('train_size')} train / {t.get('eval_size')} eval examples (seed {t.get('seed')})"),
+        ("labels", ", ".join(facts.label_names)),
+        ("max length", f"{facts.max_length} tokens, truncation {facts.truncation}"),
+        ("epochs", t.get("num_train_epochs")),
+        ("batch size", t.get("train_batch_size")),
+        ("learning rate", f"{t.get('learning_rate')} ({t.get('lr_scheduler_type')}, warmup ratio {t.get('warmup_ratio')})"),
+        ("weight decay", t.get("weight_decay")),
+        ("precision", t.get("precision")),
+        ("steps", facts.global_step),
+        ("training time", f"{facts.train_seconds / 60:.1f} min on {facts.hardware}"),
+    ]
+    body = "\n".join(
+        [
+            f"# {name}",
+            "",
+            f"A text classifier fine-tuned from `{base}` with bertcli. The weights are those of "
+            f"{'the best checkpoint, ' + facts.final_from if facts.final_from != 'last' else 'the last step'}; "
+            f"the metrics below were measured on them, on the {facts.eval_split or 'evaluation'} split.",
+            "",
+            "## Results",
+            "",
+            "| metric | value |",
+            "|---|---:|",
+            rows or "| (no evaluation split) | - |",
+            "",
+            "## Training",
+            "",
+            "| setting | value |",
+            "|---|---|",
+            *(f"| {k} | {v} |" for k, v in settings),
+            "",
+            "## Intended use and limits",
+            "",
+            f"Classifying English text like its training data ({dataset}"
+            f"{': movie reviews' if 'imdb' in dataset.lower() else ''}) into {', '.join(facts.label_names)}. "
+            "Expect lower accuracy on other domains and languages, on sarcasm and on very short texts; texts "
+            f"longer than {facts.max_length} tokens are cut ({facts.truncation}). With a small evaluation split, "
+            "a difference of a point or two between two models may be noise.",
+            "",
+            "## Use",
+            "",
+            "```bash",
+            "bertcli predict --model <this folder> \"a wonderful film\"",
+            "```",
+            "",
+        ]
+    )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").content
+
+
+def write_model_card(final_dir: str | Path, facts: FinalModelFacts, name: str) -> None:
+    """final/README.md (hub model card with model-index metrics) and final/metrics.json, the same numbers."""
+    folder = Path(final_dir)
+    (folder / METRICS_FILE).write_text(json.dumps(metrics_document(facts), indent=2) + "\n")
+    (folder / CARD_FILE).write_text(_card_text(facts, name))

@@ -1,0 +1,47 @@
+"""final/ explains itself: a hub-format model card whose model-index holds the final weights' metrics."""
+
+from __future__ import annotations
+
+import json
+
+from bertcli.core.model_card import FinalModelFacts, write_model_card
+
+
+def _facts(model: str, **over) -> FinalModelFacts:
+    facts = dict(
+        training={"model": model, "dataset": "imdb-sample", "train_size": 2000, "eval_size": 500, "seed": 42,
+                  "num_train_epochs": 3, "train_batch_size": 16, "learning_rate": 2e-5, "lr_scheduler_type": "linear",
+                  "warmup_ratio": 0.0, "weight_decay": 0.01, "precision": "fp32"},
+        max_length=512, truncation="head+tail", label_names=["negative", "positive"],
+        metrics={"accuracy": 0.884, "f1": 0.8849, "loss": 0.3129}, eval_split="test", final_from="checkpoint-250",
+        global_step=375, train_seconds=1900.0, hardware="CPU",
+    )
+    facts.update(over)
+    return FinalModelFacts(**facts)
+
+
+def test_card_metadata_reads_back_with_the_hub_client(tmp_path, minilm):
+    from huggingface_hub import ModelCard
+
+    write_model_card(tmp_path, _facts(str(minilm)), "minilm-imdb")
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert card.data.datasets == ["imdb-sample"] and card.data.language == ["en"]
+    found = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert found == {"accuracy": 0.884, "f1": 0.8849, "loss": 0.3129}
+    assert {r.dataset_split for r in card.data.eval_results} == {"test"}
+    assert "checkpoint-250" in card.text and "512 tokens, truncation head+tail" in card.text
+    assert str(minilm) not in (tmp_path / "README.md").read_text()  # no machine paths
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["metrics"] == found and metrics["final_from"] == "checkpoint-250"
+
+
+def test_hub_names_stay_and_local_folders_go_by_their_name(tmp_path):
+    from huggingface_hub import ModelCard
+
+    write_model_card(tmp_path, _facts("bert-base-uncased"), "run")
+    assert ModelCard.load(tmp_path / "README.md").data.base_model == "bert-base-uncased"
+    local = tmp_path / "models" / "my-bert"
+    local.mkdir(parents=True)
+    write_model_card(tmp_path, _facts(str(local)), "run")
+    assert ModelCard.load(tmp_path / "README.md").data.base_model == "my-bert"
