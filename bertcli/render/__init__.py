@@ -19,12 +19,26 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+# Output to a file or a pipe is laid out this wide (unless COLUMNS says otherwise), not at rich's 80.
+FILE_WIDTH = 160
+
+
+def _width(stream: Any) -> int | None:
+    """None (rich decides: the terminal's width, or COLUMNS) unless the stream is a file or a pipe."""
+    if os.environ.get("COLUMNS"):
+        return None
+    try:
+        return None if stream.isatty() else FILE_WIDTH
+    except (AttributeError, ValueError):
+        return FILE_WIDTH
+
+
 def console_out() -> Console:
-    return Console(file=sys.stdout)
+    return Console(file=sys.stdout, width=_width(sys.stdout))
 
 
 def console_err() -> Console:
-    return Console(file=sys.stderr, stderr=True)
+    return Console(file=sys.stderr, stderr=True, width=_width(sys.stderr))
 
 
 def hint(message: str) -> None:

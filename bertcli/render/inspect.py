@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from rich.table import Table
+from bertcli.render.table import Table, short_names
 from rich.text import Text
 
 from bertcli.core.errors import UsageError
@@ -25,7 +25,7 @@ def render_run(run: Any, every: int | None) -> None:
     out.print(summary_table(run))
     out.print(run_chart([run], width=_chart_width(out.width)))
     rows, step = sample_rows(run.rows, every)
-    out.print(loss_table(run, rows, step))
+    out.print(loss_table(run, rows, step, out.width))
     if run.grad_norms.spikes:
         out.print(spike_table(run))
     out.print(findings_block(run.findings))
@@ -106,19 +106,28 @@ def _model_line(settings: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def loss_table(run: Any, rows: Sequence[Any], every: int | None) -> Table:
-    metrics = run.evals.metrics[:EVAL_COLUMNS]
-    if every is None:
-        caption = "every logged step"
-    else:
-        caption = f"first log per {every} steps + first, last, lowest, spikes, evals"
+# Short headers, so that the log fits 80 columns; the caption spells out what was shortened.
+EVAL_HEADERS = {"loss": "eval loss", "accuracy": "acc", "precision": "prec", "recall": "rec"}
+# What the fixed columns (step, epoch, loss, lr, grad, note) take, and what one more eval column takes.
+FIXED_WIDTH, EVAL_WIDTH = 56, 9
+
+
+def loss_table(run: Any, rows: Sequence[Any], every: int | None, width: int = 200) -> Table:
+    fits = max(1, (width - FIXED_WIDTH) // EVAL_WIDTH)
+    metrics = run.evals.metrics[: min(EVAL_COLUMNS, fits)]
+    caption = "every logged step" if every is None else f"first log per {every} steps + first, last, lowest, spikes, evals"
+    shortened = [f"{EVAL_HEADERS[m]} = {m}" for m in metrics if m in EVAL_HEADERS and m != "loss"]
+    if shortened:
+        caption += "; " + ", ".join(shortened)
+    if len(run.evals.metrics) > len(metrics):
+        caption += f"; not shown at this width: {', '.join(run.evals.metrics[len(metrics):])} (--json has all)"
     table = Table(title="Training log", title_justify="left", caption=caption, caption_justify="left")
     has_lr = any(row.learning_rate is not None for row in run.rows)
     has_grad = any(row.grad_norm is not None for row in run.rows)
-    for name in ("step", "epoch", "loss") + ("learning rate",) * has_lr + ("grad norm",) * has_grad:
+    for name in ("step", "epoch", "loss") + ("lr",) * has_lr + ("grad",) * has_grad:
         table.add_column(name, justify="right")
     for name in metrics:
-        table.add_column(f"eval {name}" if name == "loss" else name, justify="right", style="cyan")
+        table.add_column(EVAL_HEADERS.get(name, name), justify="right", style="cyan")
     table.add_column("note")
     median = run.grad_norms.median
     for row in rows:
@@ -173,34 +182,44 @@ def spike_table(run: Any) -> Table:
 
 
 def comparison_table(comparison: Any) -> Table:
+    """One column per run (named by what tells them apart), one row per measure: fits 80 columns for a few runs."""
+    rows = comparison.rows
     table = Table(title="Runs compared", title_justify="left")
-    for name in ("run", "steps", "epochs", "lowest loss", "final loss", "best eval", "spikes", "NaN/inf", "training time"):
-        table.add_column(name, justify="left" if name == "run" else "right")
-    lows = [r["lowest_loss"] for r in comparison.rows if r["lowest_loss"] is not None]
+    table.add_column("", style="bold")
+    for name in short_names([r["run"] for r in rows]):
+        table.add_column(name, justify="right")
+    lows = [r["lowest_loss"] for r in rows if r["lowest_loss"] is not None]
     best_low = min(lows) if lows else None
-    for r in comparison.rows:
-        low = f"{fmt(r['lowest_loss'])} @ {r['lowest_loss_step']}" if r["lowest_loss"] is not None else "-"
-        final = f"{fmt(r['final_loss'])} @ {r['final_loss_step']}" if r["final_loss"] is not None else "-"
+    metrics = {r["best_eval"]["metric"] for r in rows if r["best_eval"]}
+
+    def at(value: float | None, step: int | None) -> str:
+        return f"{fmt(value)} @ {step}" if value is not None else "-"
+
+    def best(r: dict[str, Any]) -> Text:
         ev = r["best_eval"]
-        best = f"{ev['metric']} {fmt(ev['value'])} @ {ev['step']}" if ev else Text("no eval", style="yellow")
-        table.add_row(
-            r["run"] + (f" ({r['checkpoint']})" if r["checkpoint"] and r["checkpoint"] not in r["run"] else ""),
-            str(r["global_step"]),
-            fmt(r["epoch"], 2),
-            Text(low, style="bold green" if r["lowest_loss"] is not None and r["lowest_loss"] == best_low else ""),
-            final,
-            best,
-            Text(str(r["spikes"]), style="red" if r["spikes"] else ""),
-            Text(str(r["non_finite"]), style="bold red" if r["non_finite"] else ""),
-            human_seconds(r["train_runtime"]) if r["train_runtime"] is not None else "not recorded",
-        )
+        if not ev:
+            return Text("no eval", style="yellow")
+        return Text(at(ev["value"], ev["step"]) + ("" if len(metrics) == 1 else f" ({ev['metric']})"))
+
+    table.add_row("checkpoint", *[r["checkpoint"] or "-" for r in rows])
+    table.add_row("steps", *[str(r["global_step"]) for r in rows])
+    table.add_row("epochs", *[fmt(r["epoch"], 2) for r in rows])
+    table.add_row("lowest loss", *[
+        Text(at(r["lowest_loss"], r["lowest_loss_step"]), style="bold green" if r["lowest_loss"] == best_low and best_low is not None else "")
+        for r in rows
+    ])
+    table.add_row("final loss", *[at(r["final_loss"], r["final_loss_step"]) for r in rows])
+    table.add_row(f"best {next(iter(metrics))}" if len(metrics) == 1 else "best eval", *[best(r) for r in rows])
+    table.add_row("grad spikes", *[Text(str(r["spikes"]), style="red" if r["spikes"] else "") for r in rows])
+    table.add_row("NaN/inf", *[Text(str(r["non_finite"]), style="bold red" if r["non_finite"] else "") for r in rows])
+    table.add_row("train time", *[human_seconds(r["train_runtime"]) if r["train_runtime"] is not None else "-" for r in rows])
     return table
 
 
 def differing_table(comparison: Any) -> Table:
     table = Table(title="Hyperparameters that differ", title_justify="left")
     table.add_column("setting", style="bold")
-    for label in comparison.labels:
+    for label in short_names(list(comparison.labels)):
         table.add_column(label, justify="right")
     for key, values in comparison.differing.items():
         table.add_row(key, *[_setting(v) for v in values])
@@ -230,6 +249,10 @@ def run_chart(runs: Sequence[Any], width: int, series: Sequence[str] = ("loss", 
     cadence = min((log_cadence([r.step for r in run.rows if r.loss is not None]) or 1 for run in runs), default=1)
     width = max(1, min(width, (x1 - x0) // cadence + 1))
     lines = Text()
+    names = {run.label: f"[{i}]" for i, run in enumerate(runs, 1)}
+    if len(runs) > 1:  # a legend, so that no run's name is cut to fit the label column
+        legend = "  ".join(f"[{i}] {n}" for i, n in enumerate(short_names([run.label for run in runs]), 1))
+        lines.append(legend + "\n", style="dim")
     for name in series:
         pick, reduce = _series(name)
         data = [[(row.step, pick(row)) for row in run.rows if pick(row) is not None] for run in runs]
@@ -241,7 +264,7 @@ def run_chart(runs: Sequence[Any], width: int, series: Sequence[str] = ("loss", 
             if not points:
                 continue
             marks = _marks(run, name)
-            label = name if len(runs) == 1 else f"{name} {_short(run.label)}"
+            label = name if len(runs) == 1 else f"{name} {names[run.label]}"
             lines.append(f"{label[:22]:<22} ")
             lines.append_text(_sparkline(points, x0, x1, width, lo, hi, reduce, marks))
             lines.append(f"  {_num(lo, name)} – {_num(hi, name)}\n")
@@ -299,10 +322,6 @@ def _num(value: float, name: str) -> str:
     if name == "learning rate":
         return f"{value:.2e}"
     return fmt(value, 2 if name == "grad norm" else 4)
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= 14 else "…" + label[-13:]
 
 
 def write_plot(runs: Sequence[Any], path: Path) -> Path:
