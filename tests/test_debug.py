@@ -516,7 +516,9 @@ def test_data_finds_every_planted_problem(planted_data, tiny_model, cli):
     assert levels["duplicates"] == "warning"
     assert levels["markup"] == "warning"
     assert codes(d, "test")["imbalance"] == "warning"  # 4 positive to 1 negative
-    assert by_code(d, "duplicates").fix.startswith(f"bertcli debug data --dataset {planted_data} --clean-to")
+    fix = by_code(d, "duplicates").fix
+    assert fix.startswith(f"bertcli debug data --dataset {planted_data} ") and f" --clean-to {planted_data.name}-clean" in fix
+    assert fix.endswith(f"bertcli train --model tiny --dataset {planted_data.name}-clean")  # the user's model comes along
 
     result = cli("debug", "data", "--dataset", planted_data, "--model", tiny_model, "--max-length", "32", "--json")
     assert result.exit_code == 1  # error-level findings
@@ -572,7 +574,7 @@ def test_markup_in_most_imdb_reviews_and_lengths_of_the_real_corpus(imdb, minilm
     assert train.rows == 1000 and "<br />" in train.markup
     assert train.markup_rows > 400
     assert d.lengths.truncated_share > 0.7 and d.lengths.suggested_max_length == 512
-    assert by_code(d, "truncation").fix.startswith("bertcli train --max-length 512")
+    assert by_code(d, "truncation").fix.startswith("bertcli train --dataset ") and " --max-length 512" in by_code(d, "truncation").fix
 
 
 # --- debug model ---------------------------------------------------------------------------------------------------

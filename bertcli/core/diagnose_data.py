@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from bertcli.core.commands import bertcli_command, data_flags
 from bertcli.core.diagnose import Diagnosis, json_safe, percentile, sort_findings
 from bertcli.core.errors import BertCliError, DataError, UsageError
 
@@ -122,6 +123,8 @@ class DataDiagnosis:
     findings: list[Diagnosis]
     seconds: float
     cleaned: CleanedData | None = None
+    # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
+    flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +156,7 @@ def diagnose_data(
     from bertcli.core.data import _subsample, label_names_of, load_raw, select_splits
 
     started = time.perf_counter()
+    eval_split_given = eval_split
     used, eval_split = select_splits(load_raw(source), source, train_split, eval_split, text_column, label_column)
     sizes = {train_split: train_size, eval_split: eval_size}
     used = {name: _subsample(ds, sizes.get(name), seed) if sizes.get(name) else ds for name, ds in used.items()}
@@ -179,6 +183,10 @@ def diagnose_data(
         lengths=lengths,
         findings=[],
         seconds=0.0,
+        flags=data_flags(
+            source, model=tokenizer_name or None, text_column=text_column, label_column=label_column,
+            train_split=train_split, eval_split=eval_split_given,
+        ),
     )
     if clean_to is not None:
         result.cleaned = write_clean_copy(splits, Path(clean_to))
@@ -446,8 +454,11 @@ def write_clean_copy(splits: Sequence[_Split], folder: Path) -> CleanedData:
 
 def data_diagnoses(d: DataDiagnosis, source: str) -> list[Diagnosis]:
     findings: list[Diagnosis] = []
-    clean = f"bertcli debug data --dataset {source} --clean-to {_clean_folder(source)}"
-    train_flag = f"bertcli train --dataset {_clean_folder(source)}"
+    folder = d.cleaned.folder if d.cleaned else _clean_folder(source)
+    keep = {k: v for k, v in d.flags.items() if k in ("--model", "--train-split", "--eval-split")}
+    train_flag = bertcli_command("train", keep, dataset=folder)  # the clean copy has text and label columns
+    # Once the clean copy is written, the fix is to train on it; before, to write it.
+    clean = train_flag if d.cleaned else bertcli_command("debug data", d.flags, clean_to=folder)
     for report in d.splits:
         is_train = report.name == d.train_split
         findings += _label_findings(d, report, is_train)
@@ -469,7 +480,7 @@ def data_diagnoses(d: DataDiagnosis, source: str) -> list[Diagnosis]:
             )
         )
     if d.lengths is not None:
-        findings += _length_findings(d.lengths)
+        findings += _length_findings(d.lengths, d.flags)
     return findings
 
 
@@ -520,7 +531,7 @@ def _label_findings(d: DataDiagnosis, r: SplitReport, is_train: bool) -> list[Di
                 f"labels in '{r.name}' are imbalanced {ratio:.1f}:1 — always answering '{majority}' scores "
                 f"{counts[majority] / r.rows:.1%} accuracy",
                 [shown],
-                "judge and pick checkpoints by F1, not accuracy: bertcli train --best-metric f1",
+                bertcli_command("train", d.flags, best_metric="f1") + "  # judge and pick checkpoints by F1, not accuracy",
             )
         )
     else:
@@ -567,7 +578,7 @@ def _duplicate_findings(d: DataDiagnosis, r: SplitReport, clean: str, train_flag
             f"{extra:,} duplicate text{'s' if extra > 1 else ''} in '{r.name}' ({share:.2%}): "
             f"{r.exact_duplicate_rows:,} exact, {r.normalised_duplicate_rows:,} after normalising",
             evidence,
-            f"{clean} && {train_flag}",
+            clean if d.cleaned else f"{clean} && {train_flag}",
         )
     ]
 
@@ -583,7 +594,7 @@ def _conflict_findings(r: SplitReport, clean: str) -> list[Diagnosis]:
             f"{r.conflict_groups:,} text{'s' if r.conflict_groups > 1 else ''} in '{r.name}' appear{'' if r.conflict_groups > 1 else 's'} with different labels "
             f"({r.conflict_rows:,} rows): the model is trained to give both answers",
             evidence,
-            clean + " (drops every copy of a conflicting text)",
+            clean + "  # drops every copy of a conflicting text",
         )
     ]
 
@@ -606,7 +617,7 @@ def _markup_findings(d: DataDiagnosis, r: SplitReport, clean: str) -> list[Diagn
             "warning" if share >= 0.01 else "info",
             f"markup left in {r.markup_rows:,} of {r.rows:,} '{r.name}' texts ({share:.1%})",
             evidence,
-            clean + " (replaces tags such as <br /> with a space and decodes entities)",
+            clean + "  # replaces tags such as <br /> with a space and decodes entities",
         )
     ]
 
@@ -632,12 +643,12 @@ def _leakage_findings(leak: Leakage, clean: str) -> list[Diagnosis]:
             f"{leak.normalised_rows:,} of {leak.eval_rows:,} '{leak.eval_split}' texts ({share:.2%}) are also in "
             f"'{leak.train_split}': the eval score is inflated",
             evidence,
-            clean + " (drops eval rows found in train)",
+            clean + "  # drops eval rows found in train",
         )
     ]
 
 
-def _length_findings(t: TokenLengths) -> list[Diagnosis]:
+def _length_findings(t: TokenLengths, flags: dict[str, Any]) -> list[Diagnosis]:
     bins = ", ".join(
         f"{h['low']}–{h['high']}: {h['count']:,}" if h["high"] is not None else f">{h['low'] - 1}: {h['count']:,}"
         for h in t.histogram
@@ -651,11 +662,14 @@ def _length_findings(t: TokenLengths) -> list[Diagnosis]:
     limit = f" (the model's limit is {t.model_limit})" if t.model_limit else ""
     if t.truncated_share >= 0.1:
         if t.suggested_max_length > t.max_length:
-            fix = f"bertcli train --max-length {t.suggested_max_length}"
             if t.suggested_coverage < COVERAGE_TARGET:
-                fix += f" --truncation head+tail ({1 - t.suggested_coverage:.1%} are longer still: keep their opening and ending)"
+                fix = bertcli_command("train", flags, max_length=t.suggested_max_length, truncation="head+tail")
+                fix += f"  # {1 - t.suggested_coverage:.1%} are longer still: keep their opening and ending"
+            else:
+                fix = bertcli_command("train", flags, max_length=t.suggested_max_length)
         else:
-            fix = f"bertcli train --max-length {t.max_length} --truncation head+tail (keeps the opening and the ending of long texts)"
+            fix = bertcli_command("train", flags, max_length=t.max_length, truncation="head+tail")
+            fix += "  # keeps the opening and the ending of long texts"
         return [
             Diagnosis(
                 "truncation",
@@ -674,7 +688,7 @@ def _length_findings(t: TokenLengths) -> list[Diagnosis]:
                 "info",
                 summary + f"; 99% fit in {t.p99} tokens",
                 evidence,
-                f"bertcli train --max-length {t.suggested_max_length} (shorter inputs train faster)",
+                bertcli_command("train", flags, max_length=t.suggested_max_length) + "  # shorter inputs train faster",
             )
         ]
     return [Diagnosis("token_lengths", "info", summary, evidence)]
