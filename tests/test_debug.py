@@ -415,7 +415,7 @@ def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
 
 @pytest.mark.parametrize(
     "args, needle",
-    [(("--yes",), "--yes confirms --prune"), (("--prune", "--keep", "0"), "--keep takes 1 or more")],
+    [(("--yes",), "--yes confirms --prune"), (("--prune", "--keep", "0"), "--keep must be a whole number in [1, 1000]")],
 )
 def test_prune_usage_errors(run_folder, cli, args, needle):
     result = cli("debug", "run", run_folder, *args)

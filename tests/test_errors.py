@@ -50,7 +50,7 @@ def test_hub_probe_fails_fast_without_offline_env(tmp_path, reviews_csv, monkeyp
     [
         (["--truncation", "middle"], 2, "--truncation takes one of head, tail, head+tail"),
         (["--max-length", "4096"], 2, "longer than the model's 128 positions"),
-        (["--keep-checkpoints", "0"], 2, "--keep-checkpoints must be at least 1"),
+        (["--keep-checkpoints", "0"], 2, "--keep-checkpoints must be a whole number in [1, 1000]"),
         (["--train-size", "many"], 2, "--train-size takes a number"),
         (["--resume", "--overwrite"], 2, "contradict"),
         (["--precision", "fp8"], 2, "--precision takes one of"),
@@ -83,7 +83,7 @@ def test_model_folder_without_safetensors_is_not_unpickled(cli, tiny_model, revi
 
 def test_debug_env_shows_traceback(tiny_model, reviews_csv, tmp_path):
     done = subprocess.run([sys.executable, "-m", "bertcli", "train", "--model", str(tiny_model), "--dataset",
-                           str(reviews_csv), "--truncation", "middle", "-o", str(tmp_path / "o")],
+                           str(reviews_csv), "--text-column", "body", "-o", str(tmp_path / "o")],
                           capture_output=True, text=True, env={**__import__("os").environ, "BERTCLI_DEBUG": "1"})
     assert done.returncode != 0 and "Traceback" in done.stderr
 

@@ -17,7 +17,11 @@ from bertcli.cli.options import (
     ModelOpt,
     SeedOpt,
     TextColumnOpt,
+    examples_option,
+    number_option,
 )
+from bertcli.core import limits
+from bertcli.core.inspect import DEFAULT_SPIKE_K
 
 app = typer.Typer(
     name="debug",
@@ -65,12 +69,17 @@ def run_cmd(
         ),
     ],
     spike_k: Annotated[
-        float, typer.Option("--spike-k", help="A grad norm above median + K x MAD (median absolute deviation) is a spike.")
-    ] = 6.0,
+        float,
+        number_option(
+            "--spike-k", within=limits.SPIKE_K, help="A grad norm above median + K x MAD (median absolute deviation) is a spike."
+        ),
+    ] = DEFAULT_SPIKE_K,
     prune: Annotated[
         bool, typer.Option("--prune", help="Plan deleting every checkpoint but the best and the newest (dry run without --yes).")
     ] = False,
-    keep: Annotated[int, typer.Option("--keep", help="With --prune: newest complete checkpoints kept, besides the best.")] = 1,
+    keep: Annotated[
+        int, number_option("--keep", within=limits.KEEP, help="With --prune: newest complete checkpoints kept, besides the best.")
+    ] = 1,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --prune: really delete.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -94,8 +103,6 @@ def run_cmd(
 
     if yes and not prune:
         raise UsageError("--yes confirms --prune: add --prune (bertcli debug run PATH --prune --yes)")
-    if keep < 1:
-        raise UsageError(f"--keep takes 1 or more (the newest complete checkpoint always stays), not {keep}")
     check_spike_k(spike_k)
     diagnosis = diagnose_run(path, spike_k=spike_k)
     if prune:
@@ -133,8 +140,8 @@ def data_cmd(
     eval_split: Annotated[
         Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test).")
     ] = None,
-    train_size: Annotated[str, typer.Option("--train-size", help="Train examples drawn with --seed, or 'all'.")] = "all",
-    eval_size: Annotated[str, typer.Option("--eval-size", help="Eval examples drawn with --seed, or 'all'.")] = "all",
+    train_size: Annotated[str, examples_option("--train-size", help="Train examples drawn with --seed, or 'all'.")] = "all",
+    eval_size: Annotated[str, examples_option("--eval-size", help="Eval examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     lengths: Annotated[
         bool, typer.Option("--lengths/--no-lengths", help="Tokenize the train split for the token-length histogram.")
@@ -207,10 +214,16 @@ def model_cmd(
     overfit: Annotated[
         bool, typer.Option("--overfit/--no-overfit", help="Run the active checks: one backward pass and the one-batch overfit.")
     ] = True,
-    overfit_steps: Annotated[int, typer.Option("--overfit-steps", help="Most training steps on the one batch.")] = 50,
-    overfit_lr: Annotated[float, typer.Option("--overfit-lr", help="AdamW learning rate for the one-batch check.")] = 1e-4,
-    target_loss: Annotated[float, typer.Option("--target-loss", help="The loss counted as 'near zero'.")] = 0.05,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Examples in the one batch.")] = 8,
+    overfit_steps: Annotated[
+        int, number_option("--overfit-steps", within=limits.OVERFIT_STEPS, help="Most training steps on the one batch.")
+    ] = 50,
+    overfit_lr: Annotated[
+        float, number_option("--overfit-lr", within=limits.OVERFIT_LR, help="AdamW learning rate for the one-batch check.")
+    ] = 1e-4,
+    target_loss: Annotated[
+        float, number_option("--target-loss", within=limits.TARGET_LOSS, help="The loss counted as 'near zero'.")
+    ] = 0.05,
+    batch_size: Annotated[int, number_option("--batch-size", "-b", within=limits.BATCH_SIZE, help="Examples in the one batch.")] = 8,
     seed: SeedOpt = 42,
     json_out: JsonOpt = False,
 ) -> None:

@@ -16,7 +16,10 @@ from bertcli.cli.options import (
     QuantizeOpt,
     SeedOpt,
     TextColumnOpt,
+    examples_option,
+    number_option,
 )
+from bertcli.core import limits
 
 
 def evaluate_cmd(
@@ -32,13 +35,15 @@ def evaluate_cmd(
     ] = None,
     dataset: DatasetOpt = "imdb",
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on (a single labelled file: all its rows).")] = "test",
-    size: Annotated[str, typer.Option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     batch_size: InferenceBatchOpt = 32,
-    mistakes: Annotated[int, typer.Option("--mistakes", min=0, help="How many of the most confident mistakes to show.")] = 5,
-    bins: Annotated[int, typer.Option("--bins", min=1, max=100, help="Confidence bins for calibration (ECE).")] = 10,
+    mistakes: Annotated[
+        int, number_option("--mistakes", within=limits.MISTAKES, help="How many of the most confident mistakes to show.")
+    ] = 5,
+    bins: Annotated[int, number_option("--bins", within=limits.BINS, help="Confidence bins for calibration (ECE).")] = 10,
     predictions: Annotated[
         Optional[Path], typer.Option("--predictions", help="Write every prediction to this .jsonl (or .csv) file.", show_default=False)
     ] = None,

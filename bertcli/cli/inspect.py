@@ -7,7 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from bertcli.cli.options import JsonOpt
+from bertcli.cli.options import JsonOpt, number_option
+from bertcli.core import limits
 from bertcli.core.inspect import DEFAULT_SPIKE_K
 
 
@@ -22,10 +23,15 @@ def inspect_cmd(
     ],
     every: Annotated[
         Optional[int],
-        typer.Option("--every", help="Loss table: the first log in every N steps (default: all rows for short runs)."),
+        number_option(
+            "--every", within=limits.STEPS, help="Loss table: the first log in every N steps (default: all rows for short runs)."
+        ),
     ] = None,
     spike_k: Annotated[
-        float, typer.Option("--spike-k", help="A grad norm above median + K x MAD (median absolute deviation) is a spike.")
+        float,
+        number_option(
+            "--spike-k", within=limits.SPIKE_K, help="A grad norm above median + K x MAD (median absolute deviation) is a spike."
+        ),
     ] = DEFAULT_SPIKE_K,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Also write loss, learning rate and grad norm to this PNG (matplotlib).")

@@ -1,9 +1,20 @@
-"""Option types shared by every command, defined once."""
+"""Option types shared by every command, defined once, and the one check every number and choice passes.
+
+Numbers and choices are checked while the command line is parsed, before anything is loaded: a value
+outside its range (NaN and infinity included) or not among the choices is one `error:` line, exit 2.
+"""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import IO, Annotated, Any, Optional
 
 import typer
+
+from bertcli.core import limits
+from bertcli.core.encoding import TRUNCATIONS
+from bertcli.core.errors import UsageError
+from bertcli.core.inference import PRECISIONS as INFERENCE_PRECISIONS
+from bertcli.core.inference import QUANTIZATIONS
+from bertcli.core.limits import Range
 
 # Settings every Typer app of bertcli shares: plain help, no completion, no pretty tracebacks.
 APP_SETTINGS = dict(
@@ -13,6 +24,76 @@ APP_SETTINGS = dict(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class OptionError(typer.BadParameter):
+    """A bad option value found while parsing: printed as one `error: ...` line with exit code 2."""
+
+    def show(self, file: Optional[IO[Any]] = None) -> None:
+        typer.echo(f"error: {self.message}", file=file, err=file is None)
+
+
+class InRange:
+    """A Typer `parser`: the option's text as a number inside `within`, else an OptionError naming the range."""
+
+    def __init__(self, flag: str, within: Range):
+        self.flag, self.within = flag, within
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return self.within.check(self.flag, value)
+        except UsageError as err:
+            raise OptionError(str(err)) from None
+
+
+class ExamplesOrAll(InRange):
+    """A number of examples inside `within`, or 'all' (parsed as None: use every example)."""
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+            return None
+        number = None
+        try:
+            number = self.within.parse(self.flag, value)
+        except UsageError:
+            pass
+        if number is None or not self.within.contains(number):
+            raise OptionError(f"{self.flag} takes a number of examples in {self.within} or 'all', not '{value}'")
+        return int(number)
+
+
+class OneOf:
+    """A Typer `parser`: one of `choices` (any case), else an OptionError listing them."""
+
+    def __init__(self, flag: str, choices: tuple[str, ...]):
+        self.flag, self.choices = flag, tuple(choices)
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return limits.check_choice(self.flag, value, self.choices)
+        except UsageError as err:
+            raise OptionError(str(err)) from None
+
+
+def number_option(*names: str, within: Range, help: str, **kwargs: Any) -> Any:
+    """typer.Option for a number: checked against `within` while parsing; --help shows the range."""
+    metavar = "<int>" if within.integer else "<float>"
+    return typer.Option(*names, parser=InRange(names[0], within), metavar=metavar, help=f"{help} Range {within}.", **kwargs)
+
+
+def examples_option(*names: str, help: str, **kwargs: Any) -> Any:
+    """typer.Option for a number of examples or 'all'."""
+    return typer.Option(*names, parser=ExamplesOrAll(names[0], limits.EXAMPLES), metavar="<int|all>", help=help, **kwargs)
+
+
+def choice_option(*names: str, choices: tuple[str, ...], help: str, **kwargs: Any) -> Any:
+    """typer.Option for one of `choices`: checked while parsing; --help lists them."""
+    return typer.Option(*names, parser=OneOf(names[0], choices), metavar=f"[{'|'.join(choices)}]", help=help, **kwargs)
+
 
 ModelOpt = Annotated[
     str,
@@ -29,12 +110,15 @@ DatasetOpt = Annotated[
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label (ints or names).")]
 OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where checkpoints and the final model go.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling, shuffling and initialisation.")]
-MaxLengthOpt = Annotated[int, typer.Option("--max-length", min=8, help="Longest input in tokens, specials included.")]
+SeedOpt = Annotated[int, number_option("--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")]
+MaxLengthOpt = Annotated[
+    int, number_option("--max-length", within=limits.MAX_LENGTH, help="Longest input in tokens, specials included.")
+]
 TruncationOpt = Annotated[
     str,
-    typer.Option(
+    choice_option(
         "--truncation",
+        choices=TRUNCATIONS,
         help="What to keep of a long text: head, tail, or head+tail (first 128 and last 382 tokens at 512).",
     ),
 ]
@@ -49,12 +133,18 @@ TrainedModelOpt = Annotated[
     ),
 ]
 QuantizeOpt = Annotated[
-    str, typer.Option("--quantize", help="none, or int8: dynamic int8 query/key/value and FFN-input layers on oneDNN, the rest in --precision (x86 CPU).")
+    str, choice_option("--quantize", choices=QUANTIZATIONS, help="none, or int8: dynamic int8 query/key/value and FFN-input layers on oneDNN, the rest in --precision (x86 CPU).")
 ]
 InferencePrecisionOpt = Annotated[
-    str, typer.Option("--precision", help="auto (bf16 where the GPU or CPU has native bf16, else fp32), fp32 or bf16.")
+    str, choice_option("--precision", choices=INFERENCE_PRECISIONS, help="auto (bf16 where the GPU or CPU has native bf16, else fp32), fp32 or bf16.")
 ]
 InferenceBatchOpt = Annotated[
     Optional[int],
-    typer.Option("--batch-size", "-b", min=1, help="Most texts per forward pass (on CPU a batch also stops at 4,096 tokens).", show_default=False),
+    number_option(
+        "--batch-size",
+        "-b",
+        within=limits.BATCH_SIZE,
+        help="Most texts per forward pass (on CPU a batch also stops at 4,096 tokens).",
+        show_default=False,
+    ),
 ]

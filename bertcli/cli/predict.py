@@ -14,7 +14,11 @@ from bertcli.cli.options import (
     QuantizeOpt,
     TextColumnOpt,
     TrainedModelOpt,
+    choice_option,
+    number_option,
 )
+from bertcli.core import limits
+from bertcli.core.textio import OUTPUT_FORMATS
 
 STDIN_BATCH = 8
 FILE_BATCH = 32
@@ -43,7 +47,12 @@ def predict_cmd(
     ] = None,
     fmt: Annotated[
         Optional[str],
-        typer.Option("--format", help="jsonl or csv (default: from --output's suffix, else jsonl).", show_default=False),
+        choice_option(
+            "--format",
+            choices=OUTPUT_FORMATS,
+            help="jsonl or csv (default: from --output's suffix, else jsonl).",
+            show_default=False,
+        ),
     ] = None,
     json_out: JsonOpt = False,
     flag: Annotated[
@@ -52,7 +61,12 @@ def predict_cmd(
     ] = None,
     threshold: Annotated[
         Optional[float],
-        typer.Option("--threshold", min=0.0, max=1.0, help="With --flag: the least confidence to flag (default 0).", show_default=False),
+        number_option(
+            "--threshold",
+            within=limits.THRESHOLD,
+            help="With --flag: the least confidence to flag (default 0).",
+            show_default=False,
+        ),
     ] = None,
     batch_size: InferenceBatchOpt = None,
     quantize: QuantizeOpt = "none",

@@ -16,28 +16,44 @@ from bertcli.cli.options import (
     SeedOpt,
     TextColumnOpt,
     TruncationOpt,
+    choice_option,
+    examples_option,
+    number_option,
 )
+from bertcli.core import limits
+from bertcli.core.training import BEST_METRICS, PRECISIONS
 
 
 def train_cmd(
     model: ModelOpt = "bert-base-uncased",
     dataset: DatasetOpt = "imdb",
-    epochs: Annotated[float, typer.Option("--epochs", "-e", help="Passes over the training set.")] = 3.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Examples per step (per device).")] = 16,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-5,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
-    warmup_ratio: Annotated[float, typer.Option("--warmup-ratio", help="Share of steps spent warming up the LR.")] = 0.0,
-    scheduler: Annotated[str, typer.Option("--scheduler", help="LR schedule: linear, cosine, constant, ...")] = "linear",
-    train_size: Annotated[str, typer.Option("--train-size", help="Training examples drawn with --seed, or 'all'.")] = "2000",
-    eval_size: Annotated[str, typer.Option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")] = "500",
+    epochs: Annotated[float, number_option("--epochs", "-e", within=limits.EPOCHS, help="Passes over the training set.")] = 3.0,
+    batch_size: Annotated[
+        int, number_option("--batch-size", "-b", within=limits.BATCH_SIZE, help="Examples per step (per device).")
+    ] = 16,
+    lr: Annotated[float, number_option("--lr", within=limits.LR, help="Peak learning rate.")] = 2e-5,
+    weight_decay: Annotated[float, number_option("--weight-decay", within=limits.WEIGHT_DECAY, help="AdamW weight decay.")] = 0.01,
+    warmup_ratio: Annotated[
+        float, number_option("--warmup-ratio", within=limits.WARMUP_RATIO, help="Share of steps spent warming up the LR.")
+    ] = 0.0,
+    scheduler: Annotated[str, choice_option("--scheduler", choices=limits.SCHEDULERS, help="LR schedule.")] = "linear",
+    train_size: Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")] = "2000",
+    eval_size: Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")] = "500",
     max_length: MaxLengthOpt = 512,
     truncation: TruncationOpt = "head+tail",
-    save_steps: Annotated[int, typer.Option("--save-steps", help="Checkpoint every N steps.")] = 10,
-    logging_steps: Annotated[int, typer.Option("--logging-steps", help="Log loss, LR and grad norm every N steps.")] = 10,
+    save_steps: Annotated[int, number_option("--save-steps", within=limits.STEPS, help="Checkpoint every N steps.")] = 10,
+    logging_steps: Annotated[
+        int, number_option("--logging-steps", within=limits.STEPS, help="Log loss, LR and grad norm every N steps.")
+    ] = 10,
     keep_checkpoints: Annotated[
-        int, typer.Option("--keep-checkpoints", help="Newest checkpoints kept (plus the best by eval metric).")
+        int,
+        number_option(
+            "--keep-checkpoints", within=limits.KEEP_CHECKPOINTS, help="Newest checkpoints kept (plus the best by eval metric)."
+        ),
     ] = 2,
-    best_metric: Annotated[str, typer.Option("--best-metric", help="accuracy, f1 or loss: picks the best checkpoint.")] = "accuracy",
+    best_metric: Annotated[
+        str, choice_option("--best-metric", choices=BEST_METRICS, help="Picks the best checkpoint.")
+    ] = "accuracy",
     seed: SeedOpt = 42,
     output_dir: OutputDirOpt = Path("results"),
     text_column: TextColumnOpt = "text",
@@ -52,16 +68,27 @@ def train_cmd(
     group_by_length: Annotated[
         bool, typer.Option("--group-by-length/--no-group-by-length", help="Batch texts of similar length together.")
     ] = True,
-    precision: Annotated[str, typer.Option("--precision", help="auto, fp32, bf16 or fp16.")] = "auto",
+    precision: Annotated[
+        str, choice_option("--precision", choices=PRECISIONS, help="auto: bf16 where the hardware has it, fp16 on older GPUs, else fp32.")
+    ] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (GPU).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete an earlier run in --output-dir first.")] = False,
-    final: Annotated[str, typer.Option("--final", help="What goes to OUTPUT_DIR/final: the best checkpoint or the last step.")] = "best",
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N steps (overrides --epochs).")] = None,
+    final: Annotated[
+        str,
+        choice_option("--final", choices=limits.FINAL_FROM, help="What goes to OUTPUT_DIR/final: the best checkpoint or the last step."),
+    ] = "best",
+    max_steps: Annotated[
+        Optional[int], number_option("--max-steps", within=limits.STEPS, help="Stop after N steps (overrides --epochs).")
+    ] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard events.")] = True,
     attention_dropout: Annotated[
         Optional[float],
-        typer.Option("--attention-dropout", help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps)."),
+        number_option(
+            "--attention-dropout",
+            within=limits.ATTENTION_DROPOUT,
+            help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; the summary only.")] = False,
 ) -> None:

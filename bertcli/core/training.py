@@ -113,24 +113,39 @@ class RunReport:
 
 
 def validate_config(cfg: TrainConfig) -> TrainConfig:
+    """Every number inside its range (NaN and inf never) and every choice known: the CLI checks the same
+    while parsing (bertcli.core.limits); this is the check for callers from Python."""
+    from bertcli.core import limits
     from bertcli.core.encoding import check_truncation
 
     cfg.truncation = check_truncation(cfg.truncation)
-    for name in ("batch_size", "save_steps", "logging_steps"):
-        if getattr(cfg, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if cfg.epochs <= 0:
-        raise UsageError("--epochs must be positive")
-    if cfg.lr <= 0 or cfg.lr > 1:
-        raise UsageError(f"--lr {cfg.lr} is outside (0, 1]; BERT fine-tuning uses 1e-5 to 5e-5")
-    if cfg.keep_checkpoints < 1:
-        raise UsageError("--keep-checkpoints must be at least 1 (the newest checkpoint is what --resume needs)")
-    if cfg.precision not in PRECISIONS:
-        raise UsageError(f"--precision takes one of {', '.join(PRECISIONS)}")
-    if cfg.best_metric not in BEST_METRICS:
-        raise UsageError(f"--best-metric takes one of {', '.join(BEST_METRICS)}")
-    if cfg.final_from not in ("best", "last"):
-        raise UsageError("--final takes 'best' or 'last'")
+    numbers = [
+        ("epochs", "--epochs", limits.EPOCHS),
+        ("batch_size", "--batch-size", limits.BATCH_SIZE),
+        ("eval_batch_size", "eval_batch_size", limits.BATCH_SIZE),
+        ("lr", "--lr", limits.LR),
+        ("weight_decay", "--weight-decay", limits.WEIGHT_DECAY),
+        ("warmup_ratio", "--warmup-ratio", limits.WARMUP_RATIO),
+        ("train_size", "--train-size", limits.EXAMPLES),
+        ("eval_size", "--eval-size", limits.EXAMPLES),
+        ("max_length", "--max-length", limits.MAX_LENGTH),
+        ("save_steps", "--save-steps", limits.STEPS),
+        ("logging_steps", "--logging-steps", limits.STEPS),
+        ("keep_checkpoints", "--keep-checkpoints", limits.KEEP_CHECKPOINTS),
+        ("seed", "--seed", limits.SEED),
+        ("max_steps", "--max-steps", limits.STEPS),
+        ("attention_dropout", "--attention-dropout", limits.ATTENTION_DROPOUT),
+    ]
+    optional = {"eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout"}
+    for name, flag, within in numbers:
+        value = getattr(cfg, name)
+        if value is None and name in optional:
+            continue
+        setattr(cfg, name, within.check(flag, value))
+    cfg.scheduler = limits.check_choice("--scheduler", cfg.scheduler, limits.SCHEDULERS)
+    cfg.precision = limits.check_choice("--precision", cfg.precision, PRECISIONS)
+    cfg.best_metric = limits.check_choice("--best-metric", cfg.best_metric, BEST_METRICS)
+    cfg.final_from = limits.check_choice("--final", cfg.final_from, limits.FINAL_FROM)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
