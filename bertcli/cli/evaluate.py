@@ -82,8 +82,13 @@ def evaluate_cmd(
         write_predictions,
     )
 
+    from bertcli.core.textio import check_output_path
+
     if plot is not None:
+        check_output_path(plot, "--plot", example="eval.png")
         check_plotting(plot)
+    if predictions is not None:
+        check_output_path(predictions, "--predictions")
     cfg = EvalConfig(
         models=list(model) if model else [None],
         dataset=dataset,
@@ -103,11 +108,34 @@ def evaluate_cmd(
         report = evaluate(cfg, on_model=progress.start_model, on_progress=progress.update)
     if not quiet:
         render_notes(report)
+    failed = []  # a file that cannot be written does not cost the report: it is printed, then the error
     if predictions is not None:
-        write_predictions(prediction_rows(report), predictions, quiet=quiet)
+        failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, quiet=quiet), predictions, "--predictions")
     if plot is not None:
-        save_plot(report, plot, quiet=quiet)
+        failed += _write_output(lambda: _save_plot(save_plot, report, plot, quiet), plot, "--plot")
     if json_out:
         print_json(report_as_dict(report))
     else:
         render_evaluation(report)
+    if failed:
+        from bertcli.core.errors import BertCliError
+
+        raise BertCliError("; ".join(failed) + " (the report above is complete)")
+
+
+def _save_plot(save_plot, report, path: Path, quiet: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_plot(report, path, quiet=quiet)
+
+
+def _write_output(write, path: Path, flag: str) -> list[str]:
+    """Run one output write; the error it ends with, as one message naming the file and the flag, or nothing."""
+    from bertcli.core.errors import BertCliError
+
+    try:
+        write()
+    except BertCliError as err:
+        return [str(err)]
+    except OSError as err:
+        return [f"cannot write {flag} {path}: {err.strerror or err} — pick another path"]
+    return []

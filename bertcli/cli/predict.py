@@ -115,6 +115,10 @@ def predict_cmd(
     if not given and file is None:
         raise UsageError("nothing to classify: give texts, --file FILE, or - to read stdin (one text per line)")
     fmt_name = output_format(output, fmt)
+    if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
+        from bertcli.core.textio import check_output_path
+
+        check_output_path(output, "--output")
 
     resolved = resolve_model(model)
     clf = load_for_inference(resolved.path, precision=precision, quantize=quantize)

@@ -189,7 +189,7 @@ def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = Fals
     from bertcli.core.textio import RecordWriter, open_output, output_format
 
     fmt_name = output_format(path, None)
-    with open_output(path) as stream:
+    with open_output(path, "--predictions") as stream:
         writer = RecordWriter(stream, fmt_name)
         for row in rows:
             if fmt_name == "csv":
@@ -197,6 +197,7 @@ def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = Fals
                     f"p_{k}": v for k, v in (row.get("probabilities") or {}).items()
                 }
             writer.write(row)
+        writer.flush()  # a full disk shows here, with the rows that are whole, not in close()
     if not quiet:
         console_err().print(f"[bold]wrote[/] {len(rows):,} predictions to {escape(str(path))}", highlight=False)
 
