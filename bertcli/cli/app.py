@@ -12,17 +12,46 @@ import sys
 from typing import Callable
 
 import typer
+from typer.core import TyperGroup
 
 from bertcli import __version__
-from bertcli.cli.options import APP_SETTINGS
+from bertcli.cli.options import APP_SETTINGS, OptionError
 
 DEBUG_ENV = "BERTCLI_DEBUG"
 
+
+class OneLineUsageErrors(TyperGroup):
+    """Command-line mistakes (an unknown option, a missing value) as one `error:` line and exit 2,
+    like every other bertcli error, instead of click's three-line usage box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (OptionError, NoArgsIsHelpError) as err:  # already one line / the help a bare command asks for
+            err.show()
+            sys.exit(err.exit_code)
+        except ClickException as err:
+            where = ""
+            if isinstance(err, UsageError) and err.ctx is not None:
+                where = f" — see '{err.ctx.command_path} --help'"
+            print(f"error: {err.format_message().rstrip('.')}{where}", file=sys.stderr)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            print("aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="bertcli",
     help="Fine-tune BERT-family models for text classification and understand what happened in the run.",
-    epilog="Examples:  bertcli train --epochs 3    bertcli inspect-checkpoint results/checkpoint-375",
-    **APP_SETTINGS,
+    epilog="\b\nExamples:\n  bertcli train --epochs 3\n  bertcli inspect-checkpoint results/checkpoint-375\n  bertcli predict \"great movie\"",
+    **{**APP_SETTINGS, "add_completion": True},  # bertcli --install-completion / --show-completion bash
 )
 
 
@@ -78,11 +107,12 @@ def command(name: str, func: Callable, **kwargs) -> None:
 def _register() -> None:
     from bertcli.cli import debug, evaluate, inspect, predict, train
 
-    command("train", train.train_cmd)
-    command("inspect-checkpoint", inspect.inspect_cmd)
-    app.add_typer(debug.app, name="debug")
-    command("evaluate", evaluate.evaluate_cmd)
-    command("predict", predict.predict_cmd)
+    # Short help as the command list shows it: whole at 80 columns, never cut with '...'.
+    command("train", train.train_cmd, short_help="Fine-tune a BERT-family text classifier.")
+    command("inspect-checkpoint", inspect.inspect_cmd, short_help="Loss, LR and grad norms of a Trainer run.")
+    app.add_typer(debug.app, name="debug", short_help="Why a run, a dataset or a model went wrong.")
+    command("evaluate", evaluate.evaluate_cmd, short_help="Accuracy, F1, calibration and worst errors.")
+    command("predict", predict.predict_cmd, short_help="Classify texts, files or a stream.")
 
 
 _register()

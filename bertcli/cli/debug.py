@@ -26,7 +26,7 @@ from bertcli.core.inspect import DEFAULT_SPIKE_K
 app = typer.Typer(
     name="debug",
     help="Diagnose a training run, a dataset or a model: findings with evidence and the command that fixes each.",
-    epilog="Examples:  bertcli debug run results    bertcli debug data --dataset imdb --max-length 128",
+    epilog="\b\nExamples:\n  bertcli debug run results\n  bertcli debug data --dataset imdb-sample --max-length 256",
     **APP_SETTINGS,
 )
 
@@ -265,6 +265,6 @@ def model_cmd(
     _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)
 
 
-app.command("run")(_guarded(run_cmd))
-app.command("data")(_guarded(data_cmd))
-app.command("model")(_guarded(model_cmd))
+app.command("run", short_help="Overfitting, noise, spikes, NaN and disk of a run.")(_guarded(run_cmd))
+app.command("data", short_help="Labels, duplicates, leakage and lengths of a dataset.")(_guarded(data_cmd))
+app.command("model", short_help="Tokenizer, labels, lengths, and whether it can learn.")(_guarded(model_cmd))

@@ -92,7 +92,11 @@ def examples_option(*names: str, help: str, **kwargs: Any) -> Any:
 
 def choice_option(*names: str, choices: tuple[str, ...], help: str, **kwargs: Any) -> Any:
     """typer.Option for one of `choices`: checked while parsing; --help lists them."""
-    return typer.Option(*names, parser=OneOf(names[0], choices), metavar=f"[{'|'.join(choices)}]", help=help, **kwargs)
+    listed = "|".join(choices)
+    if len(listed) > 40:  # a long list goes in the help text, which wraps, not in the metavar, which does not
+        return typer.Option(*names, parser=OneOf(names[0], choices), metavar="<name>",
+                            help=f"{help} One of {', '.join(choices)}.", **kwargs)
+    return typer.Option(*names, parser=OneOf(names[0], choices), metavar=f"[{listed}]", help=help, **kwargs)
 
 
 ModelOpt = Annotated[
