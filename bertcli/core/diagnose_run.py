@@ -1,14 +1,16 @@
 """`bertcli debug run`: what went wrong in a training run, from its trainer state and checkpoint folders.
 
 Builds on `core.inspect.analyze_run` (grad-norm spikes, NaN/inf, LR schedule, evaluations, lowest loss)
-and adds the diagnoses: overfitting with the train/eval gap per epoch, late fluctuation of the loss and
-whether grad-norm spikes line up with it, a loss that does not fall, sits at chance (ln k) or diverges,
-LR schedule anomalies, and the disk the checkpoints take (with a safe prune plan). JSON only, no torch.
+and adds the diagnoses: underfitting (a run that ends near chance: a training loss near ln k or an eval
+accuracy near the majority-class rate), overfitting with the train/eval gap per epoch, late fluctuation of
+the loss and whether grad-norm spikes line up with it, a loss that does not fall, sits at chance (ln k) or
+diverges, LR schedule anomalies, and the disk the checkpoints take (with a safe prune plan). JSON only, no torch.
 """
 
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,8 +25,19 @@ from bertcli.core.checkpoints import (
     list_checkpoints,
     remove_checkpoints,
 )
-from bertcli.core.diagnose import Diagnosis, json_safe, percentile, rank_correlation, size_text, sort_findings
-from bertcli.core.errors import UsageError
+from bertcli.core.diagnose import (
+    ChanceCheck,
+    ChanceRate,
+    Diagnosis,
+    check_chance,
+    json_safe,
+    percentile,
+    positive_share_from_metrics,
+    rank_correlation,
+    size_text,
+    sort_findings,
+)
+from bertcli.core.errors import CheckpointError, UsageError
 from bertcli.core.inspect import (
     DEFAULT_SPIKE_K,
     GradNorms,
@@ -34,7 +47,15 @@ from bertcli.core.inspect import (
     RunAnalysis,
     analyze_run,
 )
-from bertcli.core.state import EVAL_SPEED_KEYS, RunState, _state_is_readable, load_trainer_state
+from bertcli.core.model_card import METRICS_FILE
+from bertcli.core.state import (
+    EVAL_SPEED_KEYS,
+    RunState,
+    _read_side_json,
+    _state_is_readable,
+    load_trainer_state,
+    read_settings_beside,
+)
 
 MIN_LOGS_FOR_TREND = 8
 # Fluctuation: late rolling CV at least this high, and this many times the early one.
@@ -49,6 +70,19 @@ VERY_LARGE_LR = 1e-4
 EXPLOSION_FACTOR = 10.0
 METRIC_PREFERENCE = ("accuracy", "f1")
 RECOVERY_LOGS = 3
+# Underfitting: a training loss within this share of ln k (0.069 for two labels, 0.110 for three) has
+# barely moved from what a model that learned nothing scores; below FITTED_SHARE × ln k it fit the training data.
+LOSS_NEAR_CHANCE_SHARE = 0.1
+FITTED_SHARE = 0.5
+# Fine-tuning a pretrained encoder's new head usually takes a few hundred optimizer steps.
+STEPS_TO_LEARN = 300
+MAX_SUGGESTED_EPOCHS = 20
+# (largest hidden size, lowest and highest usual fine-tuning learning rate, the models meant)
+LR_RANGES = (
+    (512, 5e-5, 1e-4, "small models like MiniLM"),
+    (768, 2e-5, 5e-5, "bert-base-sized models"),
+    (None, 1e-5, 3e-5, "bert-large-sized models"),
+)
 
 
 @dataclass
@@ -116,6 +150,30 @@ class LossTrend:
 
 
 @dataclass
+class Underfitting:
+    """Did the run end near chance: a training loss near ln k, or an eval accuracy near the majority-class rate?"""
+
+    finished: bool | None  # None: the state does not say how many steps the run was to take
+    num_labels: int
+    labels_known: bool
+    chance_loss: float  # ln k
+    loss_band: float  # |loss - ln k| within this counts as near chance
+    first_loss: float | None
+    first_step: int | None
+    tail_loss: float | None  # median of the last quarter of the logs (at least 2)
+    tail_points: int
+    loss_near_chance: bool
+    chance: ChanceRate | None  # the accuracy of always answering the majority class
+    accuracies: list[tuple[int, float]]  # (step, eval accuracy)
+    best: ChanceCheck | None  # the best eval accuracy against the chance rate
+    best_step: int | None
+    last: ChanceCheck | None  # the last eval accuracy against it
+    last_step: int | None
+    verdict: str  # underfitting / eval_at_chance / diverged / learned / unknown
+    at_chance_at_end: bool  # the last evaluation is near chance
+
+
+@dataclass
 class CheckpointSize:
     name: str
     path: str
@@ -171,6 +229,7 @@ class RunDiagnosis:
     findings: list[Diagnosis]
     analysis: RunAnalysis = field(repr=False)
     prune: PrunePlan | None = None
+    underfitting: Underfitting | None = None
 
 
 def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagnosis:
@@ -183,6 +242,7 @@ def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagn
     fluctuation = measure_fluctuation(state, analysis.grad_norms)
     trend = describe_loss_trend(state)
     disk = measure_disk(run_dir, state) if run_dir is not None else None
+    underfitting = measure_underfitting(state, trend, analysis.summary.get("finished"))
     diagnosis = RunDiagnosis(
         label=str(path),
         state_file=str(state.path),
@@ -200,6 +260,7 @@ def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagn
         disk=disk,
         findings=[],
         analysis=analysis,
+        underfitting=underfitting,
     )
     diagnosis.findings = sort_findings(run_diagnoses(state, diagnosis))
     return diagnosis
@@ -350,6 +411,103 @@ def describe_loss_trend(state: RunState) -> LossTrend:
     return trend
 
 
+def measure_underfitting(state: RunState, trend: LossTrend, finished: bool | None = None) -> Underfitting:
+    """The training loss against ln k and each eval accuracy against the majority-class rate."""
+    losses = [(log.step, log.loss) for log in state.train_logs if _finite(log.loss)]
+    band = LOSS_NEAR_CHANCE_SHARE * trend.chance_loss
+    first_step, first_loss = losses[0] if losses else (None, None)
+    tail_loss, tail_points = None, 0
+    if len(losses) >= 2:
+        tail_points = max(2, len(losses) // 4)
+        tail_loss = statistics.median(loss for _, loss in losses[-tail_points:])
+    loss_near = tail_loss is not None and abs(tail_loss - trend.chance_loss) <= band
+    if trend.verdict == "stuck_at_chance":
+        loss_near = True
+    accuracies = [(log.step, log.metrics["accuracy"]) for log in state.eval_logs if _finite(log.metrics.get("accuracy"))]
+    chance = chance_of_run(state, trend.num_labels) if accuracies else None
+    examples = eval_size_of(state)
+    best = last = None
+    best_step = last_step = None
+    if accuracies and chance is not None:
+        best_step, best_value = max(accuracies, key=lambda a: (a[1], -a[0]))
+        last_step, last_value = accuracies[-1]
+        best, last = check_chance(best_value, chance, examples), check_chance(last_value, chance, examples)
+    fitted = tail_loss is not None and tail_loss <= FITTED_SHARE * trend.chance_loss
+    lowest = min((loss for _, loss in losses), default=None)
+    learned_once = lowest is not None and lowest <= FITTED_SHARE * trend.chance_loss and loss_near and trend.verdict != "stuck_at_chance"
+    if tail_loss is None and best is None:
+        verdict = "unknown"
+    elif trend.verdict in ("rising", "learned_then_diverged") or learned_once:
+        verdict = "diverged"  # back near chance after learning, or worse: not underfitting (see the loss findings)
+    elif loss_near or (best is not None and best.near_chance and not fitted):
+        verdict = "underfitting"
+    elif best is not None and best.near_chance:
+        verdict = "eval_at_chance"
+    else:
+        verdict = "learned"
+    return Underfitting(
+        finished=finished,
+        num_labels=trend.num_labels,
+        labels_known=trend.labels_known,
+        chance_loss=trend.chance_loss,
+        loss_band=band,
+        first_loss=first_loss,
+        first_step=first_step,
+        tail_loss=tail_loss,
+        tail_points=tail_points,
+        loss_near_chance=loss_near,
+        chance=chance,
+        accuracies=accuracies,
+        best=best,
+        best_step=best_step,
+        last=last,
+        last_step=last_step,
+        verdict=verdict,
+        at_chance_at_end=last is not None and last.near_chance,
+    )
+
+
+def chance_of_run(state: RunState, num_labels: int) -> ChanceRate:
+    """The majority-class rate of the run's eval set, from what the run recorded; 1/k when it cannot be known."""
+    return chance_from_logged_metrics([log.metrics for log in state.eval_logs], num_labels, state.settings.get("labels"), eval_size_of(state))
+
+
+def chance_from_logged_metrics(
+    evaluations: Sequence[dict[str, Any]], num_labels: int, labels: Any, examples: int | None
+) -> ChanceRate:
+    """The majority-class rate of an eval set from its logged metrics; 1/k when they cannot give it.
+
+    Trainer logs no class counts, but for two labels bertcli logs accuracy with label 1's precision and
+    recall, which fix the share of label-1 examples (see positive_share_from_metrics).
+    """
+    uniform = ChanceRate(1 / num_labels, 1 / num_labels, num_labels, "uniform")
+    if num_labels != 2:
+        return uniform
+    shares = [
+        share
+        for metrics in evaluations
+        if (share := positive_share_from_metrics(metrics.get("accuracy"), metrics.get("precision"), metrics.get("recall")))
+        is not None
+    ]
+    if not shares:
+        return uniform
+    share = statistics.median(shares)
+    names = str(labels or "").split(",")
+    names = names if len(names) == 2 and all(names) else ["0", "1"]
+    if examples:
+        positives = round(share * examples)
+        count = max(positives, examples - positives)
+        label = names[1] if positives * 2 >= examples else names[0]
+        return ChanceRate(count / examples, 0.5, 2, "derived", label, count, examples)
+    return ChanceRate(max(share, 1 - share), 0.5, 2, "derived", names[1] if share >= 0.5 else names[0])
+
+
+def eval_size_of(state: RunState) -> int | None:
+    """How many examples each evaluation scored, as bertcli.json records it."""
+    size = state.settings.get("training.eval_size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
 def labels_of(state: RunState) -> tuple[int, bool]:
     """The number of labels from the config.json beside the state; 2 (binary) when it is not there."""
     labels = state.settings.get("labels")
@@ -455,11 +613,14 @@ def apply_prune(plan: PrunePlan) -> PrunePlan:
 def run_diagnoses(state: RunState, d: RunDiagnosis) -> list[Diagnosis]:
     a = d.analysis
     messages = {f.code: f for f in a.findings}
-    findings: list[Diagnosis] = []
+    findings = _underfitting_diagnoses(d)
     for code in ("progress", "checkpoint"):
         if code in messages:
             findings.append(Diagnosis(code, messages[code].level, messages[code].message))
-    findings += _loss_diagnoses(d, messages)
+    loss = _loss_diagnoses(d, messages)
+    if any(f.code in ("underfitting", "stuck_at_chance") for f in findings):
+        loss = [f for f in loss if f.code not in ("stuck_at_chance", "loss_not_decreasing")]
+    findings += loss
     findings += _eval_diagnoses(state, d, messages)
     findings += _fluctuation_diagnoses(state, d)
     findings += _grad_diagnoses(d)
@@ -483,12 +644,269 @@ def _lower_lr(d: RunDiagnosis) -> str:
 
 def _dataset_flag(d: RunDiagnosis) -> str:
     dataset = d.settings.get("training.dataset")
-    return f"--dataset {dataset}" if dataset else "--dataset DATA"
+    return f"--dataset {shlex.quote(str(dataset))}" if dataset else "--dataset DATA"
 
 
 def _model_flag(d: RunDiagnosis) -> str:
     model = d.settings.get("training.model") or d.settings.get("model")
-    return f"--model {model}" if model else "--model MODEL"
+    return f"--model {shlex.quote(str(model))}" if model else "--model MODEL"
+
+
+# --- underfitting --------------------------------------------------------------------------------------------
+
+
+def is_underfitting(d: RunDiagnosis) -> bool:
+    """A finished run (or one whose length is unknown) that ended near chance."""
+    u = d.underfitting
+    return u is not None and u.verdict in ("underfitting", "eval_at_chance") and u.finished is not False
+
+
+def _underfitting_diagnoses(d: RunDiagnosis) -> list[Diagnosis]:
+    u = d.underfitting
+    if u is None or u.verdict not in ("underfitting", "eval_at_chance"):
+        return []
+    evidence = _underfitting_evidence(d, u)
+    stuck = d.loss_trend.verdict == "stuck_at_chance"
+    if u.verdict == "eval_at_chance":
+        return [
+            Diagnosis(
+                "eval_at_chance",
+                "error" if u.at_chance_at_end else "warning",
+                f"the training loss fell to {_f(u.tail_loss)} but eval accuracy stayed near chance (best {_f(u.best.accuracy)}, "
+                f"chance {_f(u.chance.rate)}): what the model learned does not carry over to the eval set",
+                evidence,
+                f"check the data: bertcli debug data {_dataset_flag(d)} — eval labels that do not mean what the training "
+                "labels mean (another label order or mapping), or training texts that give the label away, look exactly like this",
+            )
+        ]
+    if u.finished is False and not stuck:
+        return [
+            Diagnosis(
+                "underfitting",
+                "info",
+                f"near chance so far, at step {d.summary.get('global_step')} of {d.summary.get('max_steps')}: "
+                f"too early to call the run underfitting — debug the run folder once it has finished",
+                evidence,
+            )
+        ]
+    level = "error" if stuck or u.at_chance_at_end or d.loss_trend.verdict == "flat" else "warning"
+    chance_loss = f"ln {u.num_labels} = {u.chance_loss:.4f}"
+    if stuck:
+        summary = (
+            f"underfitting: the loss sits at chance level, {chance_loss}: the model gives every class the same "
+            "probability — it is not learning"
+        )
+    elif u.loss_near_chance and u.last is not None and u.at_chance_at_end:
+        summary = (
+            f"underfitting: the run ended at chance — eval accuracy {_f(u.last.accuracy)} against a chance rate of "
+            f"{_f(u.chance.rate)}, and a training loss of {_f(u.tail_loss)} against {chance_loss}"
+        )
+    elif u.loss_near_chance:
+        summary = (
+            f"underfitting: the training loss stayed near chance — {_f(u.tail_loss)} at the end against {chance_loss}, "
+            f"down {_f((u.first_loss or 0) - (u.tail_loss or 0))} from its first log: the model has barely learned"
+        )
+    else:
+        summary = (
+            f"underfitting: eval accuracy never rose clearly above chance — best {_f(u.best.accuracy)} at step "
+            f"{u.best_step}, chance {_f(u.chance.rate)}"
+        )
+    return [Diagnosis("stuck_at_chance" if stuck else "underfitting", level, summary, evidence, _underfitting_fix(d, stuck))]
+
+
+def _underfitting_evidence(d: RunDiagnosis, u: Underfitting) -> list[str]:
+    evidence = []
+    if u.tail_loss is not None:
+        assumed = "" if u.labels_known else f" ({u.num_labels} labels assumed: no config.json beside the state)"
+        evidence.append(
+            f"training loss {_f(u.first_loss)} at step {u.first_step} → {_f(u.tail_loss)} (median of the last "
+            f"{u.tail_points} logs); ln {u.num_labels} = {u.chance_loss:.4f} is what a model that learned nothing "
+            f"scores{assumed}; within {u.loss_band:.3f} of it counts as near chance"
+        )
+    if u.accuracies and u.chance is not None:
+        evidence.append(
+            "eval accuracy "
+            + " / ".join(_f(a) for _, a in u.accuracies)
+            + f" at step{'s' if len(u.accuracies) > 1 else ''} "
+            + " / ".join(str(s) for s, _ in u.accuracies)
+        )
+        evidence.append(f"chance rate: {u.chance.describe()}")
+        if u.last is not None:
+            where = "near chance: " + u.last.reason() if u.last.near_chance else u.last.reason() + ": the model has started to learn, slowly"
+            evidence.append(f"the last accuracy, {_f(u.last.accuracy)}, is {where}")
+    elif u.chance is None:
+        evidence.append("no eval accuracy in the log: judged by the training loss alone")
+    if u.verdict == "eval_at_chance":  # steps and learning rate are not what is wrong
+        return evidence
+    steps = _steps_line(d)
+    if steps:
+        evidence.append(steps)
+    evidence.append(_lr_range_line(d))
+    return evidence
+
+
+def _steps_line(d: RunDiagnosis) -> str | None:
+    total = d.summary.get("max_steps") or d.summary.get("global_step")
+    if not total:
+        return None
+    per_epoch = d.summary.get("steps_per_epoch")
+    epochs = _run_epochs(d)
+    size = d.settings.get("training.train_size")
+    detail = ""
+    if per_epoch and epochs:
+        detail = f" ({per_epoch} per epoch × {_g(epochs)} epoch{'s' if epochs != 1 else ''}"
+        detail += f" of {size:,} examples)" if isinstance(size, int) and size > 0 else ")"
+    few = "; fine-tuning usually takes a few hundred" if total < STEPS_TO_LEARN else ""
+    more = "; more training examples (--train-size) help too" if isinstance(size, int) and size > 0 else ""
+    return f"{total:,} optimizer steps in all{detail}{few}{more}"
+
+
+def _run_epochs(d: RunDiagnosis) -> float | None:
+    epochs = d.settings.get("training.num_train_epochs") or d.settings.get("num_train_epochs")
+    return float(epochs) if _finite(epochs) and epochs > 0 else None
+
+
+def _lr_range(d: RunDiagnosis) -> tuple[float, float, str]:
+    """The usual fine-tuning learning rates for the run's model, by its hidden size (bert-base's when unknown)."""
+    hidden = d.settings.get("hidden_size")
+    if not (isinstance(hidden, int) and hidden > 0):
+        name = str(d.settings.get("training.model") or d.settings.get("model") or "").lower()
+        hidden = 384 if "minilm" in name else 1024 if "large" in name else None
+    if hidden is None:
+        return LR_RANGES[1][1], LR_RANGES[1][2], "bert-base-sized models (this run's model size is not recorded)"
+    for limit, low, high, who in LR_RANGES:
+        if limit is None or hidden <= limit:
+            return low, high, f"{who} (hidden size {hidden})"
+    raise AssertionError("LR_RANGES ends with an open range")
+
+
+def _run_lr(d: RunDiagnosis) -> float | None:
+    peak = _peak_lr(d)
+    if peak is None:
+        recorded = d.settings.get("training.learning_rate") or d.settings.get("learning_rate")
+        peak = recorded if _finite(recorded) and recorded > 0 else None
+    return peak
+
+
+def _suggested_lr(d: RunDiagnosis) -> float | None:
+    """A learning rate within the usual range for the model: higher than the run's where it was below the
+    top, the lowest where it was above the range (a rate that high can collapse a run to one class);
+    None where the run's sits at the top of the range."""
+    low, high, _ = _lr_range(d)
+    peak = _run_lr(d)
+    if peak is None or peak < low * 0.999:
+        return low
+    if peak < high * 0.999:
+        return high
+    if peak > high * 1.001:
+        return low
+    return None
+
+
+def _lr_range_line(d: RunDiagnosis) -> str:
+    low, high, who = _lr_range(d)
+    peak = _run_lr(d)
+    usual = f"{who} are usually fine-tuned at {_lr(low)} to {_lr(high)}"
+    if peak is None:
+        return f"no learning rate recorded; {usual}"
+    if peak > high * 1.001:
+        return f"peak learning rate {_lr(peak)}, above the usual range: {usual}; a rate that high can collapse a run to one class"
+    if _suggested_lr(d) is None:
+        return f"peak learning rate {_lr(peak)}, already at the top of the usual range: {usual}; train longer rather than faster"
+    return f"peak learning rate {_lr(peak)}; {usual}"
+
+
+def _suggested_epochs(d: RunDiagnosis) -> float | None:
+    """Enough epochs for a few hundred steps, and at least twice the run's."""
+    epochs = _run_epochs(d)
+    total = d.summary.get("max_steps") or d.summary.get("global_step")
+    if epochs is None or not total:
+        return None
+    factor = max(2.0, STEPS_TO_LEARN / total)
+    return float(min(math.ceil(epochs * factor), max(MAX_SUGGESTED_EPOCHS, math.ceil(2 * epochs))))
+
+
+def _underfitting_fix(d: RunDiagnosis, stuck: bool) -> str:
+    """The run's own recipe (model, dataset, train size) with a learning rate in the usual range and more steps."""
+    command = [f"bertcli train {_model_flag(d)} {_dataset_flag(d)}"]
+    size = d.settings.get("training.train_size")
+    if isinstance(size, int) and size > 0:
+        command.append(f"--train-size {size}")
+    lr, peak = _suggested_lr(d), _run_lr(d)
+    lower = lr is not None and peak is not None and lr < peak
+    what = []
+    if lr is not None:
+        command.append(f"--lr {_lr(lr)}")
+        if lr >= LARGE_LR:
+            command.append("--warmup-ratio 0.1")
+        what.append("a lower learning rate" if lower else "a higher learning rate")
+    if not lower:  # a run collapsed by too high a rate needs a lower one, not more of the same
+        epochs = _suggested_epochs(d)
+        command.append(f"--epochs {_g(epochs)}" if epochs is not None else "--epochs N")
+        what.append("more steps")
+    train = f"{' and '.join(what)}: {' '.join(command)}"
+    check = f"bertcli debug data {_dataset_flag(d)}"
+    if stuck:
+        return f"check the labels and the pipeline first ({check} and bertcli debug model {_model_flag(d)}); then train with {train}"
+    return f"train with {train}; if it still stays near chance, check the data: {check}"
+
+
+def recorded_accuracy(model: str | Path) -> ChanceCheck | None:
+    """The eval accuracy a trained model folder scored during its run, against the chance rate; None if unknown.
+
+    A final/ folder's metrics.json holds the scores of the weights saved there. Otherwise: a checkpoint
+    folder holds its own trainer state (its last evaluation is the one for its weights); a run's final/
+    is the best checkpoint by eval metric (bertcli's default), found in the state of the run's newest
+    checkpoint. Reads JSON only.
+    """
+    path = Path(model)
+    saved = _saved_final_metrics(path)
+    if saved is not None:
+        return saved
+    try:
+        if (path / STATE_FILE).is_file():
+            state = load_trainer_state(path)
+            best_step = None
+        elif path.is_dir() and list_checkpoints(path.parent):
+            state = load_trainer_state(path.parent)
+            best_step = state.best_global_step
+        else:
+            return None
+    except (CheckpointError, OSError):
+        return None
+    scored = [log for log in state.eval_logs if _finite(log.metrics.get("accuracy"))]
+    if not scored:
+        return None
+    chosen = next((log for log in scored if log.step == best_step), scored[-1])
+    return check_chance(chosen.metrics["accuracy"], chance_of_run(state, labels_of(state)[0]), eval_size_of(state))
+
+
+def _saved_final_metrics(folder: Path) -> ChanceCheck | None:
+    """The accuracy in a final/ folder's metrics.json, against the chance rate of the same evaluation."""
+    if not folder.is_dir():
+        return None
+    data = _read_side_json(folder / METRICS_FILE)
+    metrics = data.get("metrics") if data is not None else None
+    if not isinstance(metrics, dict) or not _finite(metrics.get("accuracy")):
+        return None
+    settings, _ = read_settings_beside(folder)
+    labels = settings.get("labels")
+    num_labels = max(2, len(labels.split(","))) if isinstance(labels, str) and labels else 2
+    examples = data.get("eval_examples")
+    if not (isinstance(examples, int) and not isinstance(examples, bool) and examples > 0):
+        examples = settings.get("training.eval_size")
+        examples = examples if isinstance(examples, int) and not isinstance(examples, bool) and examples > 0 else None
+    chance = chance_from_logged_metrics([metrics], num_labels, labels, examples)
+    return check_chance(metrics["accuracy"], chance, examples)
+
+
+def run_folder_of_model(model: str | Path) -> Path | None:
+    """The run folder a trained model folder belongs to (for `bertcli debug run`), or None."""
+    path = Path(model)
+    parent = path.parent
+    if (path / STATE_FILE).is_file() or (path.is_dir() and list_checkpoints(parent)):
+        return parent
+    return None
 
 
 def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
@@ -611,6 +1029,18 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                     "keep the epoch count; bertcli keeps the best checkpoint by eval metric as results/final",
                 )
             )
+        return findings
+    if is_underfitting(d):
+        # A run that never learned has nothing to overfit: say so, and do not advise fewer epochs.
+        findings.append(
+            Diagnosis(
+                "no_overfitting",
+                "info",
+                f"eval loss did not rise after its minimum ({where}) — not a sign of health here: the run is "
+                "underfitting (above), so there was nothing to overfit yet",
+                rows,
+            )
+        )
         return findings
     findings.append(
         Diagnosis(

@@ -1,7 +1,8 @@
 """`evaluate`: score one or more trained models on a labelled dataset split, with error analysis.
 
-Beyond accuracy and F1: ROC-AUC, log loss, calibration (ECE and a reliability table), accuracy
-for texts that were truncated versus not, the most confident mistakes, and throughput.
+Beyond accuracy and F1: the chance rate beside accuracy (and whether the model is near it), ROC-AUC,
+log loss, calibration (ECE and a reliability table), accuracy for texts that were truncated versus not,
+the most confident mistakes, and throughput.
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ class SliceScore:
 
 
 @dataclass
+class ChanceLevel:
+    """What always answering the majority class of the evaluated labels scores, and the model against it."""
+
+    majority_rate: float
+    majority_label: str | None
+    majority_count: int | None
+    examples: int  # the labels counted
+    uniform_rate: float  # 1/k
+    margin: float  # accuracy - majority_rate
+    p_value: float | None  # one-sided binomial test: P(this many correct or more | the majority rate)
+    near_chance: bool  # within 0.05 of the majority rate, or not significantly above it (p >= 0.05)
+    reason: str
+
+
+@dataclass
 class Mistake:
     index: int
     snippet: str
@@ -98,6 +114,7 @@ class ModelEvaluation:
     load_seconds: float
     examples_per_second: float | None
     tokens_per_second: float | None
+    chance: ChanceLevel | None = None
     predictions: list["Prediction"] = field(default_factory=list, repr=False)
     gold: list[int] = field(default_factory=list, repr=False)
 
@@ -109,6 +126,7 @@ class EvaluationReport:
     examples: int
     models: list[ModelEvaluation]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a model near chance, one line each
 
 
 def load_eval_data(
@@ -211,6 +229,7 @@ def score_predictions(
     wrong.sort(key=lambda pg: -pg[0].confidence)
     return dict(
         accuracy=float(correct.mean()),
+        chance=chance_level(float(correct.mean()), np.bincount(y, minlength=n).tolist(), label_names),
         per_class=per_class,
         macro=prf["macro"],
         confusion=metrics.confusion_matrix(y, pred, n).tolist(),
@@ -224,6 +243,25 @@ def score_predictions(
             Mistake(p.index, snippet(p.text), label_names[g], p.label, p.confidence, bool(p.truncated))
             for p, g in wrong[:mistakes]
         ],
+    )
+
+
+def chance_level(accuracy: float, counts: Sequence[int], label_names: Sequence[str]) -> ChanceLevel:
+    """The majority-class rate of labels with these counts, 1/k, and whether `accuracy` is near chance."""
+    from bertcli.core.diagnose import chance_from_counts, check_chance
+
+    rate = chance_from_counts(counts, label_names)
+    check = check_chance(accuracy, rate, sum(counts))
+    return ChanceLevel(
+        majority_rate=rate.rate,
+        majority_label=rate.label,
+        majority_count=rate.count,
+        examples=sum(counts),
+        uniform_rate=1 / max(1, len(label_names)),
+        margin=check.margin,
+        p_value=check.p_value,
+        near_chance=check.near_chance,
+        reason=check.reason(),
     )
 
 
@@ -292,7 +330,32 @@ def evaluate(
     skipped = max((e.skipped for e in evaluations), default=0)
     if skipped:
         notes.append(f"{skipped} empty or unreadable text(s) left out of the metrics")
-    return EvaluationReport(dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes)
+    warnings = [near_chance_warning(e) for e in evaluations if e.chance is not None and e.chance.near_chance]
+    return EvaluationReport(
+        dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes, warnings=warnings
+    )
+
+
+def near_chance_warning(model: ModelEvaluation) -> str:
+    """One line: the model scores about what always answering the majority class scores, and where to look."""
+    from bertcli.core.diagnose import CHANCE_MARGIN
+    from bertcli.core.diagnose_run import run_folder_of_model
+
+    c = model.chance
+    always = f"always answering '{c.majority_label}' scores {c.majority_rate:.4f}" if c.majority_label is not None else (
+        f"the chance rate is {c.majority_rate:.4f}"
+    )
+    k = len(model.label_names)
+    if c.margin < -CHANCE_MARGIN:
+        verdict = "it does worse than that: are its labels in another order than the data's?"
+    else:
+        verdict = "its predictions are close to guesses"
+    run = run_folder_of_model(model.model)
+    see = f"; see bertcli debug run {run}" if run is not None else ""
+    return (
+        f"{model.model} scores {model.accuracy:.4f} accuracy on {model.examples:,} examples, {c.reason}: {always} "
+        f"(1/{k} = {c.uniform_rate:.4f}) — {verdict}{see}"
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -38,18 +38,22 @@ def render_run_diagnosis(d: Any) -> None:
     out.print(summary_table(d.analysis))
     out.print(run_chart([d.analysis], width=max(10, out.width - 44)))
     if d.epochs:
-        out.print(epoch_table(d.epochs))
+        chance = d.underfitting.chance if d.underfitting is not None else None
+        out.print(epoch_table(d.epochs, chance))
     if d.disk is not None and d.disk.checkpoints:
         out.print(checkpoint_table(d.disk))
     out.print(findings_block(d.findings))
     out.print(counts_line(d.findings))
 
 
-def epoch_table(epochs: Sequence[Any]) -> Table:
+def epoch_table(epochs: Sequence[Any], chance: Any = None) -> Table:
     metrics: list[str] = []
     for e in epochs:
         metrics += [m for m in e.metrics if m not in metrics and m in ("accuracy", "f1", "precision", "recall")]
-    table = Table(title="Train/eval gap per evaluation", title_justify="left", caption="train loss: mean of the logs since the previous evaluation", caption_justify="left")
+    caption = "train loss: mean of the logs since the previous evaluation"
+    if chance is not None and "accuracy" in metrics:
+        caption += f"; accuracy by chance: {chance.describe()}"
+    table = Table(title="Train/eval gap per evaluation", title_justify="left", caption=caption, caption_justify="left")
     for name in ("epoch", "step", "train loss", "eval loss", "gap", *metrics):
         table.add_column(name, justify="right")
     lowest = min((e.eval_loss for e in epochs if e.eval_loss is not None), default=None)

@@ -58,9 +58,21 @@ class EvalProgress:
 
 
 def render_notes(report: Any) -> None:
+    """Notes about the data, then a warning for each model that scores near chance (stderr)."""
     err = console_err()
     for note in report.notes:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for warning in getattr(report, "warnings", ()):
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def chance_text(chance: Any) -> str:
+    """`always 'positive' 0.5060 (253 of 500); 1/2 = 0.5000`."""
+    if chance is None:
+        return "-"
+    who = f"always '{chance.majority_label}' " if chance.majority_label is not None else ""
+    count = f" ({chance.majority_count:,} of {chance.examples:,})" if chance.majority_count is not None else ""
+    return f"{who}{chance.majority_rate:.4f}{count}; 1/{round(1 / chance.uniform_rate)} = {chance.uniform_rate:.4f}"
 
 
 def _pct(value: float | None) -> str:
@@ -79,7 +91,13 @@ def summary_table(model: Any) -> Table:
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
-    table.add_row("accuracy", fmt(model.accuracy), f"{model.examples:,} examples" + (f", {model.skipped} skipped" if model.skipped else ""))
+    near = model.chance is not None and model.chance.near_chance
+    accuracy = f"[bold yellow]{fmt(model.accuracy)}[/]" if near else fmt(model.accuracy)
+    table.add_row("accuracy", accuracy, f"{model.examples:,} examples" + (f", {model.skipped} skipped" if model.skipped else ""))
+    if model.chance is not None:
+        c = model.chance
+        verdict = "[bold yellow]near chance[/]: " + escape(c.reason) if near else escape(c.reason)
+        table.add_row("chance rate", fmt(c.majority_rate), escape(chance_text(c)) + "; accuracy " + verdict)
     table.add_row("macro F1", fmt(model.macro["f1"]), f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}")
     table.add_row("ROC-AUC", fmt(model.roc_auc), "one-vs-rest macro" if len(model.label_names) > 2 else "")
     table.add_row("log loss", fmt(model.log_loss), "")
@@ -147,7 +165,11 @@ def short_model_name(name: str, limit: int = 32) -> str:
 
 
 def comparison_table(report: Any) -> Table:
-    table = Table(title=escape(f"{report.dataset} [{report.split}]: {report.examples:,} examples"), title_justify="left")
+    chance = next((m.chance for m in report.models if m.chance is not None), None)
+    title = f"{report.dataset} [{report.split}]: {report.examples:,} examples" + (
+        f"; chance rate {chance_text(chance)}" if chance is not None else ""
+    )
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("model", overflow="fold", min_width=10)
     modes = {m.mode for m in report.models}
     if len(modes) > 1:
@@ -157,7 +179,9 @@ def comparison_table(report: Any) -> Table:
     best = max(m.accuracy for m in report.models)
     for m in report.models:
         accuracy = fmt(m.accuracy, 3)
-        if m.accuracy == best and len(report.models) > 1:
+        if m.chance is not None and m.chance.near_chance:
+            accuracy = f"[bold yellow]{accuracy}[/]"
+        elif m.accuracy == best and len(report.models) > 1:
             accuracy = f"[bold green]{accuracy}[/]"
         cells = [escape(short_model_name(m.model))] + ([m.mode] if len(modes) > 1 else [])
         cells += [accuracy, *(fmt(v, 3) for v in (m.macro["f1"], m.roc_auc, m.log_loss, m.ece, m.truncated.accuracy)),

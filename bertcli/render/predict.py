@@ -26,6 +26,27 @@ def announce_model(resolved: Any, clf: Any) -> None:
         f"{clf.mode} on {clf.device}",
         highlight=False,
     )
+    note_near_chance(resolved.path)
+
+
+def note_near_chance(model: str) -> None:
+    """One warning line (stderr) when the eval accuracy the model's run recorded is near chance."""
+    from bertcli.core.diagnose_run import recorded_accuracy, run_folder_of_model
+
+    check = recorded_accuracy(model)
+    if check is None or not check.near_chance:
+        return
+    chance = check.chance
+    always = f": always '{chance.label}'" if chance.label is not None else ""
+    on = f" of {check.examples:,} examples" if check.examples else ""
+    run = run_folder_of_model(model)
+    see = f"; see bertcli debug run {escape(str(run))}" if run is not None else ""
+    console_err().print(
+        f"[bold yellow]warning:[/] this model scored {check.accuracy:.3f} accuracy on its eval set{on} "
+        f"(chance {chance.rate:.3f}{escape(always)}) — its predictions are close to guesses{see}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _snippet(text: str | None, limit: int = SNIPPET) -> str:
