@@ -17,14 +17,15 @@ def _one_line(result) -> str:
 
 
 def test_hub_unreachable_names_the_local_flags(cli, tmp_path, reviews_csv):
-    result = cli("train", "--dataset", reviews_csv, "-o", tmp_path / "o", "-q")  # default model: bert-base-uncased
+    # a hub name the user typed is never replaced by the offline stand-in
+    result = cli("train", "--model", "bert-base-uncased", "--dataset", reviews_csv, "-o", tmp_path / "o", "-q")
     assert result.exit_code == 1
     line = _one_line(result)
     assert "bert-base-uncased" in line and "--model PATH" in line and "--dataset PATH" in line
 
 
 def test_hub_dataset_unreachable(cli, tmp_path, tiny_model):
-    result = cli("train", "--model", tiny_model, "-o", tmp_path / "o", "-q")  # default dataset: imdb
+    result = cli("train", "--model", tiny_model, "--dataset", "imdb", "-o", tmp_path / "o", "-q")
     assert result.exit_code == 1
     line = _one_line(result)
     assert "'imdb'" in line and "--dataset PATH" in line
@@ -38,8 +39,8 @@ def test_hub_probe_fails_fast_without_offline_env(tmp_path, reviews_csv, monkeyp
         monkeypatch.delenv(var)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "bertcli", "train", "--dataset", str(reviews_csv), "-o",
-                           str(tmp_path / "o"), "-q"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "bertcli", "train", "--model", "bert-base-uncased", "--dataset",
+                           str(reviews_csv), "-o", str(tmp_path / "o"), "-q"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "cannot be reached" in done.stderr and "--model PATH" in done.stderr
     assert time.time() - started < 60

@@ -128,11 +128,12 @@ def run_cmd(
 
 
 def data_cmd(
-    dataset: DatasetOpt = "imdb",
+    dataset: DatasetOpt = None,
     model: Annotated[
-        str,
-        typer.Option("--model", "-m", help="Whose tokenizer counts the tokens: hub name or local model folder."),
-    ] = "bert-base-uncased",
+        Optional[str],
+        typer.Option("--model", "-m", help="Whose tokenizer counts the tokens: hub name or local model folder.",
+                     show_default="bert-base-uncased"),
+    ] = None,
     max_length: MaxLengthOpt = 512,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -163,14 +164,22 @@ def data_cmd(
     --train-size/--eval-size with --seed pick the same examples bertcli train would.
     Exit code 1 when a finding is an error.
 
+    \b
     Examples:
-
-      bertcli debug data --dataset imdb --train-size 2000 --eval-size 500 --max-length 128
-
-      bertcli debug data --dataset reviews.csv --model ./all-MiniLM-L6-v2 --clean-to reviews-clean
+      bertcli debug data --dataset imdb-sample --max-length 256
+      bertcli debug data --dataset ../shared/data/imdb --train-size 2000
+      bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
     from bertcli.core.data import parse_size
+    from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose_data import data_diagnosis_to_dict, diagnose_data, model_position_limit
+
+    sources = resolve_sources(model, dataset, uses_model=lengths)
+    model, dataset = sources.model, sources.dataset
+    if sources.note:
+        from bertcli.render import hint
+
+        hint(sources.note)
 
     train_n, eval_n = parse_size(train_size, "--train-size"), parse_size(eval_size, "--eval-size")
     tokenizer, limit = None, None
@@ -200,7 +209,7 @@ def data_cmd(
 
 
 def model_cmd(
-    model: ModelOpt = "bert-base-uncased",
+    model: ModelOpt = None,
     max_length: MaxLengthOpt = 512,
     labels: Annotated[
         Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, as you would train with.")
@@ -233,13 +242,20 @@ def model_cmd(
     --max-length, parameters that get no gradient in a backward pass, and the classic sanity test:
     train on one small batch until the loss is near zero. Exit code 1 when a finding is an error.
 
+    \b
     Examples:
-
       bertcli debug model --model results/final --max-length 512
-
-      bertcli debug model --model bert-base-uncased --dataset imdb --labels negative,positive
+      bertcli debug model --dataset imdb-sample --labels negative,positive
     """
+    from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose_model import diagnose_model, model_diagnosis_to_dict, sample_batch
+
+    sources = resolve_sources(model, dataset, uses_dataset=False)
+    model = sources.model
+    if sources.note:
+        from bertcli.render import hint
+
+        hint(sources.note)
 
     names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     texts, source = None, "built-in sentences"

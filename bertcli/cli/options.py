@@ -100,15 +100,24 @@ def choice_option(*names: str, choices: tuple[str, ...], help: str, **kwargs: An
 
 
 ModelOpt = Annotated[
-    str,
-    typer.Option("--model", "-m", help="Hub name (bert-base-uncased, distilbert-base-uncased) or a local model folder."),
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="Hub name (bert-base-uncased, distilbert-base-uncased) or a local model folder. Offline with nothing "
+        "cached, the default stands in the packaged all-MiniLM-L6-v2.",
+        show_default="bert-base-uncased",
+    ),
 ]
 DatasetOpt = Annotated[
-    str,
+    Optional[str],
     typer.Option(
         "--dataset",
         "-d",
-        help="Hub name (imdb), a local folder in the hub's layout, a CSV/JSONL/Parquet file, or an aclImdb/ folder.",
+        help="Hub name (imdb), imdb-sample (2,500 IMDb reviews bundled with bertcli), a local folder in the hub's "
+        "layout, a CSV/TSV/JSONL/Parquet file, or an aclImdb/ folder. Offline with nothing cached, the default "
+        "stands in imdb-sample.",
+        show_default="imdb",
     ),
 ]
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]

@@ -25,8 +25,8 @@ from bertcli.core.training import BEST_METRICS, PRECISIONS
 
 
 def train_cmd(
-    model: ModelOpt = "bert-base-uncased",
-    dataset: DatasetOpt = "imdb",
+    model: ModelOpt = None,
+    dataset: DatasetOpt = None,
     epochs: Annotated[float, number_option("--epochs", "-e", within=limits.EPOCHS, help="Passes over the training set.")] = 3.0,
     batch_size: Annotated[
         int, number_option("--batch-size", "-b", within=limits.BATCH_SIZE, help="Examples per step (per device).")
@@ -97,11 +97,11 @@ def train_cmd(
     Defaults reproduce the reference IMDb run: bert-base-uncased, 2,000 train / 500 eval reviews,
     batch 16, lr 2e-5, 3 epochs, weight decay 0.01, checkpoints every 10 steps (375 steps).
 
+    \b
     Examples:
-
       bertcli train --epochs 3
-
-      bertcli train --model ./all-MiniLM-L6-v2 --dataset ../data/imdb --train-size 500
+      bertcli train --dataset ../shared/data/imdb --max-length 256 --epochs 2
+      bertcli train --model results/final --dataset imdb-sample -o results-2
     """
     from bertcli.render import console_err
     from bertcli.render.train import render_plan, render_train_report

@@ -68,28 +68,31 @@ def imdb_is_cached() -> bool:
     return any((Path(cache) / folder).is_dir() for folder in ("imdb", "stanfordnlp___imdb"))
 
 
-def resolve_sources(model: str | None, dataset: str | None, *, uses_model: bool = True) -> Sources:
+def resolve_sources(
+    model: str | None, dataset: str | None, *, uses_model: bool = True, uses_dataset: bool = True
+) -> Sources:
     """Fill in the defaults; without the hub and a cache, stand in the packaged model and bundled sample.
 
     `model` / `dataset` are None when the user left them at their defaults. Only those are replaced;
-    a stand-in is used only when the default cannot be had (no hub, nothing cached).
+    a stand-in is used only when the default cannot be had (no hub, nothing cached). A command that
+    takes no model (evaluate) or no dataset (debug model) says so with `uses_model` / `uses_dataset`.
     """
     from bertcli.core.hub import offline_requested, prepare_hub_access
 
+    want_model = model is None and uses_model
+    want_dataset = dataset is None and uses_dataset
     chosen_model = model or DEFAULT_MODEL
-    chosen_dataset = dataset or DEFAULT_DATASET
-    if (model is not None or not uses_model) and dataset is not None:
-        return Sources(chosen_model, chosen_dataset)
-    if prepare_hub_access():
+    chosen_dataset = dataset or (DEFAULT_DATASET if uses_dataset else "")
+    if not (want_model or want_dataset) or prepare_hub_access():
         return Sources(chosen_model, chosen_dataset)
 
     swapped: list[str] = []
-    if model is None and uses_model and not model_is_cached(DEFAULT_MODEL):
+    if want_model and not model_is_cached(DEFAULT_MODEL):
         local = packaged_model()
         if local is not None:
             chosen_model = str(local)
             swapped.append(f"the packaged {PACKAGED_MODEL_NAME} for {DEFAULT_MODEL}")
-    if dataset is None and not imdb_is_cached():
+    if want_dataset and not imdb_is_cached():
         chosen_dataset = SAMPLE_DATASET
         swapped.append(f"the bundled 2,500-review IMDb sample ({SAMPLE_DATASET}) for {DEFAULT_DATASET}")
     if not swapped:
