@@ -113,3 +113,30 @@ def test_the_probe_goes_through_the_proxy(monkeypatch):
     finally:
         server.shutdown()
         hub.hub_reachable.cache_clear()
+
+
+def test_evaluate_scores_the_bundled_sample_by_default_offline(cli, final, monkeypatch):
+    monkeypatch.setattr(defaults, "imdb_is_cached", lambda: False)
+    result = cli("evaluate", "-m", final, "--size", "40", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "imdb-sample" in result.stderr and "offline mode is on" in result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    assert report["dataset"] == "imdb-sample" and report["examples"] == 40
+
+
+@pytest.mark.slow
+def test_the_main_job_runs_offline_on_the_stand_ins(cli, tmp_path, monkeypatch, minilm):
+    """`bertcli train` with no model or dataset, offline and uncached: the packaged MiniLM on the bundled sample."""
+    monkeypatch.setattr(defaults, "model_is_cached", lambda name: False)
+    monkeypatch.setattr(defaults, "imdb_is_cached", lambda: False)
+    result = cli("train", "--max-steps", "3", "--train-size", "32", "--eval-size", "16", "--max-length", "64",
+                 "--no-tensorboard", "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert "the packaged all-MiniLM-L6-v2 for bert-base-uncased" in result.stderr
+    assert "IMDb sample (imdb-sample)" in result.stderr
+    import json
+
+    config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 6 and config["id2label"] == {"0": "negative", "1": "positive"}
