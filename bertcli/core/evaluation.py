@@ -115,6 +115,10 @@ class ModelEvaluation:
     examples_per_second: float | None
     tokens_per_second: float | None
     chance: ChanceLevel | None = None
+    # 95% bootstrap intervals over the examples (seeded by --seed): accuracy, f1 (macro), roc_auc
+    intervals: dict[str, Any] = field(default_factory=dict)
+    # with several models: the exact McNemar test of this model against the first, on the same examples
+    versus_first: Any = None
     predictions: list["Prediction"] = field(default_factory=list, repr=False)
     gold: list[int] = field(default_factory=list, repr=False)
 
@@ -198,7 +202,8 @@ def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
 
 
 def score_predictions(
-    predictions: Sequence["Prediction"], gold: Sequence[int], label_names: list[str], *, mistakes: int = 5, bins: int = 10
+    predictions: Sequence["Prediction"], gold: Sequence[int], label_names: list[str], *, mistakes: int = 5, bins: int = 10,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Every metric of the report from predictions and gold label ids (skipped predictions left out)."""
     import numpy as np
@@ -227,8 +232,12 @@ def score_predictions(
 
     wrong = [(p, g) for (p, g), ok in zip(kept, correct) if not ok]
     wrong.sort(key=lambda pg: -pg[0].confidence)
+    from bertcli.core.significance import bootstrap_intervals
+
+    intervals = bootstrap_intervals(y, pred, probs, n, seed=seed)
     return dict(
         accuracy=float(correct.mean()),
+        intervals={k: None if v is None else {"low": v.low, "high": v.high} for k, v in intervals.items()},
         chance=chance_level(float(correct.mean()), np.bincount(y, minlength=n).tolist(), label_names),
         per_class=per_class,
         macro=prf["macro"],
@@ -273,6 +282,7 @@ def evaluate_model(
     batch_size: int = 32,
     mistakes: int = 5,
     bins: int = 10,
+    seed: int = 0,
     on_progress: Callable[["RunStats"], None] | None = None,
 ) -> ModelEvaluation:
     from bertcli.core.inference import RunStats, predict_stream
@@ -282,7 +292,7 @@ def evaluate_model(
     predictions: list[Prediction] = []
     for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress):
         predictions.extend(chunk)
-    scores = score_predictions(predictions, gold, clf.label_names, mistakes=mistakes, bins=bins)
+    scores = score_predictions(predictions, gold, clf.label_names, mistakes=mistakes, bins=bins, seed=seed)
     return ModelEvaluation(
         model=clf.name,
         chosen_as=chosen_as,
@@ -334,6 +344,19 @@ def evaluate(
     return EvaluationReport(
         dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes, warnings=warnings
     )
+
+
+def _right_by_example(model: ModelEvaluation) -> dict[int, bool]:
+    return {p.index: p.label_id == g for p, g in zip(model.predictions, model.gold) if p.error is None}
+
+
+def paired_test(reference: ModelEvaluation, model: ModelEvaluation) -> Any:
+    """Exact McNemar of `model` against `reference` on the examples both classified."""
+    from bertcli.core.significance import exact_mcnemar
+
+    ref, new = _right_by_example(reference), _right_by_example(model)
+    shared = sorted(ref.keys() & new.keys())
+    return exact_mcnemar([ref[i] for i in shared], [new[i] for i in shared])
 
 
 def near_chance_warning(model: ModelEvaluation) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
+from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_seconds
 
@@ -75,6 +75,16 @@ def chance_text(chance: Any) -> str:
     return f"{who}{chance.majority_rate:.4f}{count}; 1/{round(1 / chance.uniform_rate)} = {chance.uniform_rate:.4f}"
 
 
+def interval_text(model: Any, key: str) -> str:
+    """`95% CI 0.8552–0.8848`, or nothing when the interval could not be computed."""
+    ci = (model.intervals or {}).get(key)
+    return f"95% CI {ci['low']:.4f}–{ci['high']:.4f}" if ci else ""
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
@@ -93,13 +103,16 @@ def summary_table(model: Any) -> Table:
     table.add_column("", style="dim")
     near = model.chance is not None and model.chance.near_chance
     accuracy = f"[bold yellow]{fmt(model.accuracy)}[/]" if near else fmt(model.accuracy)
-    table.add_row("accuracy", accuracy, f"{model.examples:,} examples" + (f", {model.skipped} skipped" if model.skipped else ""))
+    table.add_row("accuracy", accuracy, _joined(interval_text(model, "accuracy"),
+                  f"{model.examples:,} examples" + (f", {model.skipped} skipped" if model.skipped else "")))
     if model.chance is not None:
         c = model.chance
         verdict = "[bold yellow]near chance[/]: " + escape(c.reason) if near else escape(c.reason)
         table.add_row("chance rate", fmt(c.majority_rate), escape(chance_text(c)) + "; accuracy " + verdict)
-    table.add_row("macro F1", fmt(model.macro["f1"]), f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}")
-    table.add_row("ROC-AUC", fmt(model.roc_auc), "one-vs-rest macro" if len(model.label_names) > 2 else "")
+    table.add_row("macro F1", fmt(model.macro["f1"]), _joined(interval_text(model, "f1"),
+                  f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}"))
+    table.add_row("ROC-AUC", fmt(model.roc_auc), _joined(interval_text(model, "roc_auc"),
+                  "one-vs-rest macro" if len(model.label_names) > 2 else ""))
     table.add_row("log loss", fmt(model.log_loss), "")
     table.add_row("ECE", fmt(model.ece), f"{len(model.reliability)} confidence bins")
     table.add_row("accuracy, truncated", fmt(model.truncated.accuracy), f"{model.truncated.count:,} longer than {model.max_length} tokens")
@@ -190,6 +203,28 @@ def comparison_table(report: Any) -> Table:
     return table
 
 
+def paired_table(report: Any) -> Table:
+    """Each model against the first on the same examples: accuracy with its interval and the McNemar verdict."""
+    first = report.models[0]
+    table = Table(title=escape(f"Against {short_model_name(first.model)} (exact McNemar on the same examples)"),
+                  title_justify="left")
+    table.add_column("model", overflow="fold", min_width=10)
+    for col in ("acc", "95% CI", "only first right", "only this right"):
+        table.add_column(col, justify="right")
+    table.add_column("verdict")
+    for m in report.models:
+        ci = (m.intervals or {}).get("accuracy")
+        test = m.versus_first
+        cells = [escape(short_model_name(m.model)), fmt(m.accuracy, 3), f"{ci['low']:.3f}–{ci['high']:.3f}" if ci else "-"]
+        if test is None:
+            cells += ["", "", "reference"]
+        else:
+            style = {"better": "bold green", "worse": "bold red"}.get(test.verdict, "dim")
+            cells += [f"{test.only_reference_right:,}", f"{test.only_model_right:,}", f"[{style}]{escape(test.describe())}[/]"]
+        table.add_row(*cells)
+    return table
+
+
 def render_evaluation(report: Any) -> None:
     out = console_out()
     if not out.is_terminal:  # piped or redirected: no screen to fit, keep paths and numbers whole
@@ -198,6 +233,7 @@ def render_evaluation(report: Any) -> None:
         out.print(comparison_table(report))
         out.print("[dim]acc: accuracy; F1 and AUC: macro; acc cut: accuracy on truncated texts. --json for every metric of each model[/]",
                   highlight=False)
+        out.print(paired_table(report))
         return
     model = report.models[0]
     out.print(f"[bold]{escape(report.dataset)}[/] {escape(f'[{report.split}]')}: {report.examples:,} examples", highlight=False)
