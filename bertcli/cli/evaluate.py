@@ -54,6 +54,9 @@ def evaluate_cmd(
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
+    allow_untrained_head: Annotated[
+        bool, typer.Option("--allow-untrained-head", help="Score a model that has no trained classification head (a base encoder).")
+    ] = False,
 ) -> None:
     """Score trained models on a labelled split: accuracy, P/R/F1, ROC-AUC, log loss, calibration, mistakes.
 
@@ -102,6 +105,7 @@ def evaluate_cmd(
         quantize=quantize,
         mistakes=mistakes,
         bins=bins,
+        allow_untrained_head=allow_untrained_head,
     )
     progress = EvalProgress(enabled=not quiet)
     with progress:

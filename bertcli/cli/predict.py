@@ -20,6 +20,11 @@ from bertcli.cli.options import (
 from bertcli.core import limits
 from bertcli.core.textio import OUTPUT_FORMATS
 
+# Also declared in cli/evaluate.py: the two commands that run a model as a classifier.
+AllowUntrainedHeadOpt = Annotated[
+    bool,
+    typer.Option("--allow-untrained-head", help="Run a model that has no trained classification head (a base encoder): its labels mean nothing."),
+]
 STDIN_BATCH = 8
 FILE_BATCH = 32
 # On stdin a partial batch runs once no new line has arrived for this long.
@@ -72,11 +77,13 @@ def predict_cmd(
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No model line, skipped lines or summary on stderr.")] = False,
+    allow_untrained_head: AllowUntrainedHeadOpt = False,
 ) -> None:
     """Classify texts with a trained model: a table for a few, JSON Lines or CSV for files and streams.
 
     Files and stdin are read and written in batches, so any length works in flat memory; empty,
-    blank, non-UTF-8 or unreadable lines are skipped with a message and counted, never fatal.
+    blank, non-UTF-8 or unreadable lines are skipped with a message and counted; the exit code is 1
+    when not one text could be classified.
     With stdin, each batch (default 8 lines, 32 elsewhere) is written and flushed as soon as it
     is classified, and a partial batch runs once input pauses.
 
@@ -88,7 +95,7 @@ def predict_cmd(
     """
     import sys
 
-    from bertcli.core.errors import UsageError
+    from bertcli.core.errors import DataError, UsageError
     from bertcli.core.inference import (
         WINDOW_BATCHES,
         RunStats,
@@ -98,7 +105,7 @@ def predict_cmd(
         predict_stream,
         resolve_model,
     )
-    from bertcli.core.textio import STDIN, open_output, output_format, read_texts
+    from bertcli.core.textio import STDIN, check_text_source, open_output, output_format, read_texts
     from bertcli.render.predict import (
         JsonOutput,
         RecordOutput,
@@ -119,13 +126,10 @@ def predict_cmd(
         from bertcli.core.textio import check_output_path
 
         check_output_path(output, "--output")
+    if file is not None:
+        check_text_source(file)
 
-    resolved = resolve_model(model)
-    clf = load_for_inference(resolved.path, precision=precision, quantize=quantize)
-    flag_name, min_confidence = check_flag(flag, threshold, clf.label_names)
-    if not quiet:
-        announce_model(resolved, clf)
-
+    # The input is opened (and a table's header read) before the model loads: a wrong path or column fails fast.
     if from_stdin:
         items = read_texts(STDIN)
         batch, window_batches, max_wait = batch_size or STDIN_BATCH, 1, STDIN_MAX_WAIT
@@ -136,6 +140,12 @@ def predict_cmd(
         items = given
         batch = batch_size or FILE_BATCH
         window_batches, max_wait = max(1, -(-len(given) // batch)), None
+
+    resolved = resolve_model(model)
+    clf = load_for_inference(resolved.path, precision=precision, quantize=quantize, allow_untrained_head=allow_untrained_head)
+    flag_name, min_confidence = check_flag(flag, threshold, clf.label_names)
+    if not quiet:
+        announce_model(resolved, clf)
 
     outputs: list = []
     if output is not None:
@@ -198,8 +208,23 @@ def predict_cmd(
                 out.close(summary)
             except BrokenPipeError:
                 _quiet_broken_pipe()
+    if stats.predicted == 0:
+        raise DataError(_nothing_classified(stats, "stdin" if from_stdin else file))
     if not quiet:
         render_predict_summary(summary)
+
+
+def _nothing_classified(stats, source: str | None) -> str:
+    """The one line for a run in which not one text could be classified."""
+    reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(stats.errors.items(), key=lambda kv: -kv[1]))
+    if source is None:
+        return f"nothing could be classified: every text given was skipped ({reasons}) — give texts with words in them"
+    if stats.texts == 0:
+        return f"nothing could be classified: '{source}' held no text — give one text per line, or a table with a text column"
+    return (
+        f"nothing could be classified: all {stats.texts:,} line(s) or row(s) of '{source}' were skipped ({reasons}) — "
+        "give UTF-8 text, one text per line (or a table with a text column)"
+    )
 
 
 def _quiet_broken_pipe() -> None:

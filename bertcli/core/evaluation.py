@@ -36,6 +36,7 @@ class EvalConfig:
     mistakes: int = 5
     bins: int = 10
     results_dir: Path = Path("results")
+    allow_untrained_head: bool = False
 
 
 @dataclass
@@ -332,7 +333,7 @@ def evaluate(
     for r in resolved:
         if on_model is not None:
             on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
-        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize)
+        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
         evaluations.append(
             evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
                            bins=cfg.bins, on_progress=on_progress)

@@ -154,7 +154,9 @@ def choose_inference_precision(requested: str, device: str) -> str:
     if requested not in PRECISIONS:
         raise UsageError(f"--precision takes one of {', '.join(PRECISIONS)}, not '{requested}'")
     if requested == "bf16" and device == "cpu" and not cpu_supports_bf16():
-        raise UsageError("--precision bf16 needs a CPU with bf16 instructions (AMX or AVX512-BF16); use fp32")
+        from bertcli.core.cpu import describe_cpu
+
+        raise UsageError(f"--precision bf16 needs a CPU with bf16 instructions (AMX or AVX512-BF16); this one is {describe_cpu()} — use --precision fp32")
     if requested != "auto":
         return requested
     if device == "cuda":
@@ -197,12 +199,18 @@ def load_for_inference(
     device: str = "auto",
     max_length: int | None = None,
     truncation: str | None = None,
+    allow_untrained_head: bool = False,
 ) -> Classifier:
-    """Load a classifier (safetensors only) with the max length and truncation saved beside it."""
+    """Load a classifier (safetensors only) with the max length and truncation saved beside it.
+
+    A model without a trained classification head (a base encoder) is refused unless
+    `allow_untrained_head`: its random head gives labels that mean nothing.
+    """
     from bertcli.core.cls_only import run_last_layer_for_cls_only
     from bertcli.core.encoding import check_truncation
     from bertcli.core.model import (
         check_max_length,
+        check_tokenizer_fits,
         load_classifier,
         load_input_settings,
         load_tokenizer,
@@ -220,7 +228,8 @@ def load_for_inference(
 
         check_int8_kernels()
     tokenizer = load_tokenizer(name_or_path)
-    model = load_classifier(name_or_path)
+    model = load_classifier(name_or_path, require_trained_head=not allow_untrained_head)
+    check_tokenizer_fits(tokenizer, name_or_path, model.get_input_embeddings().num_embeddings)
     if not getattr(model.config, "id2label", None) or model.config.num_labels < 2:
         raise ModelError(f"'{name_or_path}' has no classification labels — fine-tune it first with `bertcli train --model {name_or_path}`")
     settings = load_input_settings(Path(name_or_path).expanduser(), tokenizer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from bertcli.core.errors import ModelError, UsageError
 from bertcli.core.hub import prepare_hub_access, unreachable
@@ -47,17 +47,127 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+# Files that hold a tokenizer's vocabulary. Without one, transformers 5 builds a stand-in from the
+# special tokens alone (5 tokens for BERT) and every word becomes [UNK].
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _check_tokenizer_files(folder: Path, name_or_path: str) -> None:
+    if any((folder / name).is_file() for name in VOCABULARY_FILES):
+        return
+    found = [n for n in ("tokenizer_config.json", "special_tokens_map.json") if (folder / n).is_file()]
+    missing = ["tokenizer.json", "vocab.txt"] + ([] if found else ["tokenizer_config.json"])
+    raise ModelError(
+        f"'{name_or_path}' has no usable tokenizer: {', '.join(missing)} are missing"
+        + (f" (it has only {', '.join(found)})" if found else "")
+        + " — copy the tokenizer files of the model it was trained from into it, "
+        f"e.g. AutoTokenizer.from_pretrained(BASE_MODEL).save_pretrained('{name_or_path}')"
+    )
+
+
+def _config_vocab_size(target: str) -> int | None:
+    from transformers import AutoConfig
+
+    try:
+        size = getattr(AutoConfig.from_pretrained(target), "vocab_size", None)
+    except (OSError, ValueError, KeyError):
+        return None
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def check_tokenizer_fits(tokenizer: Any, name_or_path: str, embedding_rows: int | None) -> None:
+    """Refuse a tokenizer of special tokens only, or one with more tokens than the model has embedding rows."""
+    size = len(tokenizer)
+    specials = len(set(getattr(tokenizer, "all_special_ids", []) or []))
+    if specials and size <= specials:
+        raise ModelError(
+            f"the tokenizer of '{name_or_path}' holds only its {size} special tokens, so every word would be [UNK] — "
+            "copy the tokenizer files (tokenizer.json or vocab.txt) of the model it was trained from into it"
+        )
+    if embedding_rows is not None and size > embedding_rows:
+        raise ModelError(
+            f"the tokenizer of '{name_or_path}' has {size:,} tokens but the model has only {embedding_rows:,} embedding rows — "
+            "use the tokenizer the model was trained with (or resize the embeddings before training)"
+        )
+
+
 def load_tokenizer(name_or_path: str) -> Any:
+    """The model's tokenizer; refused when its files are missing or it has more tokens than the model's vocabulary."""
     from transformers import AutoTokenizer
 
     target, local = _resolve(name_or_path)
+    if local:
+        _check_tokenizer_files(Path(target), name_or_path)
     _quiet_transformers()
     try:
-        return AutoTokenizer.from_pretrained(target)
+        tokenizer = AutoTokenizer.from_pretrained(target)
     except OSError as err:
         if not local:
             raise unreachable("model", name_or_path, "--model") from err
         raise ModelError(f"cannot load a tokenizer from '{name_or_path}': {str(err).splitlines()[0]}") from err
+    except Exception as err:  # tokenizers raises a bare Exception for a truncated tokenizer.json
+        if not local:
+            raise
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"the tokenizer files in '{name_or_path}' are unreadable ({detail}) — re-copy them") from err
+    check_tokenizer_fits(tokenizer, name_or_path, _config_vocab_size(target))
+    return tokenizer
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (its header does not parse or its size disagrees), or None."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"{size:,} bytes"
+        header_len = int.from_bytes(head, "little")
+        if header_len > size - 8:
+            return f"{size:,} bytes"
+        try:
+            header = json.loads(fh.read(header_len))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return f"{size:,} bytes, unreadable header"
+    expected = 8 + header_len + end
+    return None if expected == size else f"{size:,} bytes, {expected:,} expected"
+
+
+def check_weight_files(folder: Path) -> None:
+    """Refuse truncated or corrupt safetensors files (the single file, or every shard its index names)."""
+    index = folder / "model.safetensors.index.json"
+    names = ["model.safetensors"]
+    if not (folder / "model.safetensors").is_file() and index.is_file():
+        try:
+            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise ModelError(f"{index} is incomplete or corrupt — re-copy it or retrain") from None
+        for name in names:
+            if not (folder / name).is_file():
+                raise ModelError(f"{folder / name} is missing (named in {index.name}) — re-copy the model folder or retrain")
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            problem = _safetensors_problem(path)
+            if problem:
+                raise ModelError(f"{path} is incomplete or corrupt ({problem}) — re-copy it or retrain")
+
+
+def _untrained_keys(model: Any, missing: Iterable[str]) -> list[str]:
+    """The weights from_pretrained made up because the folder lacks them, the head (outside the encoder) first."""
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    return sorted(missing, key=lambda k: (prefix != "." and k.startswith(prefix), k))
+
+
+def _from_pretrained(auto: Any, target: str, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(model, loading info) from safetensors; without attn_implementation where the model does not take it."""
+    try:
+        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, **kwargs)
+    except (ValueError, TypeError) as err:
+        if "attn_implementation" not in kwargs or "attn" not in str(err).lower():
+            raise
+        kwargs.pop("attn_implementation")
+        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, **kwargs)
 
 
 def load_classifier(
@@ -66,13 +176,17 @@ def load_classifier(
     *,
     attn_implementation: str | None = "sdpa",
     attention_dropout: float | None = None,
+    require_trained_head: bool = False,
 ) -> Any:
     """A sequence-classification model whose label maps read `label_names`.
 
-    A base encoder (BertModel, MiniLM) gets a new classification head; a classifier with another
-    label count gets its head replaced. Weights come from safetensors only.
+    A base encoder (BertModel, MiniLM) gets a new classification head (refused with
+    `require_trained_head`); a classifier with another label count gets its head replaced. Weights
+    come from safetensors only; truncated files and NaN/inf weights are refused.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from bertcli.core.guards import check_finite_weights
 
     target, local = _resolve(name_or_path)
     _quiet_transformers()
@@ -100,20 +214,30 @@ def load_classifier(
         for name in ("attention_probs_dropout_prob", "attention_dropout"):  # BERT / DistilBERT spellings
             if hasattr(config, name):
                 kwargs[name] = attention_dropout
+    if local:
+        check_weight_files(Path(target))
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(target, use_safetensors=True, **kwargs)
+        model, info = _from_pretrained(AutoModelForSequenceClassification, target, kwargs)
     except (ValueError, TypeError) as err:
-        if "attn_implementation" in kwargs and "attn" in str(err).lower():
-            kwargs.pop("attn_implementation")
-            model = AutoModelForSequenceClassification.from_pretrained(target, use_safetensors=True, **kwargs)
-        else:
-            raise ModelError(f"cannot load '{name_or_path}' for sequence classification: {str(err).splitlines()[0]}") from err
+        raise ModelError(f"cannot load '{name_or_path}' for sequence classification: {str(err).splitlines()[0]}") from err
     except OSError as err:
         if not local:
             raise unreachable("model", name_or_path, "--model") from err
         raise ModelError(
             f"cannot load weights from '{name_or_path}': {str(err).splitlines()[0]} — bertcli loads model.safetensors only"
         ) from err
+    except Exception as err:
+        if type(err).__name__ != "SafetensorError":
+            raise
+        raise ModelError(f"the weights in '{name_or_path}' are incomplete or corrupt ({err}) — re-copy them or retrain") from err
+    untrained = _untrained_keys(model, info.get("missing_keys") or ())
+    if require_trained_head and untrained:
+        named = ", ".join(untrained[:4]) + (f" and {len(untrained) - 4} more" if len(untrained) > 4 else "")
+        raise ModelError(
+            f"'{name_or_path}' has no trained classification head ({named} not in its weights) — "
+            f"train it first: bertcli train --model {name_or_path} --dataset DATA (or pass --allow-untrained-head)"
+        )
+    check_finite_weights(model, name_or_path)
     return model
 
 

@@ -24,6 +24,9 @@ STDIN = "-"
 MAX_LINE_BYTES = 8_000_000
 OUTPUT_FORMATS = ("jsonl", "csv")
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
+# Read as one text per line; any other suffix (.xlsx, .docx, .bin, ...) is refused rather than read as text lines.
+PLAIN_SUFFIXES = ("", ".txt")
+SUPPORTED = ".txt (one text per line), .csv, .tsv, .jsonl, .json or .parquet"
 
 
 @dataclass
@@ -72,6 +75,8 @@ def _decode(raw: bytes, line: int) -> TextItem:
             f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at position {err.start}) — re-encode the input as UTF-8 "
             "(e.g. iconv -f latin1 -t utf-8)",
         )
+    if "\x00" in text:
+        return TextItem(None, line, "binary data (NUL bytes), not text — give a text file with one text per line")
     if line == 1 and text.startswith("\ufeff"):
         text = text[1:]
     return as_item(text.rstrip("\r\n"), line)
@@ -262,12 +267,25 @@ def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
     return rows()
 
 
+def check_text_source(source: str | Path) -> None:
+    """Refuse a --file whose suffix bertcli cannot read (before anything is loaded)."""
+    if str(source) == STDIN:
+        return
+    suffix = Path(source).suffix.lower()
+    if suffix not in TABLE_SUFFIXES and suffix not in PLAIN_SUFFIXES:
+        raise UsageError(
+            f"--file {source}: bertcli cannot read {suffix} files — give {SUPPORTED} "
+            "(save a spreadsheet as CSV, a document as plain .txt)"
+        )
+
+
 def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None = None) -> Iterator[TextItem]:
-    """Stream the texts of a file (by suffix: CSV/TSV, JSONL/JSON, Parquet, else one text per line) or stdin ('-')."""
+    """Stream the texts of a file (by suffix: CSV/TSV, JSONL/JSON, Parquet, .txt or none: one text per line) or stdin ('-')."""
     if str(source) == STDIN:
         import sys
 
         return read_plain_lines(stdin if stdin is not None else sys.stdin)
+    check_text_source(source)
     path = Path(source).expanduser()
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind in ("csv", "tsv"):

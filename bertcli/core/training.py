@@ -482,6 +482,8 @@ def train(
         "group_by_length": cfg.group_by_length,
     }
     save_at_epoch_end, keeper = _make_callbacks(cfg, settings, hyperparameters)
+    from bertcli.core.guards import nonfinite_guard
+
     trainer = Trainer(
         model=model,
         args=args,
@@ -490,7 +492,7 @@ def train(
         processing_class=tokenizer,
         data_collator=_collator(tokenizer, 8 if device == "cuda" else None),  # tensor-core friendly shapes
         compute_metrics=compute_eval_metrics,
-        callbacks=[save_at_epoch_end, keeper(), *callbacks],
+        callbacks=[save_at_epoch_end, keeper(), *callbacks, nonfinite_guard()],  # the guard last: it cancels saves
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
