@@ -149,7 +149,7 @@ def test_overfitting_gap_per_epoch_and_recommended_epochs(tmp_path, cli):
     assert d.epochs[2].gap == pytest.approx(0.41 - sum(losses[20:]) / 10)
     finding = by_code(d, "overfitting")
     assert finding.level == "warning"
-    assert finding.fix.startswith("bertcli train --epochs 2")
+    assert finding.fix.startswith(f"bertcli train --epochs 2 -o {run}-2  # ")  # a new folder: the run's own is taken
     assert "checkpoint-200" in finding.fix
     result = cli("debug", "run", run, "--json")
     assert result.exit_code == 0
@@ -174,7 +174,7 @@ def test_epochs_that_did_not_improve_accuracy(tmp_path):
     d = diagnose_run(run)
     assert not d.overfitting.overfitting
     finding = by_code(d, "extra_epochs")
-    assert finding.level == "info" and finding.fix == "bertcli train --epochs 2"
+    assert finding.level == "info" and finding.fix == f"bertcli train --epochs 2 -o {run}-2"
     assert "a difference of 2 of 500 eval examples: within noise at this size" in finding.evidence
 
 
@@ -310,13 +310,14 @@ def test_exploding_gradients(tmp_path):
 
 
 def test_lr_anomalies_constant_large_no_warmup(tmp_path):
-    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 1e-4, evals=HEALTHY_EVALS)))
+    run = run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 1e-4, evals=HEALTHY_EVALS))
+    d = diagnose_run(run)
     found = codes(d)
     assert found["lr_no_decay"] == "warning"
     assert found["lr_no_warmup"] == "warning"
     assert found["lr_too_high"] == "warning"
-    assert by_code(d, "lr_no_decay").fix == "bertcli train --scheduler linear (the fine-tuning default: decay to 0 by the last step)"
-    assert by_code(d, "lr_no_warmup").fix == "bertcli train --warmup-ratio 0.1"
+    assert by_code(d, "lr_no_decay").fix == f"bertcli train --scheduler linear -o {run}-2  # the fine-tuning default: decay to 0 by the last step"
+    assert by_code(d, "lr_no_warmup").fix == f"bertcli train --warmup-ratio 0.1 -o {run}-2"
 
 
 def test_learning_rate_zero_trains_nothing(tmp_path):
@@ -599,10 +600,11 @@ def test_model_tiny_bert_learns_one_batch(tiny_model, cli, monkeypatch):
 
 
 def test_model_max_length_beyond_positions_is_an_error(tiny_model, cli):
-    result = cli("debug", "model", "--model", tiny_model, "--max-length", "512", "--no-overfit")
+    result = cli("debug", "model", "--model", tiny_model, "--max-length", "512", "--no-overfit", "--json")
     assert result.exit_code == 1
-    assert "--max-length 512 is longer than the model's 128 position embeddings" in result.stdout
-    assert "fix: --max-length 128" in result.stdout
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    assert "--max-length 512 is longer than the model's 128 position embeddings" in found["max_length"]["summary"]
+    assert found["max_length"]["fix"].startswith(f"bertcli train --model {tiny_model} --max-length 128  # ")
 
 
 def test_model_that_cannot_learn_fails(tiny_model, cli):
@@ -640,7 +642,9 @@ def test_model_label0_problem_and_broken_label_maps(trained_head_models, cli):
     result = cli("debug", "model", "--model", generic, "--max-length", "64", "--no-overfit", "--json")
     found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
     assert found["generic_labels"]["level"] == "warning"
-    assert found["generic_labels"]["fix"].startswith("bertcli train --labels negative,positive")
+    # no names guessed: ones the data does not use would leave no labelled example; train takes the data's
+    assert found["generic_labels"]["fix"].startswith(f"bertcli train --model {generic} --max-length 64  # ")
+    assert "takes the label names from the data" in found["generic_labels"]["fix"]
     assert result.exit_code == 0
     result = cli("debug", "model", "--model", broken, "--max-length", "64", "--no-overfit", "--json")
     found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}

@@ -109,12 +109,15 @@ def test_reference_recipe_on_400_reviews_is_underfitting(tmp_path, cli):
     assert first.code == "underfitting" and first.level == "warning"  # the first finding, above every note
     assert "training loss stayed near chance" in first.summary and "ln 2 = 0.6931" in first.summary
     # the fixes that apply, on the run's own model and data
-    assert (
-        "bertcli train --model models/all-MiniLM-L6-v2 --dataset data/imdb --train-size 400 --lr 5e-5 "
-        "--warmup-ratio 0.1 --epochs 12" in first.fix
+    assert first.fix == (
+        "bertcli train --model models/all-MiniLM-L6-v2 --dataset data/imdb --train-size 400 --max-length 256 --lr 5e-5 "
+        f"--warmup-ratio 0.1 --epochs 12 -o {run}-2  # a higher learning rate and more steps"
     )
-    assert "bertcli debug data --dataset data/imdb" in first.fix
     evidence = "\n".join(first.evidence)
+    assert (
+        "if it still ends near chance, check the data: "
+        "bertcli debug data --dataset data/imdb --model models/all-MiniLM-L6-v2 --max-length 256" in evidence
+    )
     assert "small models like MiniLM (hidden size 384) are usually fine-tuned at 5e-5 to 1e-4" in evidence
     assert "75 optimizer steps in all (25 per epoch × 3 epochs of 400 examples)" in evidence
     # the chance rate from what the run logged: 253 positives of 500, from accuracy, precision and recall
@@ -152,17 +155,21 @@ def test_loss_flat_at_ln2_is_stuck_and_names_the_lr_for_the_model_size(tmp_path)
     assert d.loss_trend.verdict == "stuck_at_chance"
     finding = by_code(d, "stuck_at_chance")
     assert finding.level == "error" and finding.summary.startswith("underfitting: the loss sits at chance level, ln 2")
-    assert "bertcli debug data --dataset data/imdb and bertcli debug model --model models/all-MiniLM-L6-v2" in finding.fix
-    assert "--lr 5e-5" in finding.fix  # 2e-5 is below what MiniLM-sized models are tuned at
+    data, model, train = finding.fix.split(" && ")  # the checks first: each stops the chain on an error
+    assert data == "bertcli debug data --dataset data/imdb --model models/all-MiniLM-L6-v2 --max-length 256"
+    assert model == "bertcli debug model --model models/all-MiniLM-L6-v2 --max-length 256 --dataset data/imdb"
+    assert train.startswith("bertcli train --model models/all-MiniLM-L6-v2 --dataset data/imdb ")
+    assert "--lr 5e-5" in train  # 2e-5 is below what MiniLM-sized models are tuned at
     assert "underfitting" not in codes(d) and "loss_not_decreasing" not in codes(d)  # one finding, not three
 
 
 def test_a_learning_rate_above_the_usual_range_is_lowered_not_raised(tmp_path):
     losses = [LN2 + 0.003 * math.sin(i) for i in range(40)]
-    d = diagnose_run(plant_run(tmp_path, losses, lr=3e-4, config=BASE_CONFIG))
-    finding = by_code(d, "stuck_at_chance")
-    assert "bertcli train --model MODEL --dataset DATA --lr 2e-5" in finding.fix  # nothing recorded: placeholders
-    assert "train with a lower learning rate" in finding.fix and "--epochs" not in finding.fix
+    run = plant_run(tmp_path, losses, lr=3e-4, config=BASE_CONFIG)
+    finding = by_code(diagnose_run(run), "stuck_at_chance")
+    # nothing recorded: no --model or --dataset, so the defaults apply
+    assert finding.fix.endswith(f" && bertcli train --max-length 256 --lr 2e-5 -o {run}-2  # a lower learning rate, once the data and the model check out")
+    assert "--epochs" not in finding.fix
     assert "above the usual range: bert-base-sized models (hidden size 768) are usually fine-tuned at 2e-5 to 5e-5" in "\n".join(
         finding.evidence
     )
@@ -179,7 +186,7 @@ def test_three_labels_near_ln3_with_accuracy_near_a_third(tmp_path, cli):
     evidence = "\n".join(finding.evidence)
     assert "1/3 = 0.3333 (class counts not recorded)" in evidence  # macro metrics do not give the class counts
     assert d.underfitting.chance.source == "uniform"
-    assert "bertcli train --model bert-base-uncased --dataset data/topics --lr 5e-5" in finding.fix
+    assert finding.fix.startswith("bertcli train --model bert-base-uncased --dataset data/topics --eval-size 300 --max-length 256 --lr 5e-5 ")
     assert cli("debug", "run", run).exit_code == 1
 
 
@@ -189,7 +196,7 @@ def test_three_labels_without_evaluation_is_judged_by_the_loss(tmp_path):
     finding = by_code(d, "underfitting")
     assert finding.level == "warning" and "ln 3 = 1.0986" in finding.summary
     assert "no eval accuracy in the log: judged by the training loss alone" in finding.evidence
-    assert "--model MODEL --dataset DATA" in finding.fix
+    assert finding.fix.startswith("bertcli train --max-length 256 ") and "--model" not in finding.fix and "--dataset" not in finding.fix
 
 
 def test_a_state_saved_mid_run_is_too_early_to_call(tmp_path):

@@ -25,7 +25,7 @@ def bertcli_command(subcommand: str, flags: Mapping[str, Any] | None = None, **m
 
 
 def data_flags(
-    dataset: str,
+    dataset: str | None,
     *,
     model: str | None = None,
     text_column: str = "text",
@@ -33,7 +33,7 @@ def data_flags(
     train_split: str = "train",
     eval_split: str | None = None,
 ) -> dict[str, Any]:
-    """The dataset options a user gave, as flags for a printed command (defaults left out)."""
+    """The dataset options a user gave, as flags for a printed command (defaults left out; no dataset: the default)."""
     return {
         "--dataset": dataset,
         "--model": model or None,

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+from bertcli.core.commands import bertcli_command
 from bertcli.core.diagnose import Diagnosis, json_safe, sort_findings
 from bertcli.core.errors import UsageError
 
@@ -288,12 +289,29 @@ def sample_batch(source: str, text_column: str, label_column: str, size: int, se
 
 
 def model_diagnoses(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Diagnosis]:
-    findings = _vocab_findings(d) + _label_findings(d, labels) + _length_findings(d)
+    findings = _vocab_findings(d) + _label_findings(d, labels) + _length_findings(d, labels)
     if d.gradients is not None:
         findings += _gradient_findings(d.gradients)
     if d.overfit is not None:
-        findings += _overfit_findings(d, d.overfit)
+        findings += _overfit_findings(d, d.overfit, labels)
     return findings
+
+
+def _model_flags(d: ModelDiagnosis, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """The model, --max-length (when not the default 512) and --labels the user gave, as flags."""
+    return {
+        "--model": d.model,
+        "--max-length": d.max_length if d.max_length != 512 else None,
+        "--labels": ",".join(labels) if labels else None,
+    }
+
+
+def _train_with_labels(d: ModelDiagnosis, labels: Sequence[str] | None, comment: str) -> str:
+    """`bertcli train` on the model with the --labels the user gave; without them, none is guessed: names
+    that are not the data's would leave no labelled example, and train takes the data's own."""
+    if not labels:
+        comment += "; bertcli train takes the label names from the data (--labels sets them, in id order)"
+    return f"{bertcli_command('train', _model_flags(d, labels))}  # {comment}"
 
 
 def _vocab_findings(d: ModelDiagnosis) -> list[Diagnosis]:
@@ -345,7 +363,6 @@ def _label_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Dia
     findings = []
     names = [d.id2label.get(str(i)) for i in range(d.num_labels)]
     shown = f"num_labels {d.num_labels}; id2label {d.id2label}; label2id {d.label2id}"
-    fix_names = ",".join(labels) if labels else ("negative,positive" if d.num_labels == 2 else "NAME0,NAME1,...")
     if d.num_labels < 2:
         findings.append(
             Diagnosis(
@@ -353,7 +370,7 @@ def _label_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Dia
                 "error",
                 f"num_labels is {d.num_labels}: with one output the model does regression (MSE loss), not classification",
                 [shown],
-                f"bertcli train --model {d.model} --labels {fix_names} (replaces the head)",
+                _train_with_labels(d, labels, "replaces the head"),
             )
         )
     problems = []
@@ -368,7 +385,7 @@ def _label_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Dia
                 "error",
                 "the label maps do not agree: " + "; ".join(problems),
                 [shown],
-                f"bertcli train --labels {fix_names} writes consistent maps",
+                _train_with_labels(d, labels, "writes consistent label maps"),
             )
         )
     if d.problem_type == "multi_label_classification":
@@ -391,7 +408,7 @@ def _label_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Dia
                 f"labels are the placeholders {', '.join(names)}: predictions will read {names[0]} / {names[1]} instead of names"
                 + (" (the head is new, so training sets them)" if d.head_is_new else ""),
                 [shown],
-                f"bertcli train --labels {fix_names} (bertcli also takes names from the data)",
+                _train_with_labels(d, labels, "the head learns with named labels"),
             )
         )
     elif d.num_labels >= 2 and not problems:
@@ -417,7 +434,7 @@ def _label_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Dia
     return findings
 
 
-def _length_findings(d: ModelDiagnosis) -> list[Diagnosis]:
+def _length_findings(d: ModelDiagnosis, labels: Sequence[str] | None = None) -> list[Diagnosis]:
     findings = []
     limit = d.max_position_embeddings
     if limit is None:
@@ -429,7 +446,7 @@ def _length_findings(d: ModelDiagnosis) -> list[Diagnosis]:
                 "error",
                 f"--max-length {d.max_length} is longer than the model's {limit} position embeddings: longer inputs crash",
                 [f"max_position_embeddings {limit}"],
-                f"--max-length {limit}",
+                bertcli_command("train", _model_flags(d, labels), max_length=limit) + "  # the longest input its positions take",
             )
         )
     else:
@@ -444,7 +461,8 @@ def _length_findings(d: ModelDiagnosis) -> list[Diagnosis]:
                 f"the tokenizer allows {d.tokenizer_max_length} tokens but the model has {limit} positions: "
                 "code that trusts tokenizer.model_max_length will crash on long texts",
                 [],
-                f"pass --max-length {limit} (bertcli checks it against the model)",
+                bertcli_command("train", _model_flags(d, labels), max_length=min(d.max_length, limit))
+                + "  # bertcli checks --max-length against the model",
             )
         )
     return findings
@@ -491,7 +509,7 @@ def _gradient_findings(g: GradientCheck) -> list[Diagnosis]:
     return findings
 
 
-def _overfit_findings(d: ModelDiagnosis, o: OverfitCheck) -> list[Diagnosis]:
+def _overfit_findings(d: ModelDiagnosis, o: OverfitCheck, labels: Sequence[str] | None = None) -> list[Diagnosis]:
     curve = ", ".join(f"{v:.3f}" for v in _thin(o.losses, 8))
     evidence = [
         f"{o.examples} examples ({o.source}), AdamW lr {_lr(o.learning_rate)}, {o.steps_run} of {o.max_steps} steps, {o.seconds:.1f} s",
@@ -510,26 +528,43 @@ def _overfit_findings(d: ModelDiagnosis, o: OverfitCheck) -> list[Diagnosis]:
         ]
     if not math.isfinite(o.final_loss):
         level, summary = "error", f"the loss became {o.final_loss} after {o.steps_run} steps on one batch"
-        fix = f"bertcli debug model --model {d.model} --overfit-lr {_lr(o.learning_rate / 10)}; train in fp32 or bf16"
+        fix = _check_again(d, o, labels, overfit_lr=o.learning_rate / 10) + "  # and train in fp32 or bf16"
     elif o.final_loss < 0.5 * o.first_loss:
         level = "warning"
         summary = (
             f"the loss on one batch of {o.examples} fell from {o.first_loss:.3f} to {o.final_loss:.3f} but not below "
             f"{o.target_loss:g} in {o.max_steps} steps: learning, slowly"
         )
-        fix = f"bertcli debug model --model {d.model} --overfit-steps {o.max_steps * 4}"
+        fix = _check_again(d, o, labels, overfit_steps=o.max_steps * 4)
     else:
         level = "error"
         summary = (
             f"the model cannot overfit one batch of {o.examples}: loss {o.first_loss:.3f} → {o.final_loss:.3f} in "
             f"{o.max_steps} steps — this pipeline cannot learn"
         )
-        fix = (
-            f"check frozen parameters and labels above; try bertcli debug model --model {d.model} "
-            f"--overfit-lr {_lr(o.learning_rate * 10)} --overfit-steps {o.max_steps * 2} "
-            "(a randomly initialised encoder needs a higher rate than a pretrained one)"
+        fix = _check_again(d, o, labels, overfit_lr=o.learning_rate * 10, overfit_steps=o.max_steps * 2) + (
+            "  # once frozen parameters and labels above check out: a randomly initialised encoder needs a higher "
+            "rate than a pretrained one"
         )
     return [Diagnosis("overfit_one_batch", level, summary, evidence, fix)]
+
+
+def _check_again(
+    d: ModelDiagnosis, o: OverfitCheck, labels: Sequence[str] | None, *, overfit_lr: float | None = None,
+    overfit_steps: int | None = None,
+) -> str:
+    """`bertcli debug model` as the user ran it (model, length, labels, batch, steps, rate, target; the defaults
+    left out), with a new rate or step count. The CLI's ranges cap them: a rate up to 1, up to 10,000 steps."""
+    lr = min(overfit_lr, 1.0) if overfit_lr is not None else o.learning_rate
+    steps = min(overfit_steps, 10_000) if overfit_steps is not None else o.max_steps
+    flags = {
+        **_model_flags(d, labels),
+        "--batch-size": o.examples if o.examples != 8 else None,
+        "--overfit-steps": steps if overfit_steps is not None or steps != 50 else None,
+        "--overfit-lr": _lr(lr) if overfit_lr is not None or lr != 1e-4 else None,
+        "--target-loss": f"{o.target_loss:g}" if o.target_loss != 0.05 else None,
+    }
+    return bertcli_command("debug model", flags)
 
 
 def _lr(value: float) -> str:

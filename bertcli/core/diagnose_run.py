@@ -10,6 +10,7 @@ diverges, LR schedule anomalies, and the disk the checkpoints take (with a safe 
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from bertcli.core.checkpoints import (
     list_checkpoints,
     remove_checkpoints,
 )
+from bertcli.core.commands import bertcli_command, data_flags
 from bertcli.core.diagnose import (
     ChanceCheck,
     ChanceRate,
@@ -627,7 +629,7 @@ def run_diagnoses(state: RunState, d: RunDiagnosis) -> list[Diagnosis]:
     findings += _non_finite_diagnoses(state, d, messages)
     findings += _lr_diagnoses(d, messages)
     if d.disk is not None:
-        findings += _disk_diagnoses(d.disk)
+        findings += _disk_diagnoses(d.disk, d)
     return findings
 
 
@@ -638,18 +640,163 @@ def _peak_lr(d: RunDiagnosis) -> float | None:
 
 
 def _lower_lr(d: RunDiagnosis) -> str:
+    """Half the run's peak learning rate (1e-5 when it is not known), as --lr takes it."""
     peak = _peak_lr(d)
-    return f"--lr {_lr(peak / 2)}" if peak else "--lr 1e-5"
+    return _lr(peak / 2) if peak else "1e-5"
 
 
-def _dataset_flag(d: RunDiagnosis) -> str:
-    dataset = d.settings.get("training.dataset")
-    return f"--dataset {shlex.quote(str(dataset))}" if dataset else "--dataset DATA"
+# --- the commands the findings print ---------------------------------------------------------------------------
+# A fix is a command to paste: the run's own recipe as its bertcli.json recorded it (train's defaults left
+# out, nothing recorded: the defaults apply), the change that fixes the finding, and an output folder of
+# its own; the explanation follows as a shell comment.
 
 
-def _model_flag(d: RunDiagnosis) -> str:
-    model = d.settings.get("training.model") or d.settings.get("model")
-    return f"--model {shlex.quote(str(model))}" if model else "--model MODEL"
+def _recorded(d: RunDiagnosis, key: str) -> Any:
+    """A value of the `training` block of the run's bertcli.json; None when it is not recorded."""
+    return d.settings.get(f"training.{key}")
+
+
+def _recorded_text(d: RunDiagnosis, key: str) -> str | None:
+    value = _recorded(d, key)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _recorded_model(d: RunDiagnosis) -> str | None:
+    """The model the run trained: bertcli.json's, else config.json's name when it is a hub name or a folder here."""
+    model = _recorded_text(d, "model")
+    if model is not None:
+        return model
+    named = d.settings.get("model")  # config.json's _name_or_path: often a folder of the machine that trained
+    if isinstance(named, str) and named.strip():
+        hub_name = not named.startswith(("/", ".", "~")) and "\\" not in named and named.count("/") <= 1
+        if hub_name or Path(named).is_dir():
+            return named
+    return None
+
+
+def _data_flags(d: RunDiagnosis) -> dict[str, Any]:
+    """The run's dataset options and model, as `debug data` takes them."""
+    return data_flags(
+        _recorded_text(d, "dataset"),
+        model=_recorded_model(d),
+        text_column=_recorded_text(d, "text_column") or "text",
+        label_column=_recorded_text(d, "label_column") or "label",
+        train_split=_recorded_text(d, "train_split") or "train",
+        eval_split=_recorded_text(d, "eval_split"),
+    )
+
+
+def _input_flags(d: RunDiagnosis) -> dict[str, Any]:
+    """--max-length and --truncation as the run's bertcli.json recorded them, when not train's defaults."""
+    from bertcli.core import limits
+    from bertcli.core.encoding import TRUNCATIONS
+    from bertcli.core.training import TrainConfig
+
+    default = TrainConfig()
+    flags: dict[str, Any] = {}
+    length = d.settings.get("max_length")
+    if isinstance(length, int) and not isinstance(length, bool) and limits.MAX_LENGTH.contains(length):
+        if length != default.max_length:
+            flags["--max-length"] = length
+    truncation = d.settings.get("truncation")
+    if truncation in TRUNCATIONS and truncation != default.truncation:
+        flags["--truncation"] = truncation
+    return flags
+
+
+def _train_flags(d: RunDiagnosis) -> dict[str, Any]:
+    """The run's recipe as `bertcli train` flags: what its bertcli.json recorded, train's defaults left out.
+
+    train_batch_size is the batch of all processes together: one process on one device reads it back as is.
+    Precision and attention dropout are left to the hardware the command runs on.
+    """
+    from bertcli.core import limits
+    from bertcli.core.training import TrainConfig
+
+    default = TrainConfig()
+    data = _data_flags(d)
+    flags: dict[str, Any] = {"--model": data.pop("--model"), "--dataset": data.pop("--dataset"), **data}
+    numbers = (  # flag, recorded key, train's default, its range, how it is written
+        ("--train-size", "train_size", default.train_size, limits.EXAMPLES, str),
+        ("--eval-size", "eval_size", default.eval_size, limits.EXAMPLES, str),
+        ("--batch-size", "train_batch_size", default.batch_size, limits.BATCH_SIZE, str),
+        ("--lr", "learning_rate", default.lr, limits.LR, _lr),
+        ("--weight-decay", "weight_decay", default.weight_decay, limits.WEIGHT_DECAY, _g),
+        ("--warmup-ratio", "warmup_ratio", default.warmup_ratio, limits.WARMUP_RATIO, _g),
+        ("--epochs", "num_train_epochs", default.epochs, limits.EPOCHS, _g),
+        ("--seed", "seed", default.seed, limits.SEED, str),
+    )
+    for flag, key, default_value, within, shown in numbers:
+        value = _recorded(d, key)
+        if _finite(value) and within.contains(value) and value != default_value:
+            flags[flag] = shown(int(value) if within.integer else value)
+    flags.update(_input_flags(d))
+    scheduler = _recorded(d, "lr_scheduler_type")
+    if scheduler in limits.SCHEDULERS and scheduler != default.scheduler:
+        flags["--scheduler"] = scheduler
+    if _recorded(d, "group_by_length") is False:
+        flags["--no-group-by-length"] = True
+    return flags
+
+
+def _train_command(d: RunDiagnosis, comment: str = "", **changes: Any) -> str:
+    """`bertcli train` with the run's recipe, `changes` on top (spelled as Python names), into a new folder."""
+    flags = _train_flags(d)
+    for name, value in changes.items():  # the changes last, where they are easy to see
+        flag = "--" + name.replace("_", "-")
+        flags.pop(flag, None)
+        flags[flag] = value
+    flags["-o"] = _new_output_dir(d)
+    return _commented(bertcli_command("train", flags), comment)
+
+
+def _resume_command(d: RunDiagnosis, run_dir: str, comment: str = "") -> str:
+    """`bertcli train --resume` with the run's recipe, into the run's own folder."""
+    flags = _train_flags(d)
+    flags["-o"] = run_dir
+    flags["--resume"] = True
+    return _commented(bertcli_command("train", flags), comment)
+
+
+def _debug_data_command(d: RunDiagnosis) -> str:
+    """`bertcli debug data` on the run's dataset, with its model's tokenizer and its max length."""
+    flags = _data_flags(d)
+    length = _input_flags(d).get("--max-length")
+    flags["--max-length"] = length
+    return bertcli_command("debug data", flags)
+
+
+def _debug_model_command(d: RunDiagnosis) -> str:
+    """`bertcli debug model` on the run's model, its max length, and a batch of its training data."""
+    flags: dict[str, Any] = {"--model": _recorded_model(d), "--max-length": _input_flags(d).get("--max-length")}
+    data = _data_flags(d)
+    if data.get("--dataset") and data.get("--train-split") is None:  # debug model reads the 'train' split
+        flags.update({key: data.get(key) for key in ("--dataset", "--text-column", "--label-column")})
+    return bertcli_command("debug model", flags)
+
+
+def _new_output_dir(d: RunDiagnosis) -> str:
+    """A folder beside the run for training again: its name + "-2" (-3, ... when that exists too).
+
+    Never the run's own folder: train refuses an earlier run there without --resume or --overwrite.
+    """
+    base = Path(d.run_dir) if d.run_dir is not None else Path(d.state_file).parent
+    if not base.name or base.name == "..":
+        base = base / "results"
+    numbered = re.fullmatch(r"(.+)-(\d{1,2})", base.name)
+    stem, number = (numbered.group(1), int(numbered.group(2)) + 1) if numbered else (base.name, 2)
+    while base.with_name(f"{stem}-{number}").exists():
+        number += 1
+    return str(base.with_name(f"{stem}-{number}"))
+
+
+def _commented(command: str, comment: str) -> str:
+    return f"{command}  # {comment}" if comment else command
+
+
+def _in_sequence(*commands: str) -> str:
+    """Commands to run one after the other; the chain stops at a check that finds an error (exit 1)."""
+    return " && ".join(commands)
 
 
 # --- underfitting --------------------------------------------------------------------------------------------
@@ -675,8 +822,11 @@ def _underfitting_diagnoses(d: RunDiagnosis) -> list[Diagnosis]:
                 f"the training loss fell to {_f(u.tail_loss)} but eval accuracy stayed near chance (best {_f(u.best.accuracy)}, "
                 f"chance {_f(u.chance.rate)}): what the model learned does not carry over to the eval set",
                 evidence,
-                f"check the data: bertcli debug data {_dataset_flag(d)} — eval labels that do not mean what the training "
-                "labels mean (another label order or mapping), or training texts that give the label away, look exactly like this",
+                _commented(
+                    _debug_data_command(d),
+                    "check the data: eval labels that do not mean what the training labels mean (another label order "
+                    "or mapping), or training texts that give the label away, look exactly like this",
+                ),
             )
         ]
     if u.finished is False and not stuck:
@@ -711,6 +861,8 @@ def _underfitting_diagnoses(d: RunDiagnosis) -> list[Diagnosis]:
             f"underfitting: eval accuracy never rose clearly above chance — best {_f(u.best.accuracy)} at step "
             f"{u.best_step}, chance {_f(u.chance.rate)}"
         )
+    if not stuck:
+        evidence.append(f"if it still ends near chance, check the data: {_debug_data_command(d)}")
     return [Diagnosis("stuck_at_chance" if stuck else "underfitting", level, summary, evidence, _underfitting_fix(d, stuck))]
 
 
@@ -827,28 +979,30 @@ def _suggested_epochs(d: RunDiagnosis) -> float | None:
 
 
 def _underfitting_fix(d: RunDiagnosis, stuck: bool) -> str:
-    """The run's own recipe (model, dataset, train size) with a learning rate in the usual range and more steps."""
-    command = [f"bertcli train {_model_flag(d)} {_dataset_flag(d)}"]
-    size = d.settings.get("training.train_size")
-    if isinstance(size, int) and size > 0:
-        command.append(f"--train-size {size}")
+    """The run's own recipe with a learning rate in the usual range and more steps; a run stuck at chance
+    checks its data and model first (each check stops the chain when it finds an error)."""
     lr, peak = _suggested_lr(d), _run_lr(d)
     lower = lr is not None and peak is not None and lr < peak
-    what = []
+    what, changes = [], {}
     if lr is not None:
-        command.append(f"--lr {_lr(lr)}")
+        changes["lr"] = _lr(lr)
         if lr >= LARGE_LR:
-            command.append("--warmup-ratio 0.1")
+            changes["warmup_ratio"] = "0.1"
         what.append("a lower learning rate" if lower else "a higher learning rate")
     if not lower:  # a run collapsed by too high a rate needs a lower one, not more of the same
         epochs = _suggested_epochs(d)
-        command.append(f"--epochs {_g(epochs)}" if epochs is not None else "--epochs N")
-        what.append("more steps")
-    train = f"{' and '.join(what)}: {' '.join(command)}"
-    check = f"bertcli debug data {_dataset_flag(d)}"
+        if epochs is None:
+            from bertcli.core.training import TrainConfig
+
+            epochs = 2 * TrainConfig().epochs
+            what.append("more steps (twice train's default epochs: the run's are not recorded)")
+        else:
+            what.append("more steps")
+        changes["epochs"] = _g(epochs)
     if stuck:
-        return f"check the labels and the pipeline first ({check} and bertcli debug model {_model_flag(d)}); then train with {train}"
-    return f"train with {train}; if it still stays near chance, check the data: {check}"
+        train = _train_command(d, f"{' and '.join(what)}, once the data and the model check out", **changes)
+        return _in_sequence(_debug_data_command(d), _debug_model_command(d), train)
+    return _train_command(d, " and ".join(what), **changes)
 
 
 def recorded_accuracy(model: str | Path) -> ChanceCheck | None:
@@ -913,14 +1067,16 @@ def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis
     t = d.loss_trend
     low = d.lowest_loss
     if low is None:
-        return [Diagnosis("loss", "error", "no finite training loss in the log", fix="bertcli train --logging-steps 10")]
+        steps = d.summary.get("max_steps") or d.summary.get("global_step")
+        every = max(1, min(10, steps // 2)) if isinstance(steps, int) and steps > 0 else 10
+        fix = _train_command(d, "log the training loss every few steps", logging_steps=every)
+        return [Diagnosis("loss", "error", "no finite training loss in the log", fix=fix)]
     overview = messages["loss"].message if "loss" in messages else ""
     chance = f"ln {t.num_labels} = {t.chance_loss:.4f}" + ("" if t.labels_known else " (2 labels assumed: no config.json beside the state)")
     spans = [
         f"median loss {_f(t.head_median)} over the first quarter of the logs, {_f(t.tail_median)} over the last",
         overview,
     ]
-    check = f"bertcli debug data {_dataset_flag(d)} and bertcli debug model {_model_flag(d)}"
     if t.verdict == "too_few":
         return [Diagnosis("loss", "info", f"{overview} (only {t.points} training logs: too few to judge the trend)")]
     if t.verdict == "stuck_at_chance":
@@ -930,7 +1086,11 @@ def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis
                 "error",
                 f"the loss sits at chance level, {chance}: the model gives every class the same probability — it is not learning",
                 [spans[0], f"lowest loss {_f(t.lowest)}", overview],
-                f"check labels and pipeline ({check}), then bertcli train {_lower_lr(d)} --warmup-ratio 0.1",
+                _in_sequence(
+                    _debug_data_command(d),
+                    _debug_model_command(d),
+                    _train_command(d, "once the labels and the pipeline check out", lr=_lower_lr(d), warmup_ratio="0.1"),
+                ),
             )
         ]
     if t.verdict == "rising":
@@ -940,7 +1100,7 @@ def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis
                 "error",
                 f"the training loss rose over the run, from a median {_f(t.head_median)} to {_f(t.tail_median)}: training diverged",
                 spans,
-                f"bertcli train {_lower_lr(d)} --warmup-ratio 0.1",
+                _train_command(d, lr=_lower_lr(d), warmup_ratio="0.1"),
             )
         ]
     if t.verdict == "learned_then_diverged":
@@ -950,7 +1110,7 @@ def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis
                 "error",
                 f"the loss fell to {_f(t.lowest)} and then climbed back to a median {_f(t.tail_median)}: training diverged after learning",
                 spans,
-                f"bertcli train {_lower_lr(d)} --warmup-ratio 0.1 (and use the best checkpoint, not the last)",
+                _train_command(d, "and use the best checkpoint, not the last", lr=_lower_lr(d), warmup_ratio="0.1"),
             )
         ]
     if t.verdict == "flat":
@@ -960,8 +1120,16 @@ def _loss_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis
                 "error",
                 f"the training loss did not decrease: median {_f(t.head_median)} in the first quarter, {_f(t.tail_median)} in the last",
                 spans[1:] + [f"chance level is {chance}"],
-                f"check labels and pipeline ({check}); a learning rate of {_lr(_peak_lr(d))} may be too "
-                f"{'high' if (_peak_lr(d) or 0) >= LARGE_LR else 'low'}: bertcli train --lr 2e-5",
+                _in_sequence(
+                    _debug_data_command(d),
+                    _debug_model_command(d),
+                    _train_command(
+                        d,
+                        f"once the labels and the pipeline check out: a learning rate of {_lr(_peak_lr(d))} may be too "
+                        f"{'high' if (_peak_lr(d) or 0) >= LARGE_LR else 'low'}",
+                        lr=_lr(_suggested_lr(d) or 2e-5),  # within the usual range for the model's size
+                    ),
+                ),
             )
         ]
     return [Diagnosis("loss", "info", overview)]
@@ -975,8 +1143,11 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                 "warning",
                 "no evaluation in the log: this run cannot tell overfitting from noise in the training loss",
                 ["eval_strategy was 'no': no eval loss, no accuracy, no best checkpoint"],
-                "bertcli train evaluates on --eval-size examples after every epoch "
-                "(with Trainer yourself: eval_strategy='epoch'); bertcli evaluate scores a finished model",
+                _train_command(
+                    d,
+                    "bertcli train evaluates on --eval-size examples after every epoch (with Trainer yourself: "
+                    "eval_strategy='epoch'); bertcli evaluate scores a finished model",
+                ),
             )
         ]
     findings = []
@@ -994,7 +1165,11 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                 "info",
                 "one evaluation only: a trend in the eval loss (overfitting) needs two or more",
                 rows,
-                "bertcli train evaluates after every epoch: train two epochs or more",
+                _train_command(
+                    d,
+                    "bertcli train evaluates after every epoch: two epochs or more show a trend",
+                    epochs=_g(max(2.0, math.ceil(_run_epochs(d) or 1))),
+                ),
             )
         )
         return findings
@@ -1007,7 +1182,7 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
         epochs_run = state.num_train_epochs
         if o.recommended_epochs is not None:
             best_ckpt = d.summary.get("best_model_checkpoint")
-            keep_best = f" (this run's best checkpoint is {Path(best_ckpt).name})" if best_ckpt else ""
+            keep_best = f"this run's best checkpoint is {Path(best_ckpt).name}; " if best_ckpt else ""
             findings.append(
                 Diagnosis(
                     "overfitting",
@@ -1015,7 +1190,11 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                     f"overfitting: eval loss rose by {_f(o.eval_loss_rise)} after its minimum while the training loss "
                     f"fell by {_f(o.train_loss_fall)}; best {headline}",
                     [where, *rows, f"this run trained {_g(epochs_run)} epochs; {o.recommended_epochs} are enough"],
-                    f"bertcli train --epochs {o.recommended_epochs}{keep_best}; or keep the epochs and regularise: --weight-decay 0.05",
+                    _train_command(
+                        d,
+                        f"{keep_best}or keep the epochs and regularise: --weight-decay 0.05",
+                        epochs=o.recommended_epochs,
+                    ),
                 )
             )
         else:
@@ -1026,7 +1205,7 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                     f"eval loss rose by {_f(o.eval_loss_rise)} after its minimum while the training loss fell, "
                     f"but the best {headline} is the last evaluation: growing over-confidence, not yet lower {o.headline_metric}",
                     [where, *rows],
-                    "keep the epoch count; bertcli keeps the best checkpoint by eval metric as results/final",
+                    "keep the epoch count: bertcli keeps the best checkpoint by eval metric as the run's final/ model",
                 )
             )
         return findings
@@ -1069,7 +1248,7 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
                 f"the epochs after epoch {_g(o.headline_epoch)} did not improve {o.headline_metric}: "
                 f"{epochs} epoch{'s' if epochs > 1 else ''} would have done as well in less time",
                 evidence,
-                f"bertcli train --epochs {epochs}",
+                _train_command(d, epochs=epochs),
             )
         )
     return findings
@@ -1111,9 +1290,15 @@ def _fluctuation_diagnoses(state: RunState, d: RunDiagnosis) -> list[Diagnosis]:
     late_spikes = [s for s in f.spike_steps if f.late_from_step is not None and s >= f.late_from_step]
     late_aligned = [s for s in f.aligned_spike_steps if s in late_spikes]
     if late_aligned and len(late_aligned) * 2 >= len(late_spikes):
-        fix = (
-            f"the late jumps follow gradient spikes (steps {', '.join(map(str, late_aligned))}) — hard or mislabelled "
-            f"batches: bertcli debug data {_dataset_flag(d)}; then bertcli train --warmup-ratio 0.1 {_lower_lr(d)}"
+        fix = _in_sequence(
+            _debug_data_command(d),
+            _train_command(
+                d,
+                f"the late jumps follow gradient spikes (steps {', '.join(map(str, late_aligned))}): hard or "
+                "mislabelled batches; check the data, then train with warmup and a lower rate",
+                warmup_ratio="0.1",
+                lr=_lower_lr(d),
+            ),
         )
     else:
         if f.spike_steps and not late_spikes:
@@ -1123,9 +1308,10 @@ def _fluctuation_diagnoses(state: RunState, d: RunDiagnosis) -> list[Diagnosis]:
         evidence.append(
             f"each logged loss is {window}: late in training, when the loss is small, batch-to-batch noise is a larger share of it"
         )
-        fix = (
-            "not overfitting by itself — judge by eval loss and accuracy (bertcli evaluate); "
-            f"a larger batch smooths it: bertcli train --batch-size {2 * batch if batch else 32}"
+        fix = _train_command(
+            d,
+            "a larger batch smooths it; the noise is not overfitting by itself: judge by eval loss and accuracy",
+            batch_size=min(2 * batch, 4096) if isinstance(batch, int) and batch > 0 else 32,
         )
     return [
         Diagnosis(
@@ -1170,7 +1356,7 @@ def _grad_diagnoses(d: RunDiagnosis) -> list[Diagnosis]:
                     "error",
                     f"gradients exploded: median grad norm {_f(head, 2)} in the first quarter of the run, {_f(tail, 2)} in the last",
                     [f"largest grad norm {_f(g.high, 2)}"],
-                    f"bertcli train {_lower_lr(d)} --warmup-ratio 0.1",
+                    _train_command(d, lr=_lower_lr(d), warmup_ratio="0.1"),
                 )
             )
     if g.threshold is None:
@@ -1208,9 +1394,9 @@ def _grad_diagnoses(d: RunDiagnosis) -> list[Diagnosis]:
     )
     warmup = d.lr_schedule.warmup_steps
     if early and not warmup:
-        fix = "the spikes come early without warmup: bertcli train --warmup-ratio 0.1"
+        fix = _train_command(d, "the spikes come early, without warmup", warmup_ratio="0.1")
     else:
-        fix = f"if they recur or the loss does not recover: bertcli train {_lower_lr(d)}"
+        fix = _train_command(d, "if they recur or the loss does not recover", lr=_lower_lr(d))
     count = f"{len(g.spikes)} grad-norm spike{'s' if len(g.spikes) > 1 else ''}"
     level = "warning" if unrecovered or len(g.spikes) >= 3 else "info"
     if unrecovered:
@@ -1265,7 +1451,7 @@ def _non_finite_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, 
                 "error",
                 f"{len(found)} NaN/inf value{'s' if len(found) > 1 else ''} in the log, the first at step {found[0].step}: the run diverged",
                 evidence,
-                f"bertcli train {_lower_lr(d)} --warmup-ratio 0.1 --precision bf16 (fp16 overflows; fp32 is safest)",
+                _nan_fix(d),
             )
         ]
     if not filtered:
@@ -1278,9 +1464,20 @@ def _non_finite_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, 
             "replaces a non-finite loss with the average of the window",
             ["a NaN at one step of a logging window shows up as the window's finite average",
              "the state records no logging_nan_inf_filter=False and no bertcli.json (bertcli logs unfiltered)"],
-            "bertcli train logs losses unfiltered; with Trainer yourself pass logging_nan_inf_filter=False",
+            "pass logging_nan_inf_filter=False to Trainer to log every loss as it is (runs of bertcli log them unfiltered)",
         )
     ]
+
+
+def _nan_fix(d: RunDiagnosis) -> str:
+    """A lower rate with warmup; fp32 for a run in fp16 (or one that did not record its precision): fp16 overflows."""
+    precision = _recorded(d, "precision")
+    if precision in ("bf16", "fp32"):
+        return _train_command(d, lr=_lower_lr(d), warmup_ratio="0.1")
+    return _train_command(
+        d, "fp16 overflows: fp32 is safest, bf16 keeps its range where the hardware has it",
+        lr=_lower_lr(d), warmup_ratio="0.1", precision="fp32",
+    )
 
 
 def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
@@ -1295,7 +1492,7 @@ def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
                 "error",
                 "the learning rate is 0 at every logged step: nothing was trained",
                 [described],
-                "bertcli train --lr 2e-5 --warmup-ratio 0.1 (a warmup longer than the run keeps the LR at 0)",
+                _train_command(d, "a warmup longer than the run keeps the LR at 0", lr="2e-5", warmup_ratio="0.1"),
             )
         ]
     findings = [Diagnosis("lr_schedule", "info", described)]
@@ -1308,7 +1505,7 @@ def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
                 "warning",
                 f"the learning rate never decays: constant {_lr(peak)} for the whole run",
                 [described],
-                "bertcli train --scheduler linear (the fine-tuning default: decay to 0 by the last step)",
+                _train_command(d, "the fine-tuning default: decay to 0 by the last step", scheduler="linear"),
             )
         )
     if lr.shape in ("linear", "cosine", "constant") and not lr.warmup_steps and peak and peak >= LARGE_LR:
@@ -1318,7 +1515,7 @@ def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
                 "warning",
                 f"no warmup with a large learning rate ({_lr(peak)}): the first updates hit a randomly initialised head at full speed",
                 [described, "fine-tuning BERT usually works at 2e-5 to 5e-5"],
-                "bertcli train --warmup-ratio 0.1",
+                _train_command(d, warmup_ratio="0.1"),
             )
         )
     if peak and peak >= VERY_LARGE_LR:
@@ -1328,7 +1525,7 @@ def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
                 "warning",
                 f"a learning rate of {_lr(peak)} is high for fine-tuning a pretrained encoder (2e-5 to 5e-5 is usual)",
                 [described],
-                "bertcli train --lr 2e-5",
+                _train_command(d, lr="2e-5"),
             )
         )
     if lr.warmup_steps and steps and lr.warmup_steps > 0.5 * steps:
@@ -1338,13 +1535,13 @@ def _lr_diagnoses(d: RunDiagnosis, messages: dict[str, Any]) -> list[Diagnosis]:
                 "warning",
                 f"warmup takes {lr.warmup_steps} of {steps} steps: most of the run trains below the peak rate",
                 [described],
-                "bertcli train --warmup-ratio 0.1",
+                _train_command(d, warmup_ratio="0.1"),
             )
         )
     return findings
 
 
-def _disk_diagnoses(u: DiskUsage) -> list[Diagnosis]:
+def _disk_diagnoses(u: DiskUsage, d: RunDiagnosis) -> list[Diagnosis]:
     if not u.checkpoints:
         return []
     findings = []
@@ -1380,7 +1577,10 @@ def _disk_diagnoses(u: DiskUsage) -> list[Diagnosis]:
                 "warning",
                 summary + f"; {len(prunable)} are neither the best nor the newest",
                 evidence,
-                f"bertcli debug run {u.run_dir} --prune --yes (keeps the best and the newest); next time bertcli train --keep-checkpoints 2",
+                _commented(
+                    f"bertcli debug run {shlex.quote(u.run_dir)} --prune --yes",
+                    "keeps the best and the newest; next time train with --keep-checkpoints 2",
+                ),
             )
         )
     else:
@@ -1395,7 +1595,7 @@ def _disk_diagnoses(u: DiskUsage) -> list[Diagnosis]:
                 f"{', '.join(c.name for c in stale)} {'is' if len(stale) == 1 else 'are'} half-written "
                 "(no readable trainer_state.json: Trainer writes it last) — a save was cut off",
                 [f"{c.name}: {size_text(c.bytes)}" for c in stale],
-                "bertcli train --resume skips it and continues from the newest complete checkpoint",
+                _resume_command(d, u.run_dir, "skips it and continues from the newest complete checkpoint"),
             )
         )
     return findings
