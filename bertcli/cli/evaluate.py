@@ -33,7 +33,7 @@ def evaluate_cmd(
             show_default=False,
         ),
     ] = None,
-    dataset: DatasetOpt = "imdb",
+    dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on (a single labelled file: all its rows).")] = "test",
     size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
@@ -62,11 +62,11 @@ def evaluate_cmd(
 
     Several --model values are scored on the same examples and shown side by side.
 
+    \b
     Examples:
-
-      bertcli evaluate --dataset ../data/imdb --split test --size 2000 --plot eval.png
-
-      bertcli evaluate -m results/checkpoint-250 -m results/checkpoint-375 -m results/final --size 1000
+      bertcli evaluate
+      bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
+      bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
     """
     from bertcli.core.data import parse_size
     from bertcli.core.evaluation import (
@@ -92,9 +92,16 @@ def evaluate_cmd(
         check_plotting(plot)
     if predictions is not None:
         check_output_path(predictions, "--predictions")
+    from bertcli.core.defaults import resolve_sources
+
+    sources = resolve_sources(None, dataset, uses_model=False)
+    if sources.note and not quiet:
+        from bertcli.render import hint
+
+        hint(sources.note)
     cfg = EvalConfig(
         models=list(model) if model else [None],
-        dataset=dataset,
+        dataset=sources.dataset,
         split=split,
         size=parse_size(size, "--size"),
         seed=seed,

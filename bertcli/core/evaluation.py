@@ -336,8 +336,10 @@ def evaluate(
         clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
         evaluations.append(
             evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
-                           bins=cfg.bins, on_progress=on_progress)
+                           bins=cfg.bins, seed=cfg.seed, on_progress=on_progress)
         )
+    for other in evaluations[1:]:
+        other.versus_first = paired_test(evaluations[0], other)
     skipped = max((e.skipped for e in evaluations), default=0)
     if skipped:
         notes.append(f"{skipped} empty or unreadable text(s) left out of the metrics")

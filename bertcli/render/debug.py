@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rich.table import Table
+from bertcli.render.table import Table
 from rich.text import Text
 
 from bertcli.render import console_out, fmt, human_bytes, human_seconds

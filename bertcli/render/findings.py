@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from rich.console import Group
 from rich.padding import Padding
-from rich.table import Table
+from bertcli.render.table import Table
 from rich.text import Text
 
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}

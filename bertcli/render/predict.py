@@ -10,7 +10,7 @@ import sys
 from typing import IO, Any, Sequence
 
 from rich.markup import escape
-from rich.table import Table
+from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_seconds
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
+from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds, is_main_process
 
