@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from bertcli.render.table import Table
+from bertcli.render.table import METRIC_HEADERS, Table
 from rich.text import Text
 
 from bertcli.render import console_out, fmt, human_bytes, human_seconds
@@ -50,11 +50,12 @@ def epoch_table(epochs: Sequence[Any], chance: Any = None) -> Table:
     metrics: list[str] = []
     for e in epochs:
         metrics += [m for m in e.metrics if m not in metrics and m in ("accuracy", "f1", "precision", "recall")]
-    caption = "train loss: mean of the logs since the previous evaluation"
+    caption = "train: mean training loss since the previous evaluation; eval: eval loss; gap: eval - train"
+    caption += "".join(f"; {METRIC_HEADERS[m]}: {m}" for m in metrics if METRIC_HEADERS[m] != m)
     if chance is not None and "accuracy" in metrics:
         caption += f"; accuracy by chance: {chance.describe()}"
     table = Table(title="Train/eval gap per evaluation", title_justify="left", caption=caption, caption_justify="left")
-    for name in ("epoch", "step", "train loss", "eval loss", "gap", *metrics):
+    for name in ("epoch", "step", "train", "eval", "gap", *(METRIC_HEADERS[m] for m in metrics)):
         table.add_column(name, justify="right")
     lowest = min((e.eval_loss for e in epochs if e.eval_loss is not None), default=None)
     for e in epochs:

@@ -227,8 +227,6 @@ def paired_table(report: Any) -> Table:
 
 def render_evaluation(report: Any) -> None:
     out = console_out()
-    if not out.is_terminal:  # piped or redirected: no screen to fit, keep paths and numbers whole
-        out.width = max(out.width, 120)
     if len(report.models) > 1:
         out.print(comparison_table(report))
         out.print("[dim]acc: accuracy; F1 and AUC: macro; acc cut: accuracy on truncated texts. --json for every metric of each model[/]",

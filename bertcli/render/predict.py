@@ -90,8 +90,6 @@ class TableOutput:
                 cells.append("[bold yellow]⚑ yes[/]" if flagged else "")
             table.add_row(*cells)
         out = console_out()
-        if not out.is_terminal:  # piped or redirected: no screen to fit
-            out.width = max(out.width, 120)
         out.print(table)
 
 

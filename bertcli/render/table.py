@@ -8,10 +8,15 @@ from rich import box
 from rich.table import Table as RichTable
 
 
-class Table(RichTable):
-    """A rich Table whose cells fold instead of ending in an ellipsis.
+# Metric names as column headers: short, so that a table of them fits 80 columns; captions spell them out.
+METRIC_HEADERS = {"accuracy": "acc", "precision": "prec", "recall": "rec", "f1": "f1", "loss": "loss"}
 
-    Right-aligned columns hold numbers: they do not wrap, so squeezing takes width from the text columns.
+
+class Table(RichTable):
+    """A rich Table whose cells fold instead of ending in an ellipsis or being cropped.
+
+    Tables are laid out to fit 80 columns; if one still does not, a number wraps onto a second line
+    rather than losing digits.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -20,8 +25,6 @@ class Table(RichTable):
 
     def add_column(self, header: Any = "", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("overflow", "fold")
-        if kwargs.get("justify") == "right":
-            kwargs.setdefault("no_wrap", True)
         super().add_column(header, *args, **kwargs)
 
 
