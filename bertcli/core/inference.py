@@ -277,6 +277,8 @@ class Prediction:
     n_tokens: int | None = None
     truncated: bool | None = None
     error: str | None = None
+    fields: dict[str, Any] | None = None  # the input row's other columns, kept so that an id joins back
+    where: str = ""  # where it came from: "line 3", "row 2 (line 3)", "record 7"
 
     @property
     def ok(self) -> bool:
@@ -441,7 +443,8 @@ def predict_stream(
         items = [as_item(value) for value in chunk]
         results = []
         for item in items:
-            results.append(Prediction(index=index, text=item.text, line=item.line, error=item.error))
+            results.append(Prediction(index=index, text=item.text, line=item.line, error=item.error,
+                                      fields=item.fields, where=item.where()))
             index += 1
         usable = [r for r in results if r.error is None]
         if usable:
@@ -485,11 +488,17 @@ def predict_texts(clf: Classifier, texts: Sequence[str], *, batch_size: int = 32
     return out
 
 
+# What a prediction record holds of its own: an input column of the same name is kept as input_<name>.
+OUTPUT_KEYS = ("index", "line", "text", "label", "confidence", "probabilities", "n_tokens", "truncated", "error")
+
+
 def prediction_record(pred: Prediction, label_names: Sequence[str], *, with_text: bool = True) -> dict[str, Any]:
     """One prediction as a flat JSON-able record (what --output, --json and --predictions write)."""
     record: dict[str, Any] = {"index": pred.index}
     if pred.line is not None:
         record["line"] = pred.line
+    for name, value in (pred.fields or {}).items():  # the input's other columns; ours keep their names
+        record[name if name not in OUTPUT_KEYS else f"input_{name}"] = value
     if with_text:
         record["text"] = pred.text
     if pred.error is not None:

@@ -31,11 +31,32 @@ SUPPORTED = ".txt (one text per line), .csv, .tsv, .jsonl, .json or .parquet"
 
 @dataclass
 class TextItem:
-    """One input to classify: its text, where it came from (1-based line or row), or why it cannot be used."""
+    """One input to classify: its text, where it came from, the input's other columns, or why it cannot be used.
+
+    `line` counts in `unit`: physical lines of a text or JSON Lines file ("line"), data rows of a CSV below
+    its header ("row", with the physical line it starts on in `physical_line`), or records of a JSON array
+    or Parquet file ("record").
+    """
 
     text: str | None
     line: int | None = None
     error: str | None = None
+    fields: dict[str, Any] | None = None
+    unit: str = "line"
+    physical_line: int | None = None
+
+    def where(self) -> str:
+        if self.line is None:
+            return ""
+        where = f"{self.unit} {self.line}"
+        if self.physical_line is not None and self.physical_line != self.line:
+            where += f" (line {self.physical_line})"
+        return where
+
+
+def _with(item: TextItem, fields: dict[str, Any] | None, unit: str, physical_line: int | None = None) -> TextItem:
+    item.fields, item.unit, item.physical_line = fields, unit, physical_line
+    return item
 
 
 def check_text(text: Any) -> str | None:
@@ -155,25 +176,29 @@ def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
         raise _missing_column(path, column, header)
     position = header.index(column)
 
+    others = [(i, name) for i, name in enumerate(header) if i != position]
+
     def rows() -> Iterator[TextItem]:
         with stream:
             row_number = 0
             while True:
                 row_number += 1
+                starts = reader.line_num + 1  # the physical line this row starts on
                 try:
                     row = next(reader)
                 except StopIteration:
                     return
                 except csv.Error as err:
-                    yield TextItem(None, row_number, f"unreadable CSV row: {err}")
+                    yield _with(TextItem(None, row_number, f"unreadable CSV row: {err}"), None, "row", starts)
                     continue
                 if not row:
                     row_number -= 1
                     continue
+                fields = {name: row[i] if i < len(row) else None for i, name in others}
                 if position >= len(row):
-                    yield TextItem(None, row_number, f"row has {len(row)} field(s), no '{column}'")
+                    yield _with(TextItem(None, row_number, f"row has {len(row)} field(s), no '{column}'"), fields, "row", starts)
                     continue
-                yield as_item(row[position], row_number)
+                yield _with(as_item(row[position], row_number), fields, "row", starts)
 
     return rows()
 
@@ -190,12 +215,13 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
             return TextItem(None, number, f"not a JSON object: {str(err).splitlines()[0]}")
         if not isinstance(record, dict):
             return TextItem(None, number, f"not a JSON object but a {type(record).__name__}")
+        fields = {k: v for k, v in record.items() if k != column}
         if column not in record:
             if first:
                 stream.close()
                 raise _missing_column(path, column, record.keys())
-            return TextItem(None, number, f"no '{column}' field")
-        return as_item(record[column], number)
+            return _with(TextItem(None, number, f"no '{column}' field"), fields, "line")
+        return _with(as_item(record[column], number), fields, "line")
 
     lines = _binary_lines(stream)
     head: list[TextItem] = []
@@ -236,11 +262,13 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
     def rows() -> Iterator[TextItem]:
         for number, record in enumerate(records, start=1):
             if not isinstance(record, dict):
-                yield TextItem(None, number, f"not a JSON object but a {type(record).__name__}")
-            elif column not in record:
-                yield TextItem(None, number, f"no '{column}' field")
+                yield _with(TextItem(None, number, f"not a JSON object but a {type(record).__name__}"), None, "record")
+                continue
+            fields = {k: v for k, v in record.items() if k != column}
+            if column not in record:
+                yield _with(TextItem(None, number, f"no '{column}' field"), fields, "record")
             else:
-                yield as_item(record[column], number)
+                yield _with(as_item(record[column], number), fields, "record")
 
     return rows()
 
@@ -259,10 +287,11 @@ def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
 
     def rows() -> Iterator[TextItem]:
         number = 0
-        for batch in parquet.iter_batches(batch_size=1024, columns=[column]):
-            for value in batch.column(0).to_pylist():
+        for batch in parquet.iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
                 number += 1
-                yield as_item(value, number)
+                fields = {k: v for k, v in record.items() if k != column}
+                yield _with(as_item(record[column], number), fields, "record")
 
     return rows()
 

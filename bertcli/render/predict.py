@@ -99,10 +99,7 @@ class RecordOutput:
     def __init__(self, stream: IO[str], fmt_name: str, label_names: Sequence[str], close_stream: bool = False):
         from bertcli.core.textio import RecordWriter
 
-        columns = None
-        if fmt_name == "csv":
-            columns = ["index", "line", "text", "label", "confidence", *[f"p_{n}" for n in label_names], "truncated", "error"]
-        self.writer = RecordWriter(stream, fmt_name, columns)
+        self.writer = RecordWriter(stream, fmt_name)  # CSV columns are set by the first record (see write)
         self.label_names = list(label_names)
         self.close_stream = close_stream
         self.stream = stream
@@ -110,10 +107,17 @@ class RecordOutput:
     def write(self, pred: Any, flagged: bool) -> None:
         from bertcli.core.inference import prediction_record
 
+        from bertcli.core.inference import OUTPUT_KEYS
+
         record = prediction_record(pred, self.label_names)
         if self.writer.format == "csv":
             probs = record.pop("probabilities", None) or {}
             record.update({f"p_{n}": probs.get(n) for n in self.label_names})
+            if self.writer.columns is None:  # the input's own columns between ours, then the probabilities
+                ours = {*OUTPUT_KEYS, *(f"p_{n}" for n in self.label_names)}
+                inputs = [k for k in record if k not in ours]
+                self.writer.columns = ["index", "line", *inputs, "text", "label", "confidence",
+                                       *[f"p_{n}" for n in self.label_names], "truncated", "error"]
         self.writer.write(record)
 
     def flush(self) -> None:
@@ -153,7 +157,7 @@ class JsonOutput:
 def render_line_error(pred: Any, shown: int) -> None:
     """A skipped line, on stderr (the first few; the rest are counted in the summary)."""
     if shown < ERRORS_SHOWN:
-        where = f"line {pred.line}" if pred.line is not None else f"text {pred.index + 1}"
+        where = pred.where or (f"line {pred.line}" if pred.line is not None else f"text {pred.index + 1}")
         console_err().print(f"[yellow]skipped[/] {where}: {escape(pred.error)}", highlight=False, soft_wrap=True)
     elif shown == ERRORS_SHOWN:
         console_err().print("[yellow]…[/] more skipped lines are counted below", highlight=False)
