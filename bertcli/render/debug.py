@@ -8,7 +8,7 @@ from bertcli.render.table import METRIC_HEADERS, Table
 from rich.text import Text
 
 from bertcli.render import console_out, fmt, human_bytes, human_seconds
-from bertcli.render.findings import findings_block
+from bertcli.render.findings import print_findings
 
 BAR = "█"
 
@@ -42,7 +42,7 @@ def render_run_diagnosis(d: Any) -> None:
         out.print(epoch_table(d.epochs, chance))
     if d.disk is not None and d.disk.checkpoints:
         out.print(checkpoint_table(d.disk))
-    out.print(findings_block(d.findings))
+    print_findings(out, d.findings)
     out.print(counts_line(d.findings))
 
 
@@ -131,7 +131,7 @@ def render_data_diagnosis(d: Any) -> None:
         out.print(length_histogram(d.lengths))
     if d.cleaned is not None:
         out.print(cleaned_table(d.cleaned))
-    out.print(findings_block(d.findings))
+    print_findings(out, d.findings)
     line = counts_line(d.findings)
     line.append(f"  ({human_seconds(d.seconds)})", style="dim")
     out.print(line)
@@ -196,7 +196,7 @@ def cleaned_table(c: Any) -> Table:
 def render_model_diagnosis(d: Any) -> None:
     out = console_out()
     out.print(model_table(d))
-    out.print(findings_block(d.findings))
+    print_findings(out, d.findings)
     out.print(counts_line(d.findings))
 
 

@@ -14,20 +14,24 @@ LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
 
 
-def findings_block(findings: Sequence[Any], title: str = "Findings") -> Table:
-    """Findings with `summary`, `evidence` and `fix` (debug), or a `message` alone (inspect-checkpoint)."""
-    grid = Table.grid(padding=(0, 1))
-    grid.title, grid.title_justify, grid.title_style = title, "left", "bold"
-    grid.add_column(no_wrap=True)
-    grid.add_column()
+def print_findings(out: Any, findings: Sequence[Any], title: str = "Findings") -> None:
+    """Findings with `summary`, `evidence` and `fix` (debug), or a `message` alone (inspect-checkpoint).
+
+    The finding and its evidence wrap to the screen under their mark; a fix command is printed on a line of
+    its own and never broken, so that it pastes whole (the terminal, not bertcli, wraps it if it must).
+    """
+    out.print(Text(title, style="bold"))
     for f in findings:
         style = LEVEL_STYLE.get(f.level, "")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
         parts: list[Any] = [Text(getattr(f, "summary", None) or f.message, style=style)]
         parts += [Padding(Text(line, style="dim"), (0, 0, 0, 2)) for line in getattr(f, "evidence", ()) if line]
+        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Group(*parts))
+        out.print(grid)
         fix_command = getattr(f, "fix", None)
         if fix_command:
-            fix = Text("fix: ", style="bold cyan")
+            fix = Text("    fix: ", style="bold cyan")
             fix.append(fix_command, style="cyan")
-            parts.append(Padding(fix, (0, 0, 0, 2)))
-        grid.add_row(Text(LEVEL_MARK.get(f.level, "•"), style=style), Group(*parts))
-    return grid
+            out.print(fix, soft_wrap=True)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from bertcli.core.errors import UsageError
 from bertcli.render import console_out, fmt, human_seconds
-from bertcli.render.findings import findings_block
+from bertcli.render.findings import print_findings
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 EVAL_COLUMNS = 4
@@ -28,7 +28,7 @@ def render_run(run: Any, every: int | None) -> None:
     out.print(loss_table(run, rows, step, out.width))
     if run.grad_norms.spikes:
         out.print(spike_table(run))
-    out.print(findings_block(run.findings))
+    print_findings(out, run.findings)
 
 
 def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
@@ -40,7 +40,7 @@ def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
         out.print(Text("no hyperparameter read from the JSON files differs between the runs", style="dim"))
     out.print(run_chart(runs, width=_chart_width(out.width), series=("loss", "eval loss")))
     for run in runs:
-        out.print(findings_block(run.findings, title=f"Findings: {run.label}"))
+        print_findings(out, run.findings, title=f"Findings: {run.label}")
 
 
 def summary_table(run: Any) -> Table:
