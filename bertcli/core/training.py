@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -11,13 +12,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bertcli.core.checkpoints import (
+    check_resume_pickles,
     checkpoints_to_remove,
     folder_bytes,
+    leftover_deletions,
     list_checkpoints,
-    newest_complete_checkpoint,
+    missing_for_resume,
+    newest_resumable_checkpoint,
     remove_checkpoints,
+    remove_folder,
 )
-from bertcli.core.errors import DiskSpaceError, UsageError
+from bertcli.core.errors import BertCliError, CheckpointError, DiskSpaceError, UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BEST_METRICS = ("accuracy", "f1", "loss")
@@ -220,27 +225,242 @@ def estimate_checkpoint_bytes(parameters: int, tokenizer_bytes: int = 1_000_000)
     return parameters * CHECKPOINT_BYTES_PER_PARAM + tokenizer_bytes
 
 
-def _prepare_output_dir(cfg: TrainConfig) -> str | None:
-    """Check the output dir against --resume/--overwrite; return the checkpoint to resume from."""
+@dataclass
+class OutputDirPlan:
+    """What the output dir holds and what the run will do with it, decided before anything is deleted."""
+
+    path: Path
+    resume_from: str | None = None
+    remove: list[Path] = field(default_factory=list)  # deleted only once every check has passed
+    reclaimable_bytes: int = 0  # what the run's earlier files hold: kept, overwritten or deleted, never extra
+    notes: list[str] = field(default_factory=list)
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(_existing_ancestor(path)).free
+    except OSError:
+        return 0
+
+
+def check_output_path(out: Path) -> None:
+    """The output dir is (or can become) a writable folder; checked before anything is loaded."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output-dir {out} is a file, not a folder — pick another --output-dir or move the file away")
+    base = _existing_ancestor(out)
+    if not base.is_dir():
+        raise UsageError(f"--output-dir {out} cannot be created: {base} is a file — pick another --output-dir")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise BertCliError(
+            f"--output-dir {out} is not writable ({base} is read-only or not yours) — "
+            f"pick a writable --output-dir or fix the permissions of {base}"
+        )
+
+
+def _recorded_best(out: Path, checkpoint: Path) -> Path | None:
+    """The best checkpoint the state in `checkpoint` names, looked up by name in this run folder."""
+    import json
+
+    try:
+        best = json.loads((checkpoint / "trainer_state.json").read_text()).get("best_model_checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return out / Path(best).name if best and (out / Path(best).name).is_dir() else None
+
+
+def _names(paths: Sequence[Path]) -> str:
+    names = [p.name for p in paths]
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _inspect_output_dir(cfg: TrainConfig) -> OutputDirPlan:
+    """Check the output dir against --resume/--overwrite and decide what to delete; deletes nothing.
+
+    Deleting waits for `_clear_output_dir`, once the data, the model and the disk have been checked:
+    a typo in --dataset with --overwrite must not cost the earlier run.
+    """
     out = Path(cfg.output_dir)
+    check_output_path(out)
     existing = list_checkpoints(out)
-    if int(os.environ.get("RANK", "0")) != 0:  # only the main process judges and cleans the output dir
-        newest = newest_complete_checkpoint(out) if cfg.resume else None
-        return str(newest.path) if newest else None
+    leftovers = leftover_deletions(out)
+    plan = OutputDirPlan(out)
     if cfg.resume:
-        newest = newest_complete_checkpoint(out)
-        return str(newest.path) if newest else None
+        newest = next((c for c in reversed(existing) if c.resumable), None)
+        if newest is not None:
+            check_resume_pickles(newest.path)  # before anything unpickles it
+            plan.resume_from = str(newest.path)
+        stranded = [c for c in existing if c.complete and not c.resumable]
+        if newest is None and stranded:  # weights and state, but not what a resume reads: never delete those
+            c = stranded[-1]
+            raise CheckpointError(
+                f"--resume: no checkpoint in {out} holds everything a resume reads ({c.path} has no "
+                f"{', '.join(missing_for_resume(c.path))}) — start over with --overwrite or pick another --output-dir"
+            )
+        if int(os.environ.get("RANK", "0")) != 0:  # only the main process cleans the output dir
+            return plan
+        best = _recorded_best(out, newest.path) if newest else None
+        pruned = checkpoints_to_remove(existing, cfg.keep_checkpoints, best, resumable=True) if newest else []
+        pruned = [c for c in pruned if c.resumable]
+        incomplete = [c for c in existing if not c.resumable]
+        if pruned:
+            plan.notes.append(
+                f"--resume: removing {_names([c.path for c in pruned])} first, so no more than "
+                f"--keep-checkpoints {cfg.keep_checkpoints} (plus the best) are kept at any time"
+            )
+        for c in incomplete:
+            missing = missing_for_resume(c.path)
+            plan.notes.append(
+                f"--resume: clearing {c.path}, an incomplete checkpoint (no {', '.join(missing[:3])}) that can never "
+                f"be resumed from"
+            )
+        plan.remove = [c.path for c in sorted(pruned + incomplete, key=lambda c: c.step)] + leftovers
+        plan.reclaimable_bytes = sum(folder_bytes(c.path) for c in existing) + sum(map(folder_bytes, leftovers))
+        if (out / "final").is_dir():
+            plan.reclaimable_bytes += folder_bytes(out / "final")  # overwritten at the end
+        return plan
+    if int(os.environ.get("RANK", "0")) != 0:
+        return plan
+    earlier = [c.path for c in existing] + [p for p in (out / "final", out / "runs") if p.exists()] + leftovers
     if existing or (out / "final").exists():
         if not cfg.overwrite:
             raise UsageError(
                 f"{out} already holds a run ({len(existing)} checkpoint(s)) — continue it with --resume, "
                 f"start over with --overwrite, or pick another --output-dir"
             )
-        for ckpt in existing:
-            shutil.rmtree(ckpt.path, ignore_errors=True)
-        shutil.rmtree(out / "final", ignore_errors=True)
-        shutil.rmtree(out / "runs", ignore_errors=True)
-    return None
+        plan.remove = earlier
+        plan.reclaimable_bytes = sum(folder_bytes(p) for p in earlier)
+        plan.notes.append(
+            f"--overwrite: deleting the earlier run in {out} ({len(existing)} checkpoint(s), "
+            f"{_size(plan.reclaimable_bytes)})"
+        )
+    elif leftovers:
+        plan.remove = leftovers
+    return plan
+
+
+def _clear_output_dir(plan: OutputDirPlan) -> None:
+    """Delete what the plan lists and create the output dir: the last step before the run writes."""
+    try:
+        for path in plan.remove:
+            if path.is_dir():
+                remove_folder(path)
+        plan.path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _write_failure(err, plan.path) from None
+
+
+def _check_disk(out: Path, run_bytes: int, free: int, reclaimable: int) -> None:
+    """Refuse a run that will not fit; what the run's earlier checkpoints hold counts as space it has."""
+    if free + reclaimable >= run_bytes * DISK_HEADROOM:
+        return
+    held = f" (its earlier files hold {_size(reclaimable)} of that)" if reclaimable else ""
+    raise DiskSpaceError(
+        f"the run needs about {_size(run_bytes * DISK_HEADROOM)} in {out}{held} but only {_size(free)} is free — "
+        f"free some space, use --output-dir on a bigger disk, or lower --keep-checkpoints"
+    )
+
+
+def _write_failure(err: OSError, out: Path, trainer: Any = None) -> BertCliError | OSError:
+    """A failed write as one line naming the step, the path, the space left and how to go on; other errors as they are.
+
+    A checkpoint half-written when the disk filled is removed (it can never be resumed from) and the
+    newest complete checkpoint named, so `--resume` continues once space is freed.
+    """
+    if err.errno not in DISK_FULL_ERRNOS + NOT_WRITABLE_ERRNOS:
+        return err
+    saving = getattr(trainer, "saving", None)
+    state = getattr(trainer, "state", None)
+    step = getattr(state, "global_step", 0) or 0
+    if saving is not None and int(os.environ.get("RANK", "0")) == 0:
+        remove_folder(saving)
+    newest = newest_resumable_checkpoint(out)
+    then = (
+        f"{newest.path} is intact: rerun with --resume once that is fixed"
+        if newest
+        else "no checkpoint was saved yet: run again once that is fixed"
+    )
+    if saving is not None:
+        where = f"while saving {saving} at step {step} (the half-written folder was removed)"
+    else:
+        where = f"while writing {err.filename or out}" + (f" at step {step}" if step else "")
+    if err.errno in DISK_FULL_ERRNOS:
+        return DiskSpaceError(
+            f"no space left on the device {where}: {_size(_free_bytes(out))} free in {out} — free some space; {then}"
+        )
+    return BertCliError(
+        f"cannot write {where.removeprefix('while writing ').removeprefix('while saving ')}: "
+        f"{os.strerror(err.errno).lower()} — make {out} writable or pick another --output-dir; {then}"
+    )
+
+
+def _trainer_class(seed: int):
+    """Trainer with two changes: length-grouped batches whose order depends only on (seed, epoch), and a
+    record of the checkpoint being saved (so a failed save can be cleaned up and named).
+
+    transformers' own LengthGroupedSampler draws its permutation from the global torch RNG when the epoch
+    starts. A resumed run restores that RNG only after fast-forwarding through the skipped batches, so
+    the permutation of the epoch it resumes in came from a fresh process's RNG: killed in epoch 2 or later,
+    the resumed run trained on different batches than the uninterrupted one. Here every epoch's order is
+    drawn from its own generator seeded with (seed, epoch), and the global RNG is not touched at all.
+    """
+    import torch
+    from torch.utils.data import Sampler
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    class EpochLengthGroupedSampler(Sampler):
+        def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+            self.lengths = [int(n) for n in lengths]
+            self.batch_size = batch_size
+            self.seed = seed
+            self.epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = int(epoch)
+
+        def __len__(self) -> int:
+            return len(self.lengths)
+
+        def __iter__(self):
+            rng = torch.Generator().manual_seed(self.seed + self.epoch)
+            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=rng))
+
+    class BertCliTrainer(Trainer):
+        saving: Path | None = None
+
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            column = self.args.length_column_name
+            if self.args.train_sampling_strategy != "group_by_length" or column not in getattr(dataset, "column_names", ()):
+                return super()._get_train_sampler(train_dataset)
+            # grouped by the global batch: under torchrun each rank takes its share of the same length-sorted
+            # run of examples, so N processes train on the batches one process would
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(self.args.world_size, 1)
+            return EpochLengthGroupedSampler(list(dataset[column]), batch, seed)
+
+        def _save_checkpoint(self, model, trial):
+            self.saving = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            super()._save_checkpoint(model, trial)
+            self.saving = None
+
+    return BertCliTrainer
 
 
 def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, Any]):
@@ -266,10 +486,14 @@ def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, 
             saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if saved.is_dir():
                 save_input_settings(saved, settings, hyperparameters)
-            doomed = checkpoints_to_remove(list_checkpoints(args.output_dir), cfg.keep_checkpoints, state.best_model_checkpoint)
+            doomed = checkpoints_to_remove(
+                list_checkpoints(args.output_dir), cfg.keep_checkpoints, state.best_model_checkpoint, resumable=True
+            )
             if doomed:
                 remove_checkpoints(doomed)
                 KeepBestAndNewest.removed += len(doomed)
+            for leftover in leftover_deletions(args.output_dir):  # a deletion a kill interrupted
+                remove_folder(leftover)
 
     return SaveAtEpochEnd(), KeepBestAndNewest
 
@@ -341,7 +565,8 @@ def train(
     """Fine-tune `cfg.model` on `cfg.dataset` and save the final model to `<output_dir>/final`."""
     started = time.time()
     cfg = validate_config(cfg)
-    resume_from = _prepare_output_dir(cfg)
+    output = _inspect_output_dir(cfg)  # deletes nothing: --overwrite deletes once everything is checked
+    resume_from = output.resume_from
 
     from bertcli.core.data import load_labelled_data
     from bertcli.core.encoding import tokenize_dataset
@@ -356,7 +581,7 @@ def train(
     )
 
     import torch
-    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments, set_seed
+    from transformers import PrinterCallback, ProgressCallback, TrainingArguments, set_seed
 
     with _main_process_first():  # under torchrun, rank 0 fills the dataset caches before the others read them
         data = load_labelled_data(
@@ -391,9 +616,8 @@ def train(
     ckpt_bytes = estimate_checkpoint_bytes(parameters)
     saves = total_steps // cfg.save_steps + math.ceil(cfg.epochs)
     run_bytes = (min(saves, cfg.keep_checkpoints + 2)) * ckpt_bytes + parameters * WEIGHT_BYTES_PER_PARAM
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(out).free
+    out = output.path
+    free = _free_bytes(out)
     truncated = sum(1 for n in train_ds["n_tokens"] if n > cfg.max_length) / max(len(train_ds), 1)
     plan = RunPlan(
         model=cfg.model,
@@ -414,6 +638,7 @@ def train(
         resume_from=resume_from,
         truncated_share=truncated,
         notes=list(data.notes)
+        + output.notes
         + ([] if resume_from or not cfg.resume else ["--resume: no complete checkpoint yet, starting fresh"])
         + (
             ["attention dropout off on CPU (3-5x faster steps; --attention-dropout 0.1 turns it back on)"]
@@ -421,13 +646,10 @@ def train(
             else []
         ),
     )
+    _check_disk(out, run_bytes, free, output.reclaimable_bytes)
     if on_plan is not None:
         on_plan(plan)
-    if free < run_bytes * DISK_HEADROOM:
-        raise DiskSpaceError(
-            f"the run needs about {run_bytes / 1e9:.2f} GB in {out} but only {free / 1e9:.2f} GB is free — "
-            f"free some space, use --output-dir on a bigger disk, or lower --keep-checkpoints"
-        )
+    _clear_output_dir(output)  # every check has passed: now the earlier run may go
 
     metric = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
     use_tensorboard = cfg.tensorboard
@@ -484,7 +706,7 @@ def train(
     save_at_epoch_end, keeper = _make_callbacks(cfg, settings, hyperparameters)
     from bertcli.core.guards import nonfinite_guard
 
-    trainer = Trainer(
+    trainer = _trainer_class(cfg.seed)(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -514,6 +736,11 @@ def train(
         trainer.save_model(str(final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
             save_input_settings(final_dir, settings, hyperparameters)
+    except OSError as err:
+        failure = _write_failure(err, out, trainer)
+        if failure is err:
+            raise
+        raise failure from None
     finally:
         if _is_distributed():
             _destroy_process_group()
