@@ -34,8 +34,8 @@ DISK_HEADROOM = 1.1
 
 @dataclass
 class TrainConfig:
-    model: str = "bert-base-uncased"
-    dataset: str = "imdb"
+    model: str | None = None  # None: bert-base-uncased, or its offline stand-in (core/defaults.py)
+    dataset: str | None = None  # None: imdb, or the bundled sample offline
     output_dir: Path = Path("results")
     epochs: float = 3.0
     batch_size: int = 16
@@ -565,6 +565,10 @@ def train(
     """Fine-tune `cfg.model` on `cfg.dataset` and save the final model to `<output_dir>/final`."""
     started = time.time()
     cfg = validate_config(cfg)
+    from bertcli.core.defaults import resolve_sources
+
+    sources = resolve_sources(cfg.model, cfg.dataset)
+    cfg.model, cfg.dataset = sources.model, sources.dataset
     output = _inspect_output_dir(cfg)  # deletes nothing: --overwrite deletes once everything is checked
     resume_from = output.resume_from
 
@@ -637,7 +641,7 @@ def train(
         precision=precision,
         resume_from=resume_from,
         truncated_share=truncated,
-        notes=list(data.notes)
+        notes=[sources.note] * bool(sources.note) + list(data.notes)
         + output.notes
         + ([] if resume_from or not cfg.resume else ["--resume: no complete checkpoint yet, starting fresh"])
         + (
