@@ -45,3 +45,32 @@ def test_hub_names_stay_and_local_folders_go_by_their_name(tmp_path):
     local.mkdir(parents=True)
     write_model_card(tmp_path, _facts(str(local)), "run")
     assert ModelCard.load(tmp_path / "README.md").data.base_model == "my-bert"
+
+
+def test_a_trained_run_explains_itself(cli, tiny_model, reviews_csv, tmp_path):
+    """final/README.md and metrics.json hold the saved weights' scores; train --json prints the same report."""
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "run"
+    result = cli("train", "--model", tiny_model, "--dataset", reviews_csv, "-o", out, "--epochs", "3",
+                 "--batch-size", "8", "--lr", "5e-3", "--max-length", "64", "--save-steps", "4", "--logging-steps", "50",
+                 "--train-size", "all", "--eval-size", "all", "--no-tensorboard", "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    # --logging-steps 50 is longer than an epoch (11 steps): the plan says so and the run still logs a loss
+    assert "--logging-steps 50 is longer than an epoch" in " ".join(result.stderr.split())
+    assert report["lowest_loss"] is not None and len(report["epoch_rows"]) == 3
+    assert all(row["train_loss"] is not None for row in report["epoch_rows"])
+
+    final = out / "final"
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["metrics"]["accuracy"] == report["final_metrics"]["accuracy"]
+    assert metrics["final_from"] == report["final_from"]
+    card = ModelCard.load(final / "README.md")
+    scores = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert scores["accuracy"] == round(report["final_metrics"]["accuracy"], 4)
+    # the card reports the checkpoint kept as final, which need not be the last evaluation
+    if report["final_from"] != "last":
+        assert report["final_from"] in card.text
+    settings = json.loads((final / "bertcli.json").read_text())["training"]
+    assert sum(settings["eval_label_counts"]) == settings["eval_size"] and settings["text_column"] == "text"

@@ -9,6 +9,7 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    JsonOpt,
     LabelColumnOpt,
     MaxLengthOpt,
     ModelOpt,
@@ -91,6 +92,7 @@ def train_cmd(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; the summary only.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Fine-tune a BERT-family model for text classification.
 
@@ -148,4 +150,12 @@ def train_cmd(
 
         callbacks.append(RichProgressCallback(console_err()))
     report = train(cfg, callbacks=callbacks, on_plan=lambda plan: render_plan(plan))
-    render_train_report(report)
+    if json_out:
+        from dataclasses import asdict
+
+        from bertcli.render import is_main_process, print_json
+
+        if is_main_process():
+            print_json(asdict(report))
+    else:
+        render_train_report(report)

@@ -575,6 +575,7 @@ def train(
     from bertcli.core.data import load_labelled_data
     from bertcli.core.encoding import tokenize_dataset
     from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.model_card import FinalModelFacts, write_model_card
     from bertcli.core.model import (
         InputSettings,
         check_max_length,
@@ -616,6 +617,14 @@ def train(
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps_per_epoch = math.ceil(len(train_ds) / (cfg.batch_size * world))
     total_steps = cfg.max_steps or math.ceil(steps_per_epoch * cfg.epochs)
+    # a loss at least once an epoch (and once a run): a --logging-steps longer than that would log nothing
+    logging_steps = min(cfg.logging_steps, steps_per_epoch, total_steps)
+    logging_note = (
+        [f"logging every {logging_steps} step(s): --logging-steps {cfg.logging_steps} is longer than "
+         f"{'an epoch' if logging_steps == steps_per_epoch else 'the run'} ({logging_steps} steps), which would log no loss"]
+        if logging_steps < cfg.logging_steps
+        else []
+    )
     parameters = count_parameters(model)
     ckpt_bytes = estimate_checkpoint_bytes(parameters)
     saves = total_steps // cfg.save_steps + math.ceil(cfg.epochs)
@@ -676,7 +685,7 @@ def train(
         save_strategy="steps",
         save_steps=cfg.save_steps,
         logging_strategy="steps",
-        logging_steps=cfg.logging_steps,
+        logging_steps=logging_steps,
         logging_nan_inf_filter=False,
         metric_for_best_model=metric if eval_ds is not None else None,
         greater_is_better=cfg.best_metric != "loss",
@@ -706,6 +715,17 @@ def train(
         "precision": precision,
         "attention_dropout": attention_dropout,
         "group_by_length": cfg.group_by_length,
+        "text_column": cfg.text_column,
+        "label_column": cfg.label_column,
+        "train_split": cfg.train_split,
+        "eval_split": data.eval_split,
+        "label_names": data.label_names,
+        # how many eval examples each label has: the chance rate (always the majority label) is exact then
+        "eval_label_counts": _label_counts(eval_ds, len(data.label_names)),
+        "max_steps": cfg.max_steps,
+        "logging_steps": logging_steps,
+        "save_steps": cfg.save_steps,
+        "best_metric": cfg.best_metric,
     }
     save_at_epoch_end, keeper = _make_callbacks(cfg, settings, hyperparameters)
     from bertcli.core.guards import nonfinite_guard
@@ -740,6 +760,16 @@ def train(
         trainer.save_model(str(final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
             save_input_settings(final_dir, settings, hyperparameters)
+            write_model_card(
+                final_dir,
+                FinalModelFacts(
+                    training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
+                    label_names=data.label_names, metrics=final_metrics, eval_split=data.eval_split,
+                    final_from=final_from, global_step=state.global_step, train_seconds=train_seconds,
+                    hardware=_hardware(device),
+                ),
+                name=out.resolve().name,
+            )
     except OSError as err:
         failure = _write_failure(err, out, trainer)
         if failure is err:
@@ -778,6 +808,27 @@ def train(
         checkpoints_removed=keeper.removed,
         final_from=final_from,
     )
+
+
+def _label_counts(ds: Any, n_labels: int) -> list[int] | None:
+    if ds is None:
+        return None
+    counts = [0] * n_labels
+    for label in ds["label"]:
+        counts[int(label)] += 1
+    return counts
+
+
+def _hardware(device: str) -> str:
+    """What trained the model, for the model card: the GPU's name, or the CPU and its threads."""
+    import platform
+
+    import torch
+
+    if device == "cuda":
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
 
 
 def _load_safetensors_weights(model: Any, folder: Path) -> None:
