@@ -652,6 +652,7 @@ def train(
         truncated_share=truncated,
         notes=[sources.note] * bool(sources.note) + list(data.notes)
         + output.notes
+        + logging_note
         + ([] if resume_from or not cfg.resume else ["--resume: no complete checkpoint yet, starting fresh"])
         + (
             ["attention dropout off on CPU (3-5x faster steps; --attention-dropout 0.1 turns it back on)"]
