@@ -24,8 +24,13 @@ The runs take turns on slices of the reviews (--rounds), so load from other proc
 machine falls on all of them alike; --threads 1 keeps a busy 2-core machine from skewing the numbers
 (batch-1 pipelines suffer most when a core is taken away mid-operation).
 
+--agreement-only skips 1 and 3 and reports, per mode, how many test labels differ from fp32: the
+int8 check for one kind of CPU. The modes follow the CPU as bertcli sees it (bertcli.core.cpu), so
+the AVX2-only kind can be emulated on an AVX-512 machine by capping oneDNN and ATen before start:
+
     python bench/predict_speed.py --results ../runs/ref --threads 1
     python bench/predict_speed.py --n 500 --test-n 500 --batch-size 32
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python bench/predict_speed.py --model RUN --agreement-only
 """
 
 from __future__ import annotations
@@ -217,6 +222,44 @@ def agreement(a, b) -> float:
     return sum(x == y for x, y in zip(a, b)) / max(len(a), 1)
 
 
+def speed_and_ceiling(args: argparse.Namespace, path: str, length: int, modes: dict, results: dict) -> None:
+    """Parts 1-3: throughput against the pipeline, label agreement, and the fp32 ceiling."""
+    from bertcli.core.inference import load_for_inference
+
+    texts, _ = read_split(args.imdb, "unsupervised", args.n, args.seed)
+    runners = {"pipeline (batch 1)": pipeline_runner(path, length, 1)}
+    if args.pipeline_batch_size:
+        runners[f"pipeline (batch {args.pipeline_batch_size})"] = pipeline_runner(path, length, args.pipeline_batch_size)
+    for name, kwargs in modes.items():
+        clf = load_for_inference(path, max_length=args.max_length, truncation="head", **kwargs)
+        runners[name] = bertcli_runner(clf, args.batch_size)
+    runs = interleaved(runners, texts, args.rounds)
+
+    base_labels, _, base_s = runs["pipeline (batch 1)"]
+    fp32_labels, fp32_probs, _ = runs["bertcli fp32"]
+    print(f"\n{len(texts)} unsupervised reviews, head truncation at {length} tokens, {args.rounds} interleaved rounds:")
+    print(f"{'':22} {'reviews/s':>10} {'vs pipeline':>12} {'same label as pipeline':>24} {'same as fp32':>13} {'max |Δp|':>9}")
+    table = []
+    for name, (labels, probs, s) in runs.items():
+        delta = max(abs(a[0] - b[0]) for a, b in zip(probs, fp32_probs)) if probs else None
+        row = {
+            "run": name,
+            "seconds": round(s, 2),
+            "per_second": round(len(texts) / s, 2),
+            "speedup": round(base_s / s, 2),
+            "agree_pipeline": agreement(labels, base_labels),
+            "agree_fp32": agreement(labels, fp32_labels),
+            "max_prob_delta": delta,
+        }
+        table.append(row)
+        print(
+            f"{name:22} {row['per_second']:>10.1f} {row['speedup']:>11.2f}x {row['agree_pipeline']:>23.2%} "
+            f"{row['agree_fp32']:>12.2%} {'' if delta is None else f'{delta:.4f}':>9}"
+        )
+    results["speed"] = table
+    results["fp32_ceiling"] = fp32_ceiling(path, texts, length, base_s, args.batch_size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder or run folder (default: newest under --results)")
@@ -231,14 +274,17 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=None, help="override the saved max length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--agreement-only", action="store_true", help="only the test-split accuracy and labels changed vs fp32")
     args = parser.parse_args()
 
     import torch
 
+    from bertcli.core.cpu import describe_cpu, has_int8_dot_product
     from bertcli.core.inference import load_for_inference
     from bertcli.core.training import cpu_supports_bf16
 
-    results: dict = {"machine": machine(), "n": args.n, "batch_size": args.batch_size}
+    cpu = f"{describe_cpu()}, ATen {torch.backends.cpu.get_cpu_capability()}; int8 activations {8 if has_int8_dot_product() else 7}-bit"
+    results: dict = {"machine": machine(), "cpu": cpu, "n": args.n, "batch_size": args.batch_size}
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = {"bertcli fp32": {"precision": "fp32"}}
@@ -249,42 +295,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path, described = pick_model(args, Path(scratch))
         length = load_for_inference(path, max_length=args.max_length).max_length
-        print(f"{machine()}; {torch.get_num_threads()} torch threads")
+        print(f"{machine()}; {torch.get_num_threads()} torch threads\nCPU as bertcli sees it: {cpu}")
         print(f"model: {described}; max length {length}; batch {args.batch_size}")
         results.update(model=described, max_length=length, threads=torch.get_num_threads())
-
-        texts, _ = read_split(args.imdb, "unsupervised", args.n, args.seed)
-        runners = {"pipeline (batch 1)": pipeline_runner(path, length, 1)}
-        if args.pipeline_batch_size:
-            runners[f"pipeline (batch {args.pipeline_batch_size})"] = pipeline_runner(path, length, args.pipeline_batch_size)
-        for name, kwargs in modes.items():
-            clf = load_for_inference(path, max_length=args.max_length, truncation="head", **kwargs)
-            runners[name] = bertcli_runner(clf, args.batch_size)
-        runs = interleaved(runners, texts, args.rounds)
-
-        base_labels, _, base_s = runs["pipeline (batch 1)"]
-        fp32_labels, fp32_probs, _ = runs["bertcli fp32"]
-        print(f"\n{len(texts)} unsupervised reviews, head truncation at {length} tokens, {args.rounds} interleaved rounds:")
-        print(f"{'':22} {'reviews/s':>10} {'vs pipeline':>12} {'same label as pipeline':>24} {'same as fp32':>13} {'max |Δp|':>9}")
-        table = []
-        for name, (labels, probs, s) in runs.items():
-            delta = max(abs(a[0] - b[0]) for a, b in zip(probs, fp32_probs)) if probs else None
-            row = {
-                "run": name,
-                "seconds": round(s, 2),
-                "per_second": round(len(texts) / s, 2),
-                "speedup": round(base_s / s, 2),
-                "agree_pipeline": agreement(labels, base_labels),
-                "agree_fp32": agreement(labels, fp32_labels),
-                "max_prob_delta": delta,
-            }
-            table.append(row)
-            print(
-                f"{name:22} {row['per_second']:>10.1f} {row['speedup']:>11.2f}x {row['agree_pipeline']:>23.2%} "
-                f"{row['agree_fp32']:>12.2%} {'' if delta is None else f'{delta:.4f}':>9}"
-            )
-        results["speed"] = table
-        results["fp32_ceiling"] = fp32_ceiling(path, texts, length, base_s, args.batch_size)
+        if not args.agreement_only:
+            speed_and_ceiling(args, path, length, modes, results)
 
         if args.test_n:
             texts, gold = read_split(args.imdb, "test", args.test_n, args.seed)
@@ -299,14 +314,20 @@ def main() -> None:
             accuracy = {}
             base_ids = [names.index(x) for x in runs["bertcli fp32"][0]]
             base_acc = sum(p == g for p, g in zip(base_ids, gold)) / len(gold)
-            for name, (labels, _, s) in runs.items():
+            base_probs = runs["bertcli fp32"][1]
+            for name, (labels, probs, s) in runs.items():
                 ids = [names.index(x) for x in labels]
                 acc = sum(p == g for p, g in zip(ids, gold)) / len(gold)
                 changed = sum(a != b for a, b in zip(ids, base_ids))
-                accuracy[name] = {"accuracy": acc, "labels_changed_vs_fp32": changed, "per_second": round(len(texts) / s, 2)}
+                delta = max(abs(a[0] - b[0]) for a, b in zip(probs, base_probs))
+                accuracy[name] = {
+                    "accuracy": acc, "labels_changed_vs_fp32": changed, "agree_fp32": 1 - changed / len(texts),
+                    "max_prob_delta": round(delta, 4), "per_second": round(len(texts) / s, 2),
+                }
                 print(
                     f"{name:22} accuracy {acc:.4f} ({(acc - base_acc) * 100:+.2f} points vs fp32), "
-                    f"{changed} of {len(texts)} labels changed, {len(texts) / s:.1f} reviews/s"
+                    f"{changed} of {len(texts)} labels changed ({1 - changed / len(texts):.2%} agree), "
+                    f"max |Δp| {delta:.4f}, {len(texts) / s:.1f} reviews/s"
                 )
             results["test"] = accuracy
     if args.json:

@@ -55,3 +55,81 @@ def test_attention_dropout_default_depends_on_device():
     assert resolve_attention_dropout(0.1, "cpu") == 0.1
     with pytest.raises(UsageError):
         resolve_attention_dropout(1.5, "cpu")
+
+
+# What bertcli believes the CPU can do: /proc/cpuinfo's flags, capped by oneDNN's ONEDNN_MAX_CPU_ISA.
+SAPPHIRE_RAPIDS = frozenset(
+    "sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512dq avx512cd avx512vl avx512_vnni avx512_bf16 "
+    "avx512_fp16 avx512_vbmi amx_tile amx_int8 amx_bf16".split()
+)
+
+
+@pytest.fixture
+def sapphire_rapids(monkeypatch):
+    from bertcli.core import cpu
+
+    monkeypatch.setattr(cpu, "_cpuinfo_flags", lambda: SAPPHIRE_RAPIDS)
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    "cap, bf16, int8_dot, described",
+    [
+        (None, True, True, "AVX-512 with VNNI, bf16, AMX"),
+        ("AVX2", False, False, "AVX2, no VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX2)"),
+        ("avx2", False, False, "AVX2, no VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX2)"),
+        ("AVX2_VNNI", False, True, "AVX2 with VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX2_VNNI)"),
+        ("AVX512_CORE", False, False, "AVX-512, no VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE)"),
+        ("AVX512_CORE_VNNI", False, True, "AVX-512 with VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI)"),
+        ("AVX512_CORE_BF16", True, True, "AVX-512 with VNNI, bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)"),
+        ("AVX512_CORE_AMX", True, True, "AVX-512 with VNNI, bf16, AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_AMX)"),
+        ("NOT_AN_ISA", True, True, "AVX-512 with VNNI, bf16, AMX"),  # oneDNN ignores a value it does not know
+    ],
+)
+def test_cpu_features_follow_the_onednn_isa_cap(sapphire_rapids, cap, bf16, int8_dot, described):
+    from bertcli.core.cpu import cpu_features, describe_cpu, has_bf16, has_int8_dot_product
+
+    if cap:
+        sapphire_rapids.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert (has_bf16(), has_int8_dot_product(), describe_cpu()) == (bf16, int8_dot, described)
+    assert "sse4_2" in cpu_features()  # flags below every cap stay
+
+
+def test_the_cap_only_lowers_and_onednn_name_wins_over_dnnl(sapphire_rapids):
+    from bertcli.core import cpu
+
+    sapphire_rapids.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    assert cpu.cpu_features() == {"sse4_2", "avx", "avx2", "fma", "f16c"}
+    sapphire_rapids.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    assert cpu.has_int8_dot_product() and "amx_int8" not in cpu.cpu_features() and "avx_vnni" not in cpu.cpu_features()
+    sapphire_rapids.setattr(cpu, "_cpuinfo_flags", lambda: frozenset({"sse4_2", "avx", "avx2"}))
+    sapphire_rapids.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")  # a cap above the CPU adds nothing
+    assert cpu.cpu_features() == {"sse4_2", "avx", "avx2"} and not cpu.has_bf16()
+    sapphire_rapids.setattr(cpu, "_cpuinfo_flags", frozenset)  # no /proc/cpuinfo: the safe choices
+    assert not cpu.has_bf16() and not cpu.has_int8_dot_product()
+
+
+def test_real_cpuinfo_is_read(monkeypatch):
+    from bertcli.core.cpu import _cpuinfo_flags, cpu_features
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split()
+    assert cpu_features() == _cpuinfo_flags() == frozenset(flags)
+
+
+def test_precision_choices_follow_a_capped_cpu(sapphire_rapids):
+    from bertcli.core.errors import UsageError
+    from bertcli.core.inference import choose_inference_precision
+
+    assert choose_precision("auto", "cpu") == "bf16" and choose_inference_precision("auto", "cpu") == "bf16"
+    sapphire_rapids.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert choose_precision("auto", "cpu") == "fp32" and choose_inference_precision("auto", "cpu") == "fp32"
+    with pytest.raises(UsageError, match=r"bf16 instructions .*this one is AVX2, no VNNI.*use --precision fp32"):
+        choose_inference_precision("bf16", "cpu")

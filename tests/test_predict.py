@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from refusals import assert_refused
+
+from bertcli.core.cpu import describe_cpu, has_int8_dot_product
 
 GOOD = "a wonderful superb brilliant film with excellent acting"
 BAD = "a terrible boring awful film with dreadful acting"
@@ -382,14 +385,15 @@ def test_int8_linear_matches_float_and_qkv_share_one_quantization(monkeypatch):
     torch.manual_seed(0)
     linears = [torch.nn.Linear(64, 96) for _ in range(3)]
     shared = int8.SharedInput(3)
-    layers = [int8._int8_linear_class()(lin, torch.float32, shared) for lin in linears]
+    top = int8.activation_range()  # 8-bit codes with VNNI or AMX, 7-bit without
+    layers = [int8._int8_linear_class()(lin, torch.float32, shared, top) for lin in linears]
     calls = []
     real = int8.quantize_activations
-    monkeypatch.setattr(int8, "quantize_activations", lambda x: calls.append(1) or real(x))
+    monkeypatch.setattr(int8, "quantize_activations", lambda x, top: calls.append(top) or real(x, top))
     x = torch.randn(2, 7, 64)
     with torch.inference_mode():
         outs = [layer(x) for layer in layers]
-        assert len(calls) == 1
+        assert calls == [top]
         for lin, out in zip(linears, outs):
             ref = lin(x)
             assert out.shape == ref.shape and ((out - ref).norm() / ref.norm()) < 0.02
@@ -428,27 +432,137 @@ def test_batches_respect_the_token_budget_and_cover_every_text():
     assert len(length_sorted_batches(lengths, batch_size=4)) == -(-len(lengths) // 4)
 
 
-def test_int8_kernels_that_fail_give_one_clear_error(cli, final, monkeypatch):
+def broken_int8(monkeypatch, how: str) -> None:
+    """oneDNN int8 kernels that fail or give wrong numbers, as on a torch build or CPU whose kernels differ."""
     import torch
 
-    real = torch.ops.onednn
+    from bertcli.core import int8
 
-    class Broken:
-        """torch.ops.onednn whose int8 product fails, as on a torch build whose kernels differ."""
+    if how == "fail":
+        real = torch.ops.onednn
 
-        def __getattr__(self, name):
-            if name != "qlinear_pointwise":
-                return getattr(real, name)
+        class Failing:
+            def __getattr__(self, name):
+                if name != "qlinear_pointwise":
+                    return getattr(real, name)
 
-            def fail(*args):
-                raise RuntimeError("could not create a primitive descriptor")
+                def fail(*args):
+                    raise RuntimeError("could not create a primitive descriptor")
 
-            return fail
+                return fail
 
-    monkeypatch.setattr(torch.ops, "onednn", Broken())
-    result = cli("predict", GOOD, "-m", final, "--quantize", "int8")
-    assert result.exit_code == 2
-    assert "oneDNN int8 kernels failed" in result.stderr and "drop --quantize" in result.stderr
+        monkeypatch.setattr(torch.ops, "onednn", Failing())
+        return
+    real_class = int8._int8_linear_class()
+
+    class Wrong(real_class):
+        def forward(self, x):
+            out = real_class.forward(self, x)
+            probe = (self.in_features, self.out_features) == (64, 16)  # the shape of int8.limit_probe()
+            wrong = {"clip-8-bit": self.top == int8.FULL_RANGE, "clip-always": True, "model-shapes": not probe}[how]
+            return out * 0.5 if wrong else out
+
+    monkeypatch.setattr(int8, "_int8_linear_class", lambda: Wrong)
+
+
+@pytest.mark.parametrize(
+    "how, needles",
+    [
+        ("fail", ("--quantize int8", "oneDNN int8 kernels failed", "could not create a primitive", "drop --quantize")),
+        ("clip-always", ("--quantize int8", "wrong on this CPU (", "even with 7-bit activations", "drop --quantize")),
+        ("model-shapes", ("--quantize int8", "gave wrong results (50% off fp32 on this CPU:", "drop --quantize")),
+    ],
+)
+def test_int8_kernels_that_fail_or_are_wrong_are_refused(cli, final, monkeypatch, how, needles):
+    broken_int8(monkeypatch, how)
+    assert_refused(cli("predict", GOOD, "-m", final, "--quantize", "int8"), 2, *needles)
+
+
+def test_int8_falls_back_to_7_bit_activations_where_8_bit_sums_clip(final, monkeypatch):
+    """A CPU whose flags claim VNNI but whose kernels clip 8-bit pair sums anyway is caught by the limit probe."""
+    from bertcli.core import int8
+    from bertcli.core.inference import load_for_inference, predict_texts
+
+    monkeypatch.setattr(int8, "activation_range", lambda: int8.FULL_RANGE)
+    broken_int8(monkeypatch, "clip-8-bit")
+    clf = load_for_inference(str(final), precision="fp32", quantize="int8")
+    assert clf.model.bert.encoder.layer[0].attention.self.query.top == int8.REDUCED_RANGE
+    exact = predict_texts(load_for_inference(str(final), precision="fp32"), [GOOD, BAD])
+    assert [p.label for p in predict_texts(clf, [GOOD, BAD])] == [p.label for p in exact] == ["positive", "negative"]
+
+
+def test_seven_bit_activations_agree_with_fp32_on_every_cpu():
+    """Codes 0..127 keep every pair of u8 x s8 products within 16 bits (2 x 127 x 127 = 32,258), so this holds
+    with or without VNNI."""
+    import torch
+
+    from bertcli.core import int8
+
+    seven = int8.REDUCED_RANGE
+    int8_linear = int8._int8_linear_class()
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 96)
+    x = int8.large_activations(linear)
+    assert int(int8.quantize_activations(x, seven)[0].max()) == seven  # the top code is reached, never passed
+    # an exact half on both sides rounds the maximum one code past the top: clamped back
+    assert int(int8.quantize_activations(torch.tensor([[-1.0, 1.0]]), seven)[0].max()) == seven
+    assert int8._relative_error(int8_linear, linear, x, torch.float32, seven) < 0.015
+    assert int8._relative_error(int8_linear, *int8.limit_probe(), torch.float32, seven) < 0.005
+
+
+@pytest.mark.skipif(
+    not has_int8_dot_product(), reason=f"needs VNNI or AMX, which this CPU lacks ({describe_cpu()}): int8 uses 7-bit activations here"
+)
+def test_full_range_activations_are_exact_where_the_cpu_has_vnni_or_amx():
+    import torch
+
+    from bertcli.core import int8
+
+    assert int8.activation_range() == int8.FULL_RANGE
+    for out_dtype in (torch.float32, torch.bfloat16):
+        assert int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), out_dtype, int8.FULL_RANGE) < 0.005
+
+
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+ON_AVX2_ONLY = """
+import json, sys
+import torch
+from bertcli.core import int8
+from bertcli.core.cpu import describe_cpu
+from bertcli.core.inference import load_for_inference, predict_texts
+path, texts = sys.argv[1], json.loads(sys.argv[2])
+probe = {top: int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), torch.float32, top) for top in (255, 127)}
+exact, quantized = load_for_inference(path), load_for_inference(path, quantize="int8")
+print(json.dumps({
+    "cpu": describe_cpu(), "aten": torch.backends.cpu.get_cpu_capability(), "probe": probe,
+    "modes": [exact.mode, quantized.mode], "top": quantized.model.bert.encoder.layer[0].intermediate.dense.top,
+    "exact": [p.probabilities for p in predict_texts(exact, texts)],
+    "int8": [p.probabilities for p in predict_texts(quantized, texts)],
+}))
+"""
+
+
+def test_int8_on_an_avx2_only_cpu_agrees_with_fp32(final):
+    """oneDNN capped at AVX2 (no VNNI, AMX or bf16), as on an AVX2-only machine: 8-bit sums clip there, the
+    load check sees it, and int8 runs with 7-bit activations and gives fp32's labels."""
+    import subprocess
+    import sys
+
+    from bertcli.core.int8 import CHECK_TOLERANCE
+
+    texts = [GOOD, BAD, "an ordinary film with a few good scenes", "dull, slow and far too long", "x"]
+    out = subprocess.run(
+        [sys.executable, "-c", ON_AVX2_ONLY, str(final), json.dumps(texts)],
+        env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout.splitlines()[-1])
+    assert doc["cpu"] == "AVX2, no VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX2)" and doc["aten"] == "AVX2"
+    assert doc["probe"]["255"] > 10 * CHECK_TOLERANCE and doc["probe"]["127"] < 0.005, doc["probe"]
+    assert doc["modes"] == ["fp32", "int8"] and doc["top"] == 127
+    labels = [[max(range(len(p)), key=p.__getitem__) for p in doc[mode]] for mode in ("exact", "int8")]
+    assert labels[0] == labels[1] and labels[0][:2] == [1, 0]
+    assert max(abs(a[0] - b[0]) for a, b in zip(doc["exact"], doc["int8"])) < 0.05
 
 
 def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
@@ -471,15 +585,17 @@ def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
     assert not run_last_layer_for_cls_only(torch.nn.Linear(2, 2))
 
 
-def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch):
+@pytest.mark.parametrize("top", [255, 127])
+def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch, top):
     import torch
 
     from bertcli.core.int8 import quantize_activations
 
     x = torch.randn(37, 64, generator=torch.Generator().manual_seed(1)) * 3 + 0.5
-    values, scale, zero_point = quantize_activations(x)
+    values, scale, zero_point = quantize_activations(x, top)
+    assert int(values.max()) <= top
     monkeypatch.delattr(torch, "quantize_per_tensor")
-    plain, plain_scale, plain_zero_point = quantize_activations(x)
+    plain, plain_scale, plain_zero_point = quantize_activations(x, top)
     assert (scale, zero_point) == (plain_scale, plain_zero_point) and values.dtype == plain.dtype == torch.uint8
     assert (values.int() - plain.int()).abs().max() <= 1  # rounding of exact halves may differ
     restored = (values.float() - zero_point) * scale

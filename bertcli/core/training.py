@@ -157,11 +157,10 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def cpu_supports_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """AVX512-BF16 or AMX-BF16, as oneDNN may use them (bertcli.core.cpu: ONEDNN_MAX_CPU_ISA caps them)."""
+    from bertcli.core.cpu import has_bf16
+
+    return has_bf16()
 
 
 def choose_precision(requested: str, device: str) -> str:
