@@ -56,3 +56,10 @@ def test_two_gloo_processes_match_one_process(tiny_model, reviews_csv, tmp_path)
     one_eval = [e for e in one_state["log_history"] if "eval_loss" in e][-1]
     assert abs(ddp_eval["eval_accuracy"] - one_eval["eval_accuracy"]) <= 0.25
     assert abs(ddp_eval["eval_loss"] - one_eval["eval_loss"]) <= 0.35
+    # the losses are on the same scale: not multiplied by the number of processes (loss and gradients alike)
+    ddp_first = next(e for e in ddp_state["log_history"] if "loss" in e)
+    one_first = next(e for e in one_state["log_history"] if "loss" in e)
+    assert ddp_first["step"] == one_first["step"]
+    assert 0.9 < ddp_first["loss"] / one_first["loss"] < 1.1, (ddp_first, one_first)
+    first_evals = [next(e for e in s["log_history"] if "eval_loss" in e) for s in (ddp_state, one_state)]
+    assert 0.9 < first_evals[0]["eval_loss"] / first_evals[1]["eval_loss"] < 1.1, first_evals

@@ -698,6 +698,9 @@ def train(
         save_only_model=False,
         **accelerator_arguments(device, precision, cfg.compile),
         ddp_find_unused_parameters=False if _is_distributed() else None,
+        # A classifier's loss is a mean over its batch and ignores num_items_in_batch, so Trainer's token
+        # averaging across processes would only multiply it (and the gradients) by the number of processes.
+        average_tokens_across_devices=False,
     )
     settings = InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
     hyperparameters = {
