@@ -283,7 +283,7 @@ def main() -> None:
     from bertcli.core.inference import load_for_inference
     from bertcli.core.training import cpu_supports_bf16
 
-    cpu = f"{describe_cpu()}, ATen {torch.backends.cpu.get_cpu_capability()}; int8 activations {8 if has_int8_dot_product() else 7}-bit"
+    cpu = f"{describe_cpu()}, ATen {torch.backends.cpu.get_cpu_capability()}; int8 weights {8 if has_int8_dot_product() else 7}-bit"
     results: dict = {"machine": machine(), "cpu": cpu, "n": args.n, "batch_size": args.batch_size}
     if args.threads:
         torch.set_num_threads(args.threads)

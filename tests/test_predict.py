@@ -385,15 +385,15 @@ def test_int8_linear_matches_float_and_qkv_share_one_quantization(monkeypatch):
     torch.manual_seed(0)
     linears = [torch.nn.Linear(64, 96) for _ in range(3)]
     shared = int8.SharedInput(3)
-    top = int8.activation_range()  # 8-bit codes with VNNI or AMX, 7-bit without
-    layers = [int8._int8_linear_class()(lin, torch.float32, shared, top) for lin in linears]
+    weight_max = int8.weight_range()  # 8-bit weights with VNNI or AMX, 7-bit without
+    layers = [int8._int8_linear_class()(lin, torch.float32, shared, weight_max) for lin in linears]
     calls = []
     real = int8.quantize_activations
-    monkeypatch.setattr(int8, "quantize_activations", lambda x, top: calls.append(top) or real(x, top))
+    monkeypatch.setattr(int8, "quantize_activations", lambda x: calls.append(1) or real(x))
     x = torch.randn(2, 7, 64)
     with torch.inference_mode():
         outs = [layer(x) for layer in layers]
-        assert calls == [top]
+        assert len(calls) == 1
         for lin, out in zip(linears, outs):
             ref = lin(x)
             assert out.shape == ref.shape and ((out - ref).norm() / ref.norm()) < 0.02
@@ -459,7 +459,7 @@ def broken_int8(monkeypatch, how: str) -> None:
         def forward(self, x):
             out = real_class.forward(self, x)
             probe = (self.in_features, self.out_features) == (64, 16)  # the shape of int8.limit_probe()
-            wrong = {"clip-8-bit": self.top == int8.FULL_RANGE, "clip-always": True, "model-shapes": not probe}[how]
+            wrong = {"clip-8-bit": self.weight_max == int8.FULL_RANGE, "clip-always": True, "model-shapes": not probe}[how]
             return out * 0.5 if wrong else out
 
     monkeypatch.setattr(int8, "_int8_linear_class", lambda: Wrong)
@@ -469,7 +469,7 @@ def broken_int8(monkeypatch, how: str) -> None:
     "how, needles",
     [
         ("fail", ("--quantize int8", "oneDNN int8 kernels failed", "could not create a primitive", "drop --quantize")),
-        ("clip-always", ("--quantize int8", "wrong on this CPU (", "even with 7-bit activations", "drop --quantize")),
+        ("clip-always", ("--quantize int8", "wrong on this CPU (", "even with 7-bit weights", "drop --quantize")),
         ("model-shapes", ("--quantize int8", "gave wrong results (50% off fp32 on this CPU:", "drop --quantize")),
     ],
 )
@@ -478,22 +478,22 @@ def test_int8_kernels_that_fail_or_are_wrong_are_refused(cli, final, monkeypatch
     assert_refused(cli("predict", GOOD, "-m", final, "--quantize", "int8"), 2, *needles)
 
 
-def test_int8_falls_back_to_7_bit_activations_where_8_bit_sums_clip(final, monkeypatch):
+def test_int8_falls_back_to_7_bit_weights_where_8_bit_sums_clip(final, monkeypatch):
     """A CPU whose flags claim VNNI but whose kernels clip 8-bit pair sums anyway is caught by the limit probe."""
     from bertcli.core import int8
     from bertcli.core.inference import load_for_inference, predict_texts
 
-    monkeypatch.setattr(int8, "activation_range", lambda: int8.FULL_RANGE)
+    monkeypatch.setattr(int8, "weight_range", lambda: int8.FULL_RANGE)
     broken_int8(monkeypatch, "clip-8-bit")
     clf = load_for_inference(str(final), precision="fp32", quantize="int8")
-    assert clf.model.bert.encoder.layer[0].attention.self.query.top == int8.REDUCED_RANGE
+    assert clf.model.bert.encoder.layer[0].attention.self.query.weight_max == int8.REDUCED_RANGE
     exact = predict_texts(load_for_inference(str(final), precision="fp32"), [GOOD, BAD])
     assert [p.label for p in predict_texts(clf, [GOOD, BAD])] == [p.label for p in exact] == ["positive", "negative"]
 
 
-def test_seven_bit_activations_agree_with_fp32_on_every_cpu():
-    """Codes 0..127 keep every pair of u8 x s8 products within 16 bits (2 x 127 x 127 = 32,258), so this holds
-    with or without VNNI."""
+def test_seven_bit_weights_agree_with_fp32_on_every_cpu():
+    """Weight codes within ±63 keep every pair of u8 x s8 products within 16 bits (2 x 255 x 63 = 32,130), so
+    this holds with or without VNNI."""
     import torch
 
     from bertcli.core import int8
@@ -503,22 +503,24 @@ def test_seven_bit_activations_agree_with_fp32_on_every_cpu():
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 96)
     x = int8.large_activations(linear)
-    assert int(int8.quantize_activations(x, seven)[0].max()) == seven  # the top code is reached, never passed
-    # an exact half on both sides rounds the maximum one code past the top: clamped back
-    assert int(int8.quantize_activations(torch.tensor([[-1.0, 1.0]]), seven)[0].max()) == seven
+    assert int(int8.quantize_activations(x)[0].max()) == 255  # the activations reach the top code
+    layer = int8_linear(linear, torch.float32, weight_max=seven)
+    assert "7-bit weights" in repr(layer)
+    codes = torch.round(linear.weight.detach() / layer.weight_scale[:, None])
+    assert codes.abs().amax(dim=1).eq(seven).all()  # each channel's largest weight at the top code, never past
     assert int8._relative_error(int8_linear, linear, x, torch.float32, seven) < 0.015
     assert int8._relative_error(int8_linear, *int8.limit_probe(), torch.float32, seven) < 0.005
 
 
 @pytest.mark.skipif(
-    not has_int8_dot_product(), reason=f"needs VNNI or AMX, which this CPU lacks ({describe_cpu()}): int8 uses 7-bit activations here"
+    not has_int8_dot_product(), reason=f"needs VNNI or AMX, which this CPU lacks ({describe_cpu()}): int8 uses 7-bit weights here"
 )
-def test_full_range_activations_are_exact_where_the_cpu_has_vnni_or_amx():
+def test_full_range_weights_are_exact_where_the_cpu_has_vnni_or_amx():
     import torch
 
     from bertcli.core import int8
 
-    assert int8.activation_range() == int8.FULL_RANGE
+    assert int8.weight_range() == int8.FULL_RANGE
     for out_dtype in (torch.float32, torch.bfloat16):
         assert int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), out_dtype, int8.FULL_RANGE) < 0.005
 
@@ -531,11 +533,11 @@ from bertcli.core import int8
 from bertcli.core.cpu import describe_cpu
 from bertcli.core.inference import load_for_inference, predict_texts
 path, texts = sys.argv[1], json.loads(sys.argv[2])
-probe = {top: int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), torch.float32, top) for top in (255, 127)}
+probe = {bound: int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), torch.float32, bound) for bound in (127, 63)}
 exact, quantized = load_for_inference(path), load_for_inference(path, quantize="int8")
 print(json.dumps({
     "cpu": describe_cpu(), "aten": torch.backends.cpu.get_cpu_capability(), "probe": probe,
-    "modes": [exact.mode, quantized.mode], "top": quantized.model.bert.encoder.layer[0].intermediate.dense.top,
+    "modes": [exact.mode, quantized.mode], "weight_max": quantized.model.bert.encoder.layer[0].intermediate.dense.weight_max,
     "exact": [p.probabilities for p in predict_texts(exact, texts)],
     "int8": [p.probabilities for p in predict_texts(quantized, texts)],
 }))
@@ -544,7 +546,7 @@ print(json.dumps({
 
 def test_int8_on_an_avx2_only_cpu_agrees_with_fp32(final):
     """oneDNN capped at AVX2 (no VNNI, AMX or bf16), as on an AVX2-only machine: 8-bit sums clip there, the
-    load check sees it, and int8 runs with 7-bit activations and gives fp32's labels."""
+    load check sees it, and int8 runs with 7-bit weights and gives fp32's labels."""
     import subprocess
     import sys
 
@@ -558,8 +560,8 @@ def test_int8_on_an_avx2_only_cpu_agrees_with_fp32(final):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout.splitlines()[-1])
     assert doc["cpu"] == "AVX2, no VNNI, no bf16, no AMX (ONEDNN_MAX_CPU_ISA=AVX2)" and doc["aten"] == "AVX2"
-    assert doc["probe"]["255"] > 10 * CHECK_TOLERANCE and doc["probe"]["127"] < 0.005, doc["probe"]
-    assert doc["modes"] == ["fp32", "int8"] and doc["top"] == 127
+    assert doc["probe"]["127"] > 10 * CHECK_TOLERANCE and doc["probe"]["63"] < 0.005, doc["probe"]
+    assert doc["modes"] == ["fp32", "int8"] and doc["weight_max"] == 63
     labels = [[max(range(len(p)), key=p.__getitem__) for p in doc[mode]] for mode in ("exact", "int8")]
     assert labels[0] == labels[1] and labels[0][:2] == [1, 0]
     assert max(abs(a[0] - b[0]) for a, b in zip(doc["exact"], doc["int8"])) < 0.05
@@ -585,17 +587,15 @@ def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
     assert not run_last_layer_for_cls_only(torch.nn.Linear(2, 2))
 
 
-@pytest.mark.parametrize("top", [255, 127])
-def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch, top):
+def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch):
     import torch
 
     from bertcli.core.int8 import quantize_activations
 
     x = torch.randn(37, 64, generator=torch.Generator().manual_seed(1)) * 3 + 0.5
-    values, scale, zero_point = quantize_activations(x, top)
-    assert int(values.max()) <= top
+    values, scale, zero_point = quantize_activations(x)
     monkeypatch.delattr(torch, "quantize_per_tensor")
-    plain, plain_scale, plain_zero_point = quantize_activations(x, top)
+    plain, plain_scale, plain_zero_point = quantize_activations(x)
     assert (scale, zero_point) == (plain_scale, plain_zero_point) and values.dtype == plain.dtype == torch.uint8
     assert (values.int() - plain.int()).abs().max() <= 1  # rounding of exact halves may differ
     restored = (values.float() - zero_point) * scale
