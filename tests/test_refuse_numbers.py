@@ -33,6 +33,8 @@ VALID = {
     "--seed": {"0"},
     "--mistakes": {"0"},
     "--threshold": {"0"},
+    "--min-delta": {"0"},
+    "--label-smoothing": {"0"},
 }
 
 

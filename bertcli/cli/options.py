@@ -79,6 +79,28 @@ class OneOf:
             raise OptionError(str(err)) from None
 
 
+class ClassWeights:
+    """A Typer `parser`: 'auto' or one positive weight per label ("1,3"), as text; else an OptionError."""
+
+    def __init__(self, flag: str):
+        self.flag = flag
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        from bertcli.core.config import format_class_weights, parse_class_weights
+
+        try:
+            return format_class_weights(parse_class_weights(value, self.flag))
+        except UsageError as err:
+            raise OptionError(str(err)) from None
+
+
+def class_weights_option(*names: str, help: str, **kwargs: Any) -> Any:
+    """typer.Option for --class-weights: 'auto' or comma-separated weights, checked while parsing."""
+    return typer.Option(*names, parser=ClassWeights(names[0]), metavar="<auto|w0,w1,...>", help=help, **kwargs)
+
+
 def number_option(*names: str, within: Range, help: str, **kwargs: Any) -> Any:
     """typer.Option for a number: checked against `within` while parsing; --help shows the range."""
     metavar = "<int>" if within.integer else "<float>"

@@ -736,6 +736,11 @@ def _train_flags(d: RunDiagnosis) -> dict[str, Any]:
         flags["--scheduler"] = scheduler
     if _recorded(d, "group_by_length") is False:
         flags["--no-group-by-length"] = True
+    for flag, key, default_value in (("--grad-accum", "grad_accum", 1), ("--label-smoothing", "label_smoothing", 0),
+                                     ("--class-weights", "class_weights", None)):
+        value = _recorded(d, key)
+        if value is not None and value != default_value and not isinstance(value, bool):
+            flags[flag] = _g(value) if isinstance(value, float) else str(value)
     return flags
 
 
@@ -1234,6 +1239,7 @@ def _eval_diagnoses(state: RunState, d: RunDiagnosis, messages: dict[str, Any]) 
         and o.headline_epoch is not None
         and o.last_headline_value is not None
         and o.headline_step != d.epochs[-1].step
+        and _recorded(d, "stopped_early_at") is None  # early stopping already ended the run after its best
     ):
         epochs = max(1, math.ceil(o.headline_epoch - 1e-6))
         drop = o.headline_value - o.last_headline_value

@@ -454,11 +454,50 @@ def run_summary(state: RunState, evals: EvalSummary) -> dict[str, Any]:
     return summary
 
 
+def _early_stopping_part(settings: dict[str, Any], step: int) -> str:
+    """' — early stopping ended it ...' when bertcli.json records that it stopped the run at `step`."""
+    if settings.get("training.stopped_early_at") != step:
+        return ""
+    metric = settings.get("training.best_metric") or "the best metric"
+    delta = settings.get("training.min_delta")
+    return (
+        f" — early stopping ended it: {metric} did not improve by more than {_number(delta)} for "
+        f"{settings.get('training.early_stopping')} evaluations"
+    )
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value or 0)
+
+
+def _training_controls(settings: dict[str, Any]) -> str:
+    """bertcli train's loss and step controls as its bertcli.json records them, where not the defaults."""
+    parts = []
+    accum = settings.get("training.grad_accum")
+    if isinstance(accum, int) and accum > 1:
+        parts.append(f"gradient accumulation {accum} (effective batch {settings.get('training.effective_batch_size')})")
+    if settings.get("training.label_smoothing"):
+        parts.append(f"label smoothing {_number(settings['training.label_smoothing'])}")
+    if settings.get("training.class_weights"):
+        values = settings.get("training.class_weight_values")
+        parts.append(f"class weights {settings['training.class_weights']}" + (f" ({values})" if values and values != settings["training.class_weights"] else ""))
+    if settings.get("training.early_stopping"):
+        every = settings.get("training.eval_steps")
+        parts.append(
+            f"early stopping after {settings['training.early_stopping']} evaluations "
+            f"({'every ' + str(every) + ' steps' if every else 'each epoch'}, min delta {_number(settings.get('training.min_delta'))})"
+        )
+    elif settings.get("training.eval_steps"):
+        parts.append(f"evaluation every {settings['training.eval_steps']} steps")
+    return "; ".join(parts)
+
+
 def run_findings(state: RunState, run: RunAnalysis) -> list[Finding]:
     findings: list[Finding] = []
     s = run.summary
     if s["max_steps"] and state.global_step < s["max_steps"]:
         stopped = " — training stopped early (should_training_stop is set)" if state.should_training_stop else ""
+        stopped = _early_stopping_part(state.settings, state.global_step) or stopped
         findings.append(
             Finding(
                 "progress",
@@ -472,6 +511,9 @@ def run_findings(state: RunState, run: RunAnalysis) -> list[Finding]:
         findings.append(
             Finding("checkpoint", "warning" if run.skipped else "info", f"read the newest complete checkpoint, {run.checkpoint}{skipped}")
         )
+    controls = _training_controls(state.settings)
+    if controls:
+        findings.append(Finding("controls", "info", f"training controls: {controls}"))
     findings.append(_loss_finding(run.lowest_loss))
     findings.append(_lr_finding(run.lr_schedule))
     findings.append(_grad_finding(run.grad_norms))

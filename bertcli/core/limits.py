@@ -83,6 +83,11 @@ WARMUP_RATIO = Range(0, 1, hi_open=True, hint="0.06 to 0.1 is usual")
 ATTENTION_DROPOUT = Range(0, 1, hi_open=True)
 STEPS = Range(1, 10_000_000, integer=True)  # --max-steps, --save-steps, --logging-steps, --every
 KEEP_CHECKPOINTS = Range(1, 1000, integer=True, hint="the newest checkpoint is what --resume needs")
+PATIENCE = Range(1, 1000, integer=True, hint="evaluations without improvement before the run stops; 2 to 5 is usual")
+MIN_DELTA = Range(0, 1, hint="the smallest change of --best-metric that counts as an improvement")
+LABEL_SMOOTHING = Range(0, 1, hi_open=True, hint="0.1 is usual")
+GRAD_ACCUM = Range(1, 1024, integer=True, hint="the effective batch is --batch-size x --grad-accum")
+CLASS_WEIGHT = Range(0, 1000, lo_open=True)  # each weight of --class-weights
 # Shared by several commands
 BATCH_SIZE = Range(1, 4096, integer=True)
 MAX_LENGTH = Range(8, 131_072, integer=True)

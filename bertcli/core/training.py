@@ -67,6 +67,12 @@ class TrainConfig:
     max_steps: int | None = None
     tensorboard: bool = True
     attention_dropout: float | None = None  # None: the model's own on GPU, 0 on CPU (see resolve_attention_dropout)
+    eval_steps: int | None = None  # None: evaluate after each epoch
+    early_stopping: int | None = None  # stop after this many evaluations without improving --best-metric
+    min_delta: float = 0.0  # the change of --best-metric that counts as an improvement
+    class_weights: str | list[float] | None = None  # "auto" (inverse label frequency) or one weight per label
+    label_smoothing: float = 0.0
+    grad_accum: int = 1  # batches accumulated per optimizer step
 
 
 @dataclass
@@ -91,6 +97,10 @@ class RunPlan:
     resume_from: str | None
     truncated_share: float
     notes: list[str] = field(default_factory=list)
+    batch_size: int = 0  # per step and device
+    grad_accum: int = 1
+    effective_batch: int = 0  # examples per optimizer step, every process together
+    controls: list[str] = field(default_factory=list)  # evaluation cadence, early stopping, the loss
 
 
 @dataclass
@@ -115,6 +125,20 @@ class RunReport:
     checkpoints_kept: list[str]
     checkpoints_removed: int
     final_from: str
+    early_stop: EarlyStop | None = None  # where and why early stopping ended the run; None: it ran to the end
+
+
+@dataclass
+class EarlyStop:
+    """Early stopping ended the run: at `step`, after `patience` evaluations that did not beat the best."""
+
+    step: int
+    epoch: float | None
+    metric: str
+    min_delta: float
+    patience: int
+    best_value: float | None
+    best_step: int | None
 
 
 def validate_config(cfg: TrainConfig) -> TrainConfig:
@@ -140,8 +164,13 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         ("seed", "--seed", limits.SEED),
         ("max_steps", "--max-steps", limits.STEPS),
         ("attention_dropout", "--attention-dropout", limits.ATTENTION_DROPOUT),
+        ("eval_steps", "--eval-steps", limits.STEPS),
+        ("early_stopping", "--early-stopping", limits.PATIENCE),
+        ("min_delta", "--min-delta", limits.MIN_DELTA),
+        ("label_smoothing", "--label-smoothing", limits.LABEL_SMOOTHING),
+        ("grad_accum", "--grad-accum", limits.GRAD_ACCUM),
     ]
-    optional = {"eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout"}
+    optional = {"eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout", "eval_steps", "early_stopping"}
     for name, flag, within in numbers:
         value = getattr(cfg, name)
         if value is None and name in optional:
@@ -151,6 +180,10 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     cfg.precision = limits.check_choice("--precision", cfg.precision, PRECISIONS)
     cfg.best_metric = limits.check_choice("--best-metric", cfg.best_metric, BEST_METRICS)
     cfg.final_from = limits.check_choice("--final", cfg.final_from, limits.FINAL_FROM)
+    if cfg.class_weights is not None:
+        from bertcli.core.config import parse_class_weights
+
+        cfg.class_weights = parse_class_weights(cfg.class_weights)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
@@ -409,9 +442,10 @@ def _write_failure(err: OSError, out: Path, trainer: Any = None) -> BertCliError
     )
 
 
-def _trainer_class(seed: int):
-    """Trainer with two changes: length-grouped batches whose order depends only on (seed, epoch), and a
-    record of the checkpoint being saved (so a failed save can be cleaned up and named).
+def _trainer_class(seed: int, class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0):
+    """Trainer with three changes: length-grouped batches whose order depends only on (seed, epoch), a
+    record of the checkpoint being saved (so a failed save can be cleaned up and named), and bertcli's
+    training loss (see `compute_loss`).
 
     transformers' own LengthGroupedSampler draws its permutation from the global torch RNG when the epoch
     starts. A resumed run restores that RNG only after fast-forwarding through the skipped batches, so
@@ -441,6 +475,8 @@ def _trainer_class(seed: int):
             rng = torch.Generator().manual_seed(self.seed + self.epoch)
             return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=rng))
 
+    weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+
     class BertCliTrainer(Trainer):
         saving: Path | None = None
 
@@ -459,19 +495,102 @@ def _trainer_class(seed: int):
             super()._save_checkpoint(model, trial)
             self.saving = None
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """The training loss: cross-entropy per example, times its label's weight (--class-weights), with
+            --label-smoothing, summed over the accumulated batch and divided by its number of examples.
+
+            With weights all 1 and no smoothing this is the model's own mean loss for one batch. It also fixes
+            gradient accumulation: a classifier takes **kwargs, so the Trainer counts its loss as already
+            divided by `num_items_in_batch` — but the model's loss is a per-batch mean that ignores it, and
+            with --grad-accum 2 the Trainer's own loss (and gradient) would be twice the mean. Evaluation
+            keeps the plain, unweighted cross-entropy, so eval loss compares across runs.
+            """
+            labels = inputs.get("labels")
+            if not model.training or labels is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            labels = labels.view(-1).to(logits.device)
+            per_example = torch.nn.functional.cross_entropy(
+                logits.float().view(labels.numel(), -1), labels, reduction="none", label_smoothing=label_smoothing
+            )
+            if weights is not None:
+                per_example = per_example * weights.to(per_example.device)[labels]
+            if num_items_in_batch is None:  # the Trainer divides by the accumulation steps
+                loss = per_example.mean()
+            else:  # normalised over the whole accumulated batch: the Trainer uses it as it is
+                loss = per_example.sum() / num_items_in_batch
+                if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                    loss = loss * self.accelerator.num_processes  # the count covered every process
+            return (loss, outputs) if return_outputs else loss
+
     return BertCliTrainer
+
+
+def evaluations_since_best(
+    log_history: Sequence[dict], metric_key: str, greater_is_better: bool, min_delta: float = 0.0
+) -> tuple[int, float | None, int | None]:
+    """How many evaluations in a row (the newest included) did not beat the best by more than `min_delta`,
+    and the best (value, step). Read from the log history, so a resumed run counts on where it was killed."""
+    since, best, best_step = 0, None, None
+    for entry in log_history:
+        value = entry.get(metric_key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if not math.isfinite(value):
+            since += 1
+            continue
+        improved = best is None or (value - best > min_delta if greater_is_better else best - value > min_delta)
+        if improved:
+            since, best, best_step = 0, float(value), entry.get("step")
+        else:
+            since += 1
+    return since, best, best_step
+
+
+def resolve_class_weights(spec: str | Sequence[float] | None, label_counts: Sequence[int], label_names: Sequence[str]) -> list[float] | None:
+    """One weight per label, normalised to mean 1 so the loss (and the step the learning rate makes) stays on
+    the scale of plain cross-entropy: only the ratios count. 'auto' is inverse label frequency in the training set."""
+    if spec is None:
+        return None
+    if spec == "auto":
+        empty = [name for name, n in zip(label_names, label_counts) if n == 0]
+        if empty:
+            raise UsageError(
+                f"--class-weights auto: label {', '.join(map(repr, empty))} has no training example, so it has no "
+                f"frequency — give the weights yourself, e.g. --class-weights {','.join('1' for _ in label_names)}"
+            )
+        inverse = [1.0 / n for n in label_counts]
+        mean = sum(inverse) / len(inverse)
+        return [w / mean for w in inverse]
+    weights = [float(w) for w in spec]
+    if len(weights) != len(label_names):
+        raise UsageError(
+            f"--class-weights gives {len(weights)} weight(s) but the data has {len(label_names)} labels "
+            f"({', '.join(label_names)}) — give one weight per label in id order, e.g. "
+            f"--class-weights {','.join('1' for _ in label_names)}"
+        )
+    mean = sum(weights) / len(weights)
+    return [w / mean for w in weights]
 
 
 def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, Any]):
     from transformers import TrainerCallback
 
+    from bertcli.core.config import write_config
     from bertcli.core.model import save_input_settings
 
     class SaveAtEpochEnd(TrainerCallback):
-        """Save where evaluation happens, so the best model by eval metric exists on disk."""
+        """Save where evaluation happens (each epoch, and every --eval-steps), so the best model by eval metric
+        exists on disk."""
 
         def on_epoch_end(self, args, state, control, **kwargs):
             control.should_save = True
+            return control
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_evaluate:
+                control.should_save = True
             return control
 
     class KeepBestAndNewest(TrainerCallback):
@@ -485,6 +604,7 @@ def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, 
             saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if saved.is_dir():
                 save_input_settings(saved, settings, hyperparameters)
+                write_config(saved, cfg, CONFIG_HEADER)
             doomed = checkpoints_to_remove(
                 list_checkpoints(args.output_dir), cfg.keep_checkpoints, state.best_model_checkpoint, resumable=True
             )
@@ -495,6 +615,43 @@ def _make_callbacks(cfg: TrainConfig, settings: Any, hyperparameters: dict[str, 
                 remove_folder(leftover)
 
     return SaveAtEpochEnd(), KeepBestAndNewest
+
+
+CONFIG_HEADER = "The settings of this run: `bertcli train --config <this file> -o <new folder>` trains it again."
+
+
+def _early_stopping_callback(cfg: TrainConfig, hyperparameters: dict[str, Any]):
+    """Stop after --early-stopping evaluations without improving --best-metric by more than --min-delta.
+
+    The count is read from the log history at every evaluation, not kept in the callback: a run resumed
+    after a kill restores the history from its checkpoint and goes on counting where it was (transformers'
+    EarlyStoppingCallback kept the count in memory and started again from zero). The step it stopped at
+    goes into the training block of bertcli.json (hyperparameters: the same dict the checkpoints write).
+    """
+    from transformers import TrainerCallback
+
+    key = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
+
+    class StopWithoutImprovement(TrainerCallback):
+        training = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.training = True
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.training = False  # the final evaluation of the chosen model counts for nothing
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if not self.training:
+                return control
+            since, _, _ = evaluations_since_best(state.log_history, key, cfg.best_metric != "loss", cfg.min_delta)
+            if since >= cfg.early_stopping:
+                control.should_training_stop = True
+                if state.global_step < state.max_steps:  # a stop at the last step is no early stop
+                    hyperparameters["stopped_early_at"] = state.global_step
+            return control
+
+    return StopWithoutImprovement()
 
 
 def _collator(tokenizer: Any, pad_to_multiple_of: int | None):
@@ -570,6 +727,8 @@ def train(
     cfg.model, cfg.dataset = sources.model, sources.dataset
     output = _inspect_output_dir(cfg)  # deletes nothing: --overwrite deletes once everything is checked
     resume_from = output.resume_from
+    if resume_from and cfg.early_stopping:
+        _refuse_resuming_a_stopped_run(cfg, Path(resume_from))
 
     from bertcli.core.data import load_labelled_data
     from bertcli.core.encoding import tokenize_dataset
@@ -604,6 +763,12 @@ def train(
         train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
         eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
 
+    class_weights = resolve_class_weights(
+        cfg.class_weights, _label_counts(train_ds, len(data.label_names)), data.label_names
+    )
+    if cfg.early_stopping and eval_ds is None:
+        raise UsageError("--early-stopping needs evaluations, and this run has no eval set — give --eval-split or drop --early-stopping")
+
     device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
     attention_dropout = resolve_attention_dropout(cfg.attention_dropout, device)
     set_seed(cfg.seed)
@@ -614,8 +779,12 @@ def train(
     if precision == "fp16" and device == "cpu":
         raise UsageError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = math.ceil(len(train_ds) / (cfg.batch_size * world))
+    # optimizer steps, as the Trainer counts them: the batches of an epoch, --grad-accum of them per step
+    batches_per_epoch = math.ceil(len(train_ds) / (cfg.batch_size * world))
+    steps_per_epoch = max(math.ceil(batches_per_epoch / cfg.grad_accum), 1)
     total_steps = cfg.max_steps or math.ceil(steps_per_epoch * cfg.epochs)
+    eval_steps = min(cfg.eval_steps, total_steps) if cfg.eval_steps and eval_ds is not None else None
+    controls = _describe_controls(cfg, eval_steps, eval_ds is not None, class_weights)
     # a loss at least once an epoch (and once a run): a --logging-steps longer than that would log nothing
     logging_steps = min(cfg.logging_steps, steps_per_epoch, total_steps)
     logging_note = (
@@ -626,7 +795,7 @@ def train(
     )
     parameters = count_parameters(model)
     ckpt_bytes = estimate_checkpoint_bytes(parameters)
-    saves = total_steps // cfg.save_steps + math.ceil(cfg.epochs)
+    saves = total_steps // cfg.save_steps + math.ceil(cfg.epochs) + (total_steps // eval_steps if eval_steps else 0)
     run_bytes = (min(saves, cfg.keep_checkpoints + 2)) * ckpt_bytes + parameters * WEIGHT_BYTES_PER_PARAM
     out = output.path
     free = _free_bytes(out)
@@ -649,6 +818,10 @@ def train(
         precision=precision,
         resume_from=resume_from,
         truncated_share=truncated,
+        batch_size=cfg.batch_size,
+        grad_accum=cfg.grad_accum,
+        effective_batch=cfg.batch_size * world * cfg.grad_accum,
+        controls=controls,
         notes=[sources.note] * bool(sources.note) + list(data.notes)
         + output.notes
         + logging_note
@@ -657,12 +830,21 @@ def train(
             ["attention dropout off on CPU (3-5x faster steps; --attention-dropout 0.1 turns it back on)"]
             if cfg.attention_dropout is None and attention_dropout == 0.0
             else []
+        )
+        + (
+            [f"evaluating every {eval_steps} step(s): --eval-steps {cfg.eval_steps} is longer than the run"]
+            if eval_steps is not None and eval_steps < cfg.eval_steps
+            else []
         ),
     )
     _check_disk(out, run_bytes, free, output.reclaimable_bytes)
     if on_plan is not None:
         on_plan(plan)
     _clear_output_dir(output)  # every check has passed: now the earlier run may go
+    from bertcli.core.config import write_config
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_config(out, cfg, CONFIG_HEADER)
 
     metric = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
     use_tensorboard = cfg.tensorboard
@@ -681,7 +863,9 @@ def train(
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.scheduler,
         warmup_steps=int(round(cfg.warmup_ratio * total_steps)),
-        eval_strategy="epoch" if eval_ds is not None else "no",
+        eval_strategy="no" if eval_ds is None else "steps" if eval_steps else "epoch",
+        eval_steps=eval_steps,
+        gradient_accumulation_steps=cfg.grad_accum,
         save_strategy="steps",
         save_steps=cfg.save_steps,
         logging_strategy="steps",
@@ -729,11 +913,22 @@ def train(
         "logging_steps": logging_steps,
         "save_steps": cfg.save_steps,
         "best_metric": cfg.best_metric,
+        "grad_accum": cfg.grad_accum,
+        "effective_batch_size": cfg.batch_size * world * cfg.grad_accum,
+        "label_smoothing": cfg.label_smoothing,
+        # as given ("auto" or "1,3") and as used: text, so inspect-checkpoint lists them with the other settings
+        "class_weights": _format_class_weights(cfg.class_weights),
+        "class_weight_values": _format_class_weights([round(w, 4) for w in class_weights]) if class_weights else None,
+        "eval_steps": eval_steps,
+        "early_stopping": cfg.early_stopping,
+        "min_delta": cfg.min_delta,
+        "stopped_early_at": None,  # the step, once early stopping ends the run
     }
     save_at_epoch_end, keeper = _make_callbacks(cfg, settings, hyperparameters)
     from bertcli.core.guards import nonfinite_guard
 
-    trainer = _trainer_class(cfg.seed)(
+    stopping = [_early_stopping_callback(cfg, hyperparameters)] if cfg.early_stopping and eval_ds is not None else []
+    trainer = _trainer_class(cfg.seed, class_weights, cfg.label_smoothing)(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -741,7 +936,8 @@ def train(
         processing_class=tokenizer,
         data_collator=_collator(tokenizer, 8 if device == "cuda" else None),  # tensor-core friendly shapes
         compute_metrics=compute_eval_metrics,
-        callbacks=[save_at_epoch_end, keeper(), *callbacks, nonfinite_guard()],  # the guard last: it cancels saves
+        # the guard last: it cancels saves
+        callbacks=[save_at_epoch_end, *stopping, keeper(), *callbacks, nonfinite_guard()],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -752,6 +948,7 @@ def train(
         train_seconds = time.time() - train_started
         state = trainer.state
         rows = epoch_rows(state.log_history)
+        early_stop = _early_stop(cfg, state, hyperparameters)
         final_from = "last"
         if cfg.final_from == "best" and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir():
             _load_safetensors_weights(trainer.model, Path(state.best_model_checkpoint))
@@ -763,6 +960,7 @@ def train(
         trainer.save_model(str(final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
             save_input_settings(final_dir, settings, hyperparameters)
+            write_config(final_dir, cfg, CONFIG_HEADER)
             write_model_card(
                 final_dir,
                 FinalModelFacts(
@@ -810,7 +1008,70 @@ def train(
         checkpoints_kept=[c.name for c in list_checkpoints(out) if c.complete],
         checkpoints_removed=keeper.removed,
         final_from=final_from,
+        early_stop=early_stop,
     )
+
+
+def _refuse_resuming_a_stopped_run(cfg: TrainConfig, checkpoint: Path) -> None:
+    """--resume of a run that early stopping already ended (with this patience) would only train on to the next
+    evaluation and stop again: say so instead."""
+    import json
+
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        history, step, max_steps = state["log_history"], int(state["global_step"]), int(state.get("max_steps") or 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    key = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
+    since, best, best_step = evaluations_since_best(history, key, cfg.best_metric != "loss", cfg.min_delta)
+    if since >= cfg.early_stopping and step < max_steps:
+        raise UsageError(
+            f"--resume: early stopping already ended the run in {cfg.output_dir} at step {step} ({cfg.best_metric} "
+            f"did not improve on {best:.4g} from step {best_step} for {since} evaluations) — raise --early-stopping "
+            f"above {since} to train on, or start over with --overwrite"
+        )
+
+
+def _format_class_weights(weights: Any) -> str | None:
+    from bertcli.core.config import format_class_weights
+
+    return format_class_weights(weights)
+
+
+def _early_stop(cfg: TrainConfig, state: Any, hyperparameters: dict[str, Any]) -> EarlyStop | None:
+    """Where early stopping ended the run and the best it had waited to beat; None when it ran to the end."""
+    step = hyperparameters.get("stopped_early_at")
+    if step is None or not cfg.early_stopping:
+        return None
+    key = "eval_loss" if cfg.best_metric == "loss" else f"eval_{cfg.best_metric}"
+    history = [e for e in state.log_history if (e.get("step") or 0) <= step]
+    _, best, best_step = evaluations_since_best(history, key, cfg.best_metric != "loss", cfg.min_delta)
+    epoch = next((e.get("epoch") for e in reversed(history) if key in e), state.epoch)
+    return EarlyStop(step=step, epoch=epoch, metric=cfg.best_metric, min_delta=cfg.min_delta,
+                     patience=cfg.early_stopping, best_value=best, best_step=best_step)
+
+
+def _describe_controls(cfg: TrainConfig, eval_steps: int | None, has_eval: bool, class_weights: list[float] | None) -> list[str]:
+    """The plan's lines on evaluation, early stopping and the loss, where they differ from the defaults."""
+    lines = []
+    if has_eval and (eval_steps or cfg.early_stopping):
+        when = f"every {eval_steps} steps" if eval_steps else "after each epoch"
+        line = f"evaluating {when} (a checkpoint each time)"
+        if cfg.early_stopping:
+            line += (
+                f"; early stopping after {cfg.early_stopping} evaluation(s) without {cfg.best_metric} improving "
+                f"by more than {cfg.min_delta:g}"
+            )
+        lines.append(line)
+    if class_weights or cfg.label_smoothing:
+        parts = []
+        if class_weights:
+            source = "inverse label frequency" if cfg.class_weights == "auto" else f"--class-weights {_format_class_weights(cfg.class_weights)}"
+            parts.append(f"class weights {', '.join(f'{w:.3g}' for w in class_weights)} ({source}, mean 1)")
+        if cfg.label_smoothing:
+            parts.append(f"label smoothing {cfg.label_smoothing:g}")
+        lines.append("training loss: cross-entropy with " + " and ".join(parts) + "; eval loss stays plain cross-entropy")
+    return lines
 
 
 def _label_counts(ds: Any, n_labels: int) -> list[int] | None:

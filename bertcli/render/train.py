@@ -17,12 +17,20 @@ def render_plan(plan: Any) -> None:
     for note in plan.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     resumed = f", resuming from {plan.resume_from}" if plan.resume_from else ""
+    steps = f"{plan.steps} steps ({plan.steps_per_epoch}/epoch)"
+    if plan.grad_accum > 1:
+        steps = (
+            f"{plan.steps} optimizer steps ({plan.steps_per_epoch}/epoch) of batch {plan.batch_size} x "
+            f"{plan.grad_accum} accumulated = effective batch {plan.effective_batch}"
+        )
     err.print(
         f"[bold]train[/] {plan.model} on {plan.dataset}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
-        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {plan.steps} steps "
-        f"({plan.steps_per_epoch}/epoch) on {plan.device} in {plan.precision}{resumed}",
+        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {steps} "
+        f"on {plan.device} in {plan.precision}{resumed}",
         highlight=False,
     )
+    for line in plan.controls:
+        err.print(f"[bold]run[/] {line}", highlight=False)
     err.print(
         f"[bold]disk[/] one checkpoint ≈ {human_bytes(plan.checkpoint_bytes)} ({plan.parameters / 1e6:.1f}M parameters); "
         f"this run ≈ {human_bytes(plan.run_bytes)} with retention (≈ {human_bytes(plan.unbounded_bytes)} if every "
@@ -57,7 +65,8 @@ def render_train_report(report: Any) -> None:
         return
     out = console_out()
     if report.epoch_rows:
-        out.print(epoch_table(report.epoch_rows))
+        per_epoch = all(abs((row.get("epoch") or 0) - round(row.get("epoch") or 0)) < 1e-6 for row in report.epoch_rows)
+        out.print(epoch_table(report.epoch_rows, "Evaluation per epoch" if per_epoch else "Evaluations"))
     summary = Table(title="Run summary", title_justify="left", show_header=False)
     summary.add_column("what", style="bold")
     summary.add_column("value")
@@ -75,6 +84,8 @@ def render_train_report(report: Any) -> None:
     if report.lowest_loss is not None:
         summary.add_row("lowest train loss", f"{fmt(report.lowest_loss)} at step {report.lowest_loss_step}")
     summary.add_row("steps", f"{report.global_step} ({fmt(report.epochs, 2)} epochs)")
+    if report.early_stop is not None:
+        summary.add_row("early stopping", early_stop_line(report.early_stop))
     speed = f"{report.samples_per_second:.2f} samples/s" if report.samples_per_second else "-"
     if report.tokens_per_second:
         speed += f", {report.tokens_per_second:,.0f} tokens/s"
@@ -87,3 +98,13 @@ def render_train_report(report: Any) -> None:
         f"removed {report.checkpoints_removed} older checkpoint(s)",
     )
     out.print(summary)
+
+
+def early_stop_line(stop: Any) -> str:
+    """Where early stopping ended the run and why, in one sentence."""
+    epoch = f" (epoch {round(stop.epoch, 2):g})" if stop.epoch is not None else ""
+    best = f" after its best {stop.best_value:.4g} at step {stop.best_step}" if stop.best_value is not None else ""
+    return (
+        f"stopped early at step {stop.step}{epoch}: {stop.metric} did not improve by more than {stop.min_delta:g} "
+        f"for {stop.patience} evaluation{'s' if stop.patience != 1 else ''}{best}"
+    )
