@@ -26,3 +26,51 @@ def test_train_to_a_file_logs_every_logging_step(tiny_model, reviews_csv, tmp_pa
     assert len(re.findall(r"^epoch [12]\.00  step (11|22)  train loss", log, flags=re.M)) == 2, log
     assert "\x1b[" not in log  # no terminal control codes in a file
     assert "step 4/22" not in done.stdout  # progress never goes to stdout
+
+
+# --- every other long job: plain lines on stderr when it is not a terminal -------------------------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from trained import held_out_csv  # noqa: E402
+
+
+@pytest.fixture
+def every_update(monkeypatch):
+    """Each progress update prints a line (normally at most one every 10 s)."""
+    import bertcli.render.progress as progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)
+
+
+PLAIN_LINE = r"^{label}: ([\d,]+)(?:/([\d,]+))? {unit}, [\d.,]+ {unit}/s, elapsed \S+ s(?:, eta \S+ s)?"
+
+
+def progress_lines(text: str, label: str, unit: str = "texts") -> list[tuple[int, int | None]]:
+    found = re.findall(PLAIN_LINE.format(label=re.escape(label), unit=unit), text, flags=re.M)
+    return [(int(done.replace(",", "")), int(total.replace(",", "")) if total else None) for done, total in found]
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_evaluate_prints_a_line_per_batch_on_stderr(cli, final, tmp_path_factory, every_update, json_out):
+    data = held_out_csv(tmp_path_factory)
+    result = cli("evaluate", "-m", str(final), "--dataset", str(data), "--split", "train", "--batch-size", "8",
+                 *(["--json"] if json_out else []))
+    assert result.exit_code == 0, result.stderr
+    lines = progress_lines(result.stderr, "evaluate")
+    assert len(lines) >= 7, result.stderr  # 60 texts in batches of 8: 8 batches
+    assert all(total == 60 for _, total in lines)
+    done = [d for d, _ in lines]
+    assert done == sorted(done) and done[-1] == 60 and done[0] < 60, result.stderr
+    assert "texts/s" not in result.stdout
+    if json_out:
+        json.loads(result.stdout)
+
+
+def test_evaluate_quiet_prints_no_progress(cli, final, tmp_path_factory, every_update):
+    result = cli("evaluate", "-m", str(final), "--dataset", str(held_out_csv(tmp_path_factory)), "--split", "train",
+                 "--batch-size", "8", "--quiet", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert progress_lines(result.stderr, "evaluate") == []
+    json.loads(result.stdout)

@@ -116,7 +116,7 @@ def evaluate_cmd(
     )
     progress = EvalProgress(enabled=not quiet)
     with progress:
-        report = evaluate(cfg, on_model=progress.start_model, on_progress=progress.update)
+        report = evaluate(cfg, on_model=progress.start_model, on_progress=progress.update, on_batch=progress.batch)
     if not quiet:
         render_notes(report)
     failed = []  # a file that cannot be written does not cost the report: it is printed, then the error

@@ -285,13 +285,15 @@ def evaluate_model(
     bins: int = 10,
     seed: int = 0,
     on_progress: Callable[["RunStats"], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> ModelEvaluation:
     from bertcli.core.inference import RunStats, predict_stream
 
     gold = label_ids_for_model(data.labels, data.label_names, clf.label_names)
     stats = RunStats()
     predictions: list[Prediction] = []
-    for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress):
+    for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress,
+                                on_batch=on_batch):
         predictions.extend(chunk)
     scores = score_predictions(predictions, gold, clf.label_names, mistakes=mistakes, bins=bins, seed=seed)
     return ModelEvaluation(
@@ -318,6 +320,7 @@ def evaluate(
     *,
     on_model: Callable[[str, int], None] | None = None,
     on_progress: Callable[["RunStats"], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Evaluate each of `cfg.models` (None: the newest trained model under results/) on the same examples."""
     from bertcli.core.inference import load_for_inference, resolve_model
@@ -336,7 +339,7 @@ def evaluate(
         clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
         evaluations.append(
             evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
-                           bins=cfg.bins, seed=cfg.seed, on_progress=on_progress)
+                           bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
         )
     for other in evaluations[1:]:
         other.versus_first = paired_test(evaluations[0], other)

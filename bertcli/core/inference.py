@@ -422,13 +422,15 @@ def predict_stream(
     max_wait: float | None = None,
     stats: RunStats | None = None,
     on_window: Callable[[RunStats], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> Iterator[list[Prediction]]:
     """Classify a stream of texts; yields the predictions of each window, in input order.
 
     A window holds `batch_size * window_batches` texts; they are tokenized together, sorted by
     length into batches and put back in order. `window_batches=1` with `max_wait` gives the lowest
     latency for interactive input. Items with an error (or empty text) come back as a Prediction
-    with `error` set and are never sent to the model.
+    with `error` set and are never sent to the model. `on_batch(done)` is called after each batch
+    with the texts of this stream done so far (for a progress bar that moves every batch).
     """
     from bertcli.core.encoding import encode_texts
 
@@ -447,6 +449,7 @@ def predict_stream(
                                       fields=item.fields, where=item.where()))
             index += 1
         usable = [r for r in results if r.error is None]
+        classified = 0
         if usable:
             encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
             ids, n_tokens = encoded["input_ids"], encoded["n_tokens"]
@@ -464,6 +467,9 @@ def predict_stream(
                     result.truncated = n_tokens[p] > clf.max_length
                     stats.tokens += len(ids[p])
                 stats.batches += 1
+                classified += len(positions)
+                if on_batch is not None:
+                    on_batch(stats.texts + classified)
         for r in results:
             stats.texts += 1
             if r.error is None:
@@ -474,6 +480,8 @@ def predict_stream(
                 reason = r.error.split(" (")[0].split(" —")[0]
                 stats.errors[reason] = stats.errors.get(reason, 0) + 1
         stats.seconds += time.perf_counter() - started
+        if on_batch is not None and classified != len(results):  # skipped items count as done too
+            on_batch(stats.texts)
         if on_window is not None:
             on_window(stats)
         yield results

@@ -14,47 +14,43 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
 class EvalProgress:
-    """Which model is being evaluated (stderr), with a live bar on a terminal."""
+    """Which model is being evaluated (stderr), then its progress: a bar that moves every batch on a
+    terminal, a plain line about every 10 s (and one at the end) in a file or a pipe."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.console = console_err()
-        self.progress: Any = None
-        self.task: Any = None
-        self.done_before = 0
+        self.activity: Any = None
 
     def __enter__(self) -> "EvalProgress":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        self.close()
+
+    def close(self) -> None:
+        if self.activity is not None:
+            self.activity.close()
+            self.activity = None
 
     def start_model(self, described: str, total: int) -> None:
         if not self.enabled:
             return
-        self.console.print(f"[bold]evaluate[/] {escape(described)} on {total:,} examples", highlight=False)
-        if not self.console.is_terminal:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from bertcli.render.progress import Activity
 
-        if self.progress is None:
-            self.progress = Progress(
-                TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=self.console, transient=True,
-            )
-            self.progress.start()
-        self.task = self.progress.add_task("classify", total=total)
+        self.close()
+        self.console.print(f"[bold]evaluate[/] {escape(described)} on {total:,} examples", highlight=False)
+        self.activity = Activity(self.console, "evaluate", total, unit="texts", transient=True)
+
+    def batch(self, done: int) -> None:
+        """After each batch: the texts of this model done so far."""
+        if self.activity is not None:
+            self.activity.update(done)
 
     def update(self, stats: Any) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=stats.texts)
+        """After each window (the counts include skipped texts)."""
+        if self.activity is not None:
+            self.activity.update(stats.texts)
 
 
 def render_notes(report: Any) -> None:
