@@ -223,8 +223,10 @@ def test_refused_before_anything_heavy_is_imported(args, tmp_path):
 
 def test_help_lists_the_choices(cli):
     out = cli("train", "--help").stdout
-    for choices in (limits.SCHEDULERS, ("accuracy", "f1", "loss"), ("head", "tail", "head+tail"), ("best", "last")):
+    for choices in (("accuracy", "f1", "loss"), ("head", "tail", "head+tail"), ("best", "last")):
         assert "[" + "|".join(choices) + "]" in out, choices
+    # a list too long for one line of help is spelled out in the option's text, which wraps
+    assert "One of " + ", ".join(limits.SCHEDULERS) + "." in " ".join(out.split())
     assert "[jsonl|csv]" in cli("predict", "--help").stdout
 
 
