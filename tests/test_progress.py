@@ -74,3 +74,33 @@ def test_evaluate_quiet_prints_no_progress(cli, final, tmp_path_factory, every_u
     assert result.exit_code == 0, result.stderr
     assert progress_lines(result.stderr, "evaluate") == []
     json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_predict_file_prints_progress_on_stderr_only(cli, final, tmp_path, every_update, json_out):
+    from trained import held_out_rows
+
+    path = tmp_path / "texts.txt"
+    path.write_text("".join(text + "\n" for text, _ in held_out_rows()))
+    result = cli("predict", "--file", str(path), "--model", str(final), "--batch-size", "8",
+                 *(["--json"] if json_out else []))
+    assert result.exit_code == 0, result.stderr
+    lines = progress_lines(result.stderr, "predict")
+    assert len(lines) >= 7, result.stderr  # a line a batch, and a last one
+    assert lines[-1] == (60, None), result.stderr
+    if json_out:
+        assert len(json.loads(result.stdout)["predictions"]) == 60
+    else:
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(records) == 60 and all("label" in r for r in records)
+
+
+def test_predict_stdin_and_quiet_show_no_progress(cli, final, tmp_path, every_update):
+    path = tmp_path / "texts.txt"
+    path.write_text("a wonderful film\nthe worst movie\n")
+    piped = cli("predict", "-", "--model", str(final), input="a wonderful film\nthe worst movie\n")
+    quiet = cli("predict", "--file", str(path), "--model", str(final), "--quiet")
+    for result in (piped, quiet):
+        assert result.exit_code == 0, result.stderr
+        assert progress_lines(result.stderr, "predict") == []
+        assert len(result.stdout.splitlines()) == 2

@@ -111,6 +111,7 @@ def predict_cmd(
         RecordOutput,
         TableOutput,
         announce_model,
+        file_progress,
         render_line_error,
         render_predict_summary,
     )
@@ -168,8 +169,11 @@ def predict_cmd(
 
     stats = RunStats()
     flagged = shown_errors = 0
+    # A bar for --file only: on an interactive stream it would fight with the lines as they come.
+    progress = file_progress(file is not None and not from_stdin and not quiet, to_screen=output is None and _is_tty(sys.stdout))
     try:
-        for chunk in predict_stream(clf, items, batch_size=batch, window_batches=window_batches, max_wait=max_wait, stats=stats):
+        for chunk in predict_stream(clf, items, batch_size=batch, window_batches=window_batches, max_wait=max_wait, stats=stats,
+                                    on_batch=progress.update):
             for pred in chunk:
                 if pred.error and not quiet:
                     render_line_error(pred, shown_errors)
@@ -185,6 +189,7 @@ def predict_cmd(
         _quiet_broken_pipe()
         raise typer.Exit(0) from None
     finally:
+        progress.close()
         summary = {
             "model": resolved.path,
             "mode": clf.mode,
@@ -225,6 +230,13 @@ def _nothing_classified(stats, source: str | None) -> str:
         f"nothing could be classified: all {stats.texts:,} line(s) or row(s) of '{source}' were skipped ({reasons}) — "
         "give UTF-8 text, one text per line (or a table with a text column)"
     )
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _quiet_broken_pipe() -> None:

@@ -154,6 +154,16 @@ class JsonOutput:
         sys.stdout.flush()
 
 
+def file_progress(enabled: bool, to_screen: bool) -> Any:
+    """Progress of `predict --file` on stderr: texts done and the rate (a streamed file's length is unknown).
+
+    Off when predictions scroll past on the same terminal (`to_screen`): they show the progress themselves.
+    """
+    from bertcli.render.progress import Activity
+
+    return Activity(console_err(), "predict", None, unit="texts", enabled=enabled and not to_screen)
+
+
 def render_line_error(pred: Any, shown: int) -> None:
     """A skipped line, on stderr (the first few; the rest are counted in the summary)."""
     if shown < ERRORS_SHOWN:
