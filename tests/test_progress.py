@@ -104,3 +104,31 @@ def test_predict_stdin_and_quiet_show_no_progress(cli, final, tmp_path, every_up
         assert result.exit_code == 0, result.stderr
         assert progress_lines(result.stderr, "predict") == []
         assert len(result.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_debug_data_prints_its_phases_on_stderr(cli, tiny_model, reviews_csv, every_update, json_out):
+    result = cli("debug", "data", "--dataset", str(reviews_csv), "--model", str(tiny_model), "--max-length", "64",
+                 *(["--json"] if json_out else []))
+    assert result.exit_code in (0, 1), result.stderr
+    assert progress_lines(result.stderr, "debug data: loading")[-1][0] == 96, result.stderr
+    hashed = [done for name in ("train", "test", "validation") for done, _ in progress_lines(result.stderr, f"debug data: hashing {name}")]
+    assert sum(set(hashed)) >= 96 - 1, result.stderr  # every row of the used splits hashed
+    tokenized = progress_lines(result.stderr, "debug data: tokenizing train")
+    assert tokenized and tokenized[-1][0] == tokenized[-1][1], result.stderr
+    assert "debug data:" not in result.stdout
+    if json_out:
+        json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_debug_model_prints_overfit_steps_on_stderr(cli, tiny_model, every_update, json_out):
+    result = cli("debug", "model", "--model", str(tiny_model), "--max-length", "64", "--overfit-steps", "5",
+                 "--target-loss", "0.0001", *(["--json"] if json_out else []))
+    assert result.exit_code in (0, 1), result.stderr
+    assert re.search(r"^debug model: loading the model, elapsed \S+ s$", result.stderr, flags=re.M), result.stderr
+    steps = re.findall(r"^debug model: overfit: (\d)/5 steps, .*, loss [\d.]+$", result.stderr, flags=re.M)
+    assert [int(s) for s in steps[:5]] == [1, 2, 3, 4, 5], result.stderr
+    assert "debug model:" not in result.stdout
+    if json_out:
+        json.loads(result.stdout)

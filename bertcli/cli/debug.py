@@ -188,21 +188,26 @@ def data_cmd(
 
         tokenizer = load_tokenizer(model)
         limit = model_position_limit(model, tokenizer)
-    diagnosis = diagnose_data(
-        dataset,
-        tokenizer,
-        tokenizer_name=model,
-        max_length=max_length,
-        model_limit=limit,
-        text_column=text_column,
-        label_column=label_column,
-        train_split=train_split,
-        eval_split=eval_split,
-        train_size=train_n,
-        eval_size=eval_n,
-        seed=seed,
-        clean_to=clean_to,
-    )
+    from bertcli.render import console_err
+    from bertcli.render.progress import Phases
+
+    with Phases(console_err(), "debug data", unit="texts") as progress:
+        diagnosis = diagnose_data(
+            dataset,
+            tokenizer,
+            tokenizer_name=model,
+            max_length=max_length,
+            model_limit=limit,
+            text_column=text_column,
+            label_column=label_column,
+            train_split=train_split,
+            eval_split=eval_split,
+            train_size=train_n,
+            eval_size=eval_n,
+            seed=seed,
+            clean_to=clean_to,
+            on_progress=progress,
+        )
     from bertcli.render.debug import render_data_diagnosis
 
     _emit(diagnosis, json_out, data_diagnosis_to_dict, render_data_diagnosis)
@@ -263,19 +268,24 @@ def model_cmd(
         texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed)
         names = names or data_labels
         source = f"{dataset}, train split"
-    diagnosis = diagnose_model(
-        model,
-        max_length=max_length,
-        labels=names,
-        texts=texts,
-        texts_source=source,
-        overfit_steps=overfit_steps,
-        overfit_lr=overfit_lr,
-        target_loss=target_loss,
-        batch_size=batch_size,
-        seed=seed,
-        active=overfit,
-    )
+    from bertcli.render import console_err
+    from bertcli.render.progress import Phases
+
+    with Phases(console_err(), "debug model", unit="steps") as progress:
+        diagnosis = diagnose_model(
+            model,
+            max_length=max_length,
+            labels=names,
+            texts=texts,
+            texts_source=source,
+            overfit_steps=overfit_steps,
+            overfit_lr=overfit_lr,
+            target_loss=target_loss,
+            batch_size=batch_size,
+            seed=seed,
+            active=overfit,
+            on_progress=progress,
+        )
     from bertcli.render.debug import render_model_diagnosis
 
     _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)

@@ -17,7 +17,10 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+# A long step's progress for the caller to show: (phase, done, total or None, detail).
+OnProgress = Callable[[str, int, "int | None", str], None]
 
 from bertcli.core.commands import bertcli_command, data_flags
 from bertcli.core.diagnose import Diagnosis, json_safe, percentile, sort_findings
@@ -151,27 +154,33 @@ def diagnose_data(
     eval_size: int | None = None,
     seed: int = 42,
     clean_to: str | Path | None = None,
+    on_progress: OnProgress | None = None,
 ) -> DataDiagnosis:
     """Load the train and eval splits as `bertcli train` would and look for everything that hurts training."""
     from bertcli.core.data import _subsample, label_names_of, load_raw, select_splits
 
     started = time.perf_counter()
     eval_split_given = eval_split
+    if on_progress is not None:
+        on_progress("loading", 0, None, "")
     used, eval_split = select_splits(load_raw(source), source, train_split, eval_split, text_column, label_column)
     sizes = {train_split: train_size, eval_split: eval_size}
     used = {name: _subsample(ds, sizes.get(name), seed) if sizes.get(name) else ds for name, ds in used.items()}
     names = label_names_of(used)
     splits = [_Split(name, list(ds["text"]), row_labels(ds, names)) for name, ds in used.items()]
+    if on_progress is not None:
+        rows = sum(len(split.texts) for split in splits)
+        on_progress("loading", rows, rows, "")
     reports = []
     for split in splits:
-        split.exact, split.normal = _digests(split.texts)
+        split.exact, split.normal = _digests(split.texts, _phase(on_progress, f"hashing {split.name}", len(split.texts)))
         reports.append(describe_split(split))
     leakage = find_leakage(splits[0], splits[1]) if len(splits) > 1 else None
     lengths = None
     if tokenizer is not None:
         lengths = measure_token_lengths(
             splits[0], tokenizer, tokenizer_name=tokenizer_name, max_length=max_length, model_limit=model_limit,
-            markup=reports[0].markup,
+            markup=reports[0].markup, on_progress=on_progress,
         )
     result = DataDiagnosis(
         source=source,
@@ -229,9 +238,21 @@ def normalise_text(text: str) -> str:
     return NON_WORD_RE.sub(" ", text.casefold()).strip()
 
 
-def _digests(texts: Sequence[Any]) -> tuple[list[bytes | None], list[bytes | None]]:
+def _phase(on_progress: OnProgress | None, phase: str, total: int) -> Callable[[int], None] | None:
+    """`on_progress` bound to one phase: called with the count done so far."""
+    if on_progress is None:
+        return None
+    return lambda done: on_progress(phase, done, total, "")
+
+
+PROGRESS_EVERY = 1000  # texts between two progress calls while hashing
+
+
+def _digests(texts: Sequence[Any], on_done: Callable[[int], None] | None = None) -> tuple[list[bytes | None], list[bytes | None]]:
     exact, normal = [], []
-    for text in texts:
+    for done, text in enumerate(texts):
+        if on_done is not None and done % PROGRESS_EVERY == 0:
+            on_done(done)
         if not isinstance(text, str) or not text.strip():
             exact.append(None)
             normal.append(None)
@@ -239,6 +260,8 @@ def _digests(texts: Sequence[Any]) -> tuple[list[bytes | None], list[bytes | Non
         exact.append(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
         words = normalise_text(text)
         normal.append(hashlib.blake2b(words.encode("utf-8", "surrogatepass"), digest_size=16).digest() if words else None)
+    if on_done is not None:
+        on_done(len(texts))
     return exact, normal
 
 
@@ -341,6 +364,7 @@ def measure_token_lengths(
     max_length: int,
     model_limit: int | None,
     markup: dict[str, int] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> TokenLengths:
     """Token counts (specials included, nothing cut) of every non-empty text, tokenized in batches."""
     from bertcli.core.encoding import encode_texts
@@ -349,8 +373,13 @@ def measure_token_lengths(
     if not texts:
         raise DataError(f"split '{split.name}' has no non-empty text to tokenize")
     lengths: list[int] = []
+    on_done = _phase(on_progress, f"tokenizing {split.name}", len(texts))
     for start in range(0, len(texts), TOKENIZE_BATCH):
+        if on_done is not None:
+            on_done(start)
         lengths += encode_texts(tokenizer, texts[start : start + TOKENIZE_BATCH], max_length, "head")["n_tokens"]
+    if on_done is not None:
+        on_done(len(texts))
     ordered = sorted(lengths)
     histogram = []
     low = 0

@@ -12,7 +12,10 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+# A long step's progress for the caller to show: (phase, done, total or None, detail).
+OnProgress = Callable[[str, int, "int | None", str], None]
 
 from bertcli.core.commands import bertcli_command
 from bertcli.core.diagnose import Diagnosis, json_safe, sort_findings
@@ -93,6 +96,7 @@ def diagnose_model(
     batch_size: int = 8,
     seed: int = 42,
     active: bool = True,
+    on_progress: OnProgress | None = None,
 ) -> ModelDiagnosis:
     """Load the tokenizer and classifier as `bertcli train` would and check they fit together and can learn."""
     if overfit_steps < 1:
@@ -103,6 +107,8 @@ def diagnose_model(
         raise UsageError(f"--batch-size takes 2 or more for the overfit check, not {batch_size}")
     from bertcli.core.model import count_parameters, load_classifier, load_tokenizer
 
+    if on_progress is not None:
+        on_progress("loading the model", 0, None, "")
     tokenizer = load_tokenizer(name_or_path)
     model = load_classifier(name_or_path, list(labels) if labels else None)
     config = model.config
@@ -143,10 +149,12 @@ def diagnose_model(
         threads = torch.get_num_threads()
         torch.set_num_threads(threads_for_small_work(threads))
         try:
+            if on_progress is not None:
+                on_progress("gradient check", 0, None, "")
             d.gradients = check_gradient_flow(model, tokenizer, batch, length, seed)
             d.overfit = overfit_one_batch(
                 model, tokenizer, batch, length, steps=overfit_steps, lr=overfit_lr, target=target_loss, seed=seed,
-                source=texts_source,
+                source=texts_source, on_progress=on_progress,
             )
         finally:
             torch.set_num_threads(threads)
@@ -216,6 +224,7 @@ def overfit_one_batch(
     target: float,
     seed: int,
     source: str,
+    on_progress: OnProgress | None = None,
 ) -> OverfitCheck:
     """Train on one fixed batch until the loss is below `target` or `steps` run out (AdamW, no decay)."""
     import torch
@@ -236,6 +245,8 @@ def overfit_one_batch(
         loss = model(**inputs).loss
         value = float(loss.detach())
         losses.append(value)
+        if on_progress is not None:
+            on_progress("overfit", step, steps, f"loss {value:.4f}")
         if not math.isfinite(value):
             break
         if value < target:

@@ -196,8 +196,11 @@ class Activity:
 
     def line(self) -> str:
         """`evaluate: 1,024/2,000 texts, 41 texts/s, elapsed 25.0 s, eta 24.0 s, loss 0.12`."""
+        elapsed = f"elapsed {human_seconds(time.monotonic() - self.started)}"
+        if self.total is None and not self.done:  # a step without counts: only how long it took
+            return f"{self.label}, {elapsed}"
         rate, eta = self._numbers()
-        parts = [f"{self.label}: {self._count()}", rate, f"elapsed {human_seconds(time.monotonic() - self.started)}"]
+        parts = [f"{self.label}: {self._count()}", rate, elapsed]
         if eta:
             parts.append(f"eta {eta}")
         if self.detail:
