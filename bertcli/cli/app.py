@@ -105,7 +105,7 @@ def command(name: str, func: Callable, **kwargs) -> None:
 
 
 def _register() -> None:
-    from bertcli.cli import debug, evaluate, inspect, predict, train
+    from bertcli.cli import debug, evaluate, inspect, predict, sweep, train
 
     # Short help as the command list shows it: whole at 80 columns, never cut with '...'.
     command("train", train.train_cmd, short_help="Fine-tune a BERT-family text classifier.")
@@ -113,6 +113,7 @@ def _register() -> None:
     app.add_typer(debug.app, name="debug", short_help="Why a run, a dataset or a model went wrong.")
     command("evaluate", evaluate.evaluate_cmd, short_help="Accuracy, F1, calibration and worst errors.")
     command("predict", predict.predict_cmd, short_help="Classify texts, files or a stream.")
+    command("sweep", sweep.sweep_cmd, short_help="Variants × seeds, and which gaps are real.")
 
 
 _register()
