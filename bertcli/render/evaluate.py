@@ -25,12 +25,12 @@ class EvalProgress:
     def __enter__(self) -> "EvalProgress":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        self.close(failed=kind is not None)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self.activity is not None:
-            self.activity.close()
+            self.activity.close(failed=failed)
             self.activity = None
 
     def start_model(self, described: str, total: int) -> None:

@@ -18,6 +18,8 @@ from transformers import TrainerCallback
 from bertcli.render import fmt, human_seconds
 
 # With stderr not a terminal, an Activity writes a plain line at most this often (and one at its end).
+# A job done sooner than this prints no closing line when nothing was shown before it.
+QUIET_BELOW = 2.0
 PLAIN_INTERVAL = 10.0
 
 # The first estimate of the run's length comes after this many steps or seconds, whichever is later.
@@ -179,8 +181,8 @@ class Activity:
     def __enter__(self) -> "Activity":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        self.close(failed=kind is not None)
 
     def _count(self) -> str:
         return f"{self.done:,}/{self.total:,} {self.unit}" if self.total is not None else f"{self.done:,} {self.unit}"
@@ -232,8 +234,9 @@ class Activity:
         self._printed_done = self.done
         self.console.print(self.line(), highlight=False, markup=False, soft_wrap=True)
 
-    def close(self) -> None:
-        """Stop the bar; off a terminal, always a last line with the final count."""
+    def close(self, failed: bool = False) -> None:
+        """Stop the bar; off a terminal, a last line with the final count — unless the job failed (its one
+        error line says what happened) or ended before anything was shown and too soon to be worth a line."""
         if self.closed:
             return
         self.closed = True
@@ -242,8 +245,12 @@ class Activity:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-        elif self._printed_done != self.done or self._printed_done is None:
-            self._print_line(time.monotonic())
+            return
+        now = time.monotonic()
+        shown = self._printed_done is not None
+        if failed or self._printed_done == self.done or (not shown and now - self.started < min(PLAIN_INTERVAL, QUIET_BELOW)):
+            return
+        self._print_line(now)
 
 
 class Phases:
@@ -272,10 +279,10 @@ class Phases:
     def __enter__(self) -> "Phases":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        self.close(failed=kind is not None)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self.activity is not None:
-            self.activity.close()
+            self.activity.close(failed=failed)
             self.activity = None
