@@ -286,3 +286,16 @@ def test_truncated_shard_of_a_sharded_model_is_named(tiny_model, tmp_path):
 def test_packaged_minilm_without_a_head_is_refused_by_predict(cli, minilm):
     result = cli("predict", GOOD, "-m", minilm, "-q")
     assert_refused(result, 1, "has no trained classification head", "classifier.weight", f"bertcli train --model {minilm}")
+
+
+def test_a_run_folder_stripped_of_weights_says_so(cli, tmp_path):
+    """A sweep keeps only states: evaluate and predict say the weights are gone, not 'no config.json'."""
+    from refusals import assert_refused
+
+    run = tmp_path / "seed-1"
+    (run / "final").mkdir(parents=True)
+    (run / "final" / "metrics.json").write_text("{}")
+    (run / "checkpoint-8").mkdir()
+    (run / "checkpoint-8" / "trainer_state.json").write_text("{}")
+    assert_refused(cli("predict", "-m", run, "a film"), 1, "run folder without weights", "--keep-weights")
+    assert_refused(cli("evaluate", "-m", run, "--dataset", "imdb-sample", "--size", "4"), 1, "without weights")

@@ -115,6 +115,11 @@ def resolve_model(model: str | None, results_dir: str | Path = DEFAULT_RESULTS) 
         inside = trained_model_in_run(path)
         if inside is not None:
             return inside
+        if (path / "final").is_dir() or any(path.glob("checkpoint-*")):
+            raise ModelError(
+                f"'{model}' is a run folder without weights (only its states are left: `bertcli sweep` keeps no weights "
+                "unless --keep-weights) — inspect it with bertcli inspect-checkpoint, or train it again with --keep-weights"
+            )
     return ResolvedModel(model)
 
 
