@@ -654,3 +654,17 @@ def test_real_example_states(cli, state_file):
     result = cli("inspect-checkpoint", state_file.parent, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["findings"]
+
+
+def test_examples_per_epoch_counts_accumulated_batches(tmp_path):
+    """With --grad-accum 2 an optimizer step takes two batches of 8: 10 steps an epoch are 160 examples."""
+    ckpt = tmp_path / "run" / "checkpoint-20"
+    ckpt.mkdir(parents=True)
+    logs = [{"step": s, "epoch": s / 10, "loss": 0.6, "learning_rate": 1e-5} for s in range(1, 21)]
+    (ckpt / "trainer_state.json").write_text(json.dumps(
+        {"global_step": 20, "epoch": 2.0, "max_steps": 20, "train_batch_size": 8, "log_history": logs}))
+    (ckpt / "bertcli.json").write_text(json.dumps({"max_length": 64, "truncation": "head", "training": {"grad_accum": 2}}))
+    run = inspect_runs([ckpt])[0]
+    assert run.summary["steps_per_epoch"] == 10 and run.summary["examples_per_epoch"] == 160
+    (ckpt / "bertcli.json").write_text(json.dumps({"max_length": 64, "truncation": "head"}))
+    assert inspect_runs([ckpt])[0].summary["examples_per_epoch"] == 80

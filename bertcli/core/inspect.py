@@ -413,6 +413,10 @@ def _fit(pts: list[tuple[int, float]], shape: str, warmup: int, total: int, offs
     return peak, error
 
 
+def _as_count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
 def run_summary(state: RunState, evals: EvalSummary) -> dict[str, Any]:
     """The run at a glance: progress, cadence, batch size, best checkpoint, time."""
     train_steps = [log.step for log in state.train_logs]
@@ -443,7 +447,9 @@ def run_summary(state: RunState, evals: EvalSummary) -> dict[str, Any]:
         if abs(per_epoch - round(per_epoch)) < 0.02 * per_epoch:
             summary["steps_per_epoch"] = int(round(per_epoch))
             if state.train_batch_size:
-                summary["examples_per_epoch"] = summary["steps_per_epoch"] * state.train_batch_size
+                # an optimizer step takes --grad-accum batches (recorded by bertcli); Trainer's batch size is one batch
+                accum = _as_count(state.settings.get("training.grad_accum"))
+                summary["examples_per_epoch"] = summary["steps_per_epoch"] * state.train_batch_size * accum
     if evals.count:
         epochs = [log.epoch for log in state.eval_logs if log.epoch is not None]
         summary["eval_per_epoch"] = bool(epochs) and all(abs(e - round(e)) < 1e-6 for e in epochs)
