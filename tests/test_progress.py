@@ -39,7 +39,7 @@ from trained import held_out_csv  # noqa: E402
 @pytest.fixture
 def every_update(monkeypatch):
     """Each progress update prints a line (normally at most one every 10 s)."""
-    import bertcli.render.progress as progress
+    import bertcli.render.activity as progress
 
     monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)
 

@@ -189,7 +189,7 @@ def data_cmd(
         tokenizer = load_tokenizer(model)
         limit = model_position_limit(model, tokenizer)
     from bertcli.render import console_err
-    from bertcli.render.progress import Phases
+    from bertcli.render.activity import Phases
 
     with Phases(console_err(), "debug data", unit="texts") as progress:
         diagnosis = diagnose_data(
@@ -269,7 +269,7 @@ def model_cmd(
         names = names or data_labels
         source = f"{dataset}, train split"
     from bertcli.render import console_err
-    from bertcli.render.progress import Phases
+    from bertcli.render.activity import Phases
 
     with Phases(console_err(), "debug model", unit="steps") as progress:
         diagnosis = diagnose_model(

@@ -91,3 +91,17 @@ def fmt(value: Any, digits: int = 4) -> str:
             return f"{value:.2e}"
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def save_figure(fig: Any, path: Any, dpi: int, flag: str = "--plot") -> None:
+    """Write a matplotlib figure and close it; a path that cannot be written is one error naming the flag."""
+    import matplotlib.pyplot as plt
+
+    from bertcli.core.errors import DataError
+
+    try:
+        fig.savefig(path, dpi=dpi)
+    except OSError as err:
+        raise DataError(f"cannot write {flag} {path}: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)

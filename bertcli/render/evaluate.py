@@ -6,38 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
+from bertcli.render.activity import Activity, Phases
 from bertcli.render.table import Table
 
-from bertcli.render import console_err, console_out, fmt, human_seconds
+from bertcli.render import console_err, console_out, fmt, human_seconds, save_figure
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
-class EvalProgress:
+class EvalProgress(Phases):
     """Which model is being evaluated (stderr), then its progress: a bar that moves every batch on a
     terminal, a plain line about every 10 s (and one at the end) in a file or a pipe."""
 
     def __init__(self, enabled: bool = True):
-        self.enabled = enabled
-        self.console = console_err()
-        self.activity: Any = None
-
-    def __enter__(self) -> "EvalProgress":
-        return self
-
-    def __exit__(self, kind: Any, *exc: Any) -> None:
-        self.close(failed=kind is not None)
-
-    def close(self, failed: bool = False) -> None:
-        if self.activity is not None:
-            self.activity.close(failed=failed)
-            self.activity = None
+        super().__init__(console_err(), "evaluate", enabled=enabled)
 
     def start_model(self, described: str, total: int) -> None:
         if not self.enabled:
             return
-        from bertcli.render.progress import Activity
-
         self.close()
         self.console.print(f"[bold]evaluate[/] {escape(described)} on {total:,} examples", highlight=False)
         self.activity = Activity(self.console, "evaluate", total, unit="texts", transient=True)
@@ -306,13 +292,6 @@ def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
         ax.set_title(f"reliability: ECE {model.ece:.3f}", fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as err:
-        from bertcli.core.errors import DataError
-
-        raise DataError(f"cannot write --plot {path}: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120)
     if not quiet:
         console_err().print(f"[bold]wrote[/] {escape(str(path))}", highlight=False)

@@ -159,7 +159,7 @@ def file_progress(enabled: bool, to_screen: bool) -> Any:
 
     Off when predictions scroll past on the same terminal (`to_screen`): they show the progress themselves.
     """
-    from bertcli.render.progress import Activity
+    from bertcli.render.activity import Activity
 
     return Activity(console_err(), "predict", None, unit="texts", enabled=enabled and not to_screen)
 

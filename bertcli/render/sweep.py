@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from bertcli.render import console_err, console_out, human_seconds
+from bertcli.render import console_err, console_out, human_seconds, save_figure
 from bertcli.render.table import Table
 
 # Column headers for the keys a sweep usually varies: short, so that the table fits 80 columns.
@@ -123,7 +123,6 @@ def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bertcli.core.errors import DataError
     from bertcli.core.sweep import newest_state
 
     columns = 2 if max((len(v.name) for v in report.variants), default=0) > 30 else 4
@@ -150,11 +149,6 @@ def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
     fig.suptitle(f"{report.output_dir}: a colour per variant; seed {seeds}")
     fig.legend(loc="lower center", ncol=columns, fontsize="small", frameon=False)
     fig.tight_layout(rect=(0, 0.045 * legend_rows, 1, 1))
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as err:
-        raise DataError(f"cannot write --plot {path}: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
     if not quiet:
         console_err().print(f"curves written to {escape(str(path))}", highlight=False)
