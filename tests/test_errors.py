@@ -24,7 +24,11 @@ def test_hub_unreachable_names_the_local_flags(cli, tmp_path, reviews_csv):
     assert "bert-base-uncased" in line and "--model PATH" in line and "--dataset PATH" in line
 
 
-def test_hub_dataset_unreachable(cli, tmp_path, tiny_model):
+def test_hub_dataset_unreachable(cli, tmp_path, tiny_model, monkeypatch):
+    import datasets.config
+
+    # a cache of its own: an earlier test that loaded a local folder named imdb leaves an offline 'imdb' behind
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
     result = cli("train", "--model", tiny_model, "--dataset", "imdb", "-o", tmp_path / "o", "-q")
     assert result.exit_code == 1
     line = _one_line(result)
