@@ -54,6 +54,18 @@ def test_hub_layout_folder_uses_its_test_split(tmp_path):
     assert (len(data.train), len(data.eval)) == (30, 12)
 
 
+def test_eval_split_naming_the_train_split_carves_a_held_out_part(tmp_path):
+    folder = tmp_path / "hubds"
+    folder.mkdir()
+    write_csv(folder / "train.csv", make_reviews(60, seed=1))
+    write_csv(folder / "test.csv", make_reviews(12, seed=2))
+    data = load_labelled_data(str(folder), train_size=None, eval_size=10, eval_split="train")
+    assert data.eval_split == "carved from train"
+    assert (len(data.train), len(data.eval)) == (50, 10)
+    assert not set(data.eval["text"]) & set(data.train["text"])  # never scored on rows it trained on
+    assert any(note.startswith("--eval-split train: carved") for note in data.notes)
+
+
 def test_acl_imdb_folder(tmp_path):
     root = write_acl(tmp_path / "aclImdb", make_reviews(20, seed=3), make_reviews(10, seed=4))
     for given in (root, tmp_path):  # the folder itself or its parent

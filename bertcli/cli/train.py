@@ -91,7 +91,7 @@ def train_cmd(
     label_column: LabelColumnOpt = "label",
     train_split: Annotated[str, typer.Option("--train-split", help="Split to train on.")] = "train",
     eval_split: Annotated[
-        Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test, else carved).")
+        Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test, else carved from train; naming the train split carves too).")
     ] = None,
     labels: Annotated[
         Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")

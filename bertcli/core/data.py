@@ -608,6 +608,8 @@ def select_splits(
         raise DataError(f"dataset '{source}' has no split '{eval_split}' (splits: {', '.join(raw)}) — try --eval-split")
     if eval_split is None:
         eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
+    elif eval_split == train_split:
+        eval_split = None  # scoring on the training rows would flatter the model: carve a held-out part instead
     used = {train_split: raw[train_split]}
     if eval_split:
         used[eval_split] = raw[eval_split]
@@ -628,6 +630,7 @@ def load_labelled_data(
     carve_fraction: float = 0.1,
 ) -> LabelledData:
     """Load, normalise, validate and subsample the train and eval sets of a run."""
+    asked_eval = eval_split
     used, eval_split = select_splits(load_raw(source), source, train_split, eval_split, text_column, label_column)
     names = list(label_names) if label_names else label_names_of(used)
     if len(names) < 2 and label_names:
@@ -651,7 +654,8 @@ def load_labelled_data(
         except ValueError:
             parts = train.train_test_split(test_size=test_size, seed=seed)
         train, evaluation = parts["train"], parts["test"]
-        notes.append(f"no validation or test split: carved a stratified {len(evaluation)}-example split from train")
+        why = f"--eval-split {train_split}" if asked_eval == train_split else "no validation or test split"
+        notes.append(f"{why}: carved a stratified {len(evaluation)}-example split from {train_split}, held out of training")
         eval_name = CARVED
     else:
         evaluation = used[eval_split]
