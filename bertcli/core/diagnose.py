@@ -11,35 +11,14 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-LEVELS = ("error", "warning", "info")
+from bertcli.core.findings import LEVELS, Finding, count_levels, has_errors, sort_findings
+
+Diagnosis = Finding  # the name debug used before findings had one shape; goes when every module says Finding
+
 # A classifier is "near chance" when its accuracy is at most this far above the chance rate, or when a
 # one-sided binomial test cannot tell it from always answering the majority class at this level.
 CHANCE_MARGIN = 0.05
 CHANCE_P_VALUE = 0.05
-
-
-@dataclass
-class Diagnosis:
-    """One finding: what is wrong (or fine), the numbers that show it, and what to run about it."""
-
-    code: str
-    level: str  # error / warning / info
-    summary: str
-    evidence: list[str] = field(default_factory=list)
-    fix: str | None = None
-
-
-def has_errors(findings: Sequence[Diagnosis]) -> bool:
-    return any(f.level == "error" for f in findings)
-
-
-def count_levels(findings: Sequence[Diagnosis]) -> dict[str, int]:
-    return {level: sum(1 for f in findings if f.level == level) for level in LEVELS}
-
-
-def sort_findings(findings: Sequence[Diagnosis]) -> list[Diagnosis]:
-    """Errors first, then warnings, then information; the order within a level is kept."""
-    return sorted(findings, key=lambda f: LEVELS.index(f.level) if f.level in LEVELS else len(LEVELS))
 
 
 def json_safe(value: Any) -> Any:
