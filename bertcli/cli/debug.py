@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 
+from bertcli.cli.boundary import command
 from bertcli.cli.options import (
     APP_SETTINGS,
     DatasetOpt,
@@ -29,18 +29,6 @@ app = typer.Typer(
     epilog="\b\nExamples:\n  bertcli debug run results\n  bertcli debug data --dataset imdb-sample --max-length 256",
     **APP_SETTINGS,
 )
-
-
-def _guarded(func: Callable) -> Callable:
-    """The app's one error boundary, looked up when the command runs (cli.app imports this module)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from bertcli.cli.app import error_boundary
-
-        return error_boundary(func)(*args, **kwargs)
-
-    return wrapper
 
 
 def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> None:
@@ -291,6 +279,6 @@ def model_cmd(
     _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)
 
 
-app.command("run", short_help="Overfitting, noise, spikes, NaN and disk of a run.")(_guarded(run_cmd))
-app.command("data", short_help="Labels, duplicates, leakage and lengths of a dataset.")(_guarded(data_cmd))
-app.command("model", short_help="Tokenizer, labels, lengths, and whether it can learn.")(_guarded(model_cmd))
+command(app, "run", run_cmd, short_help="Overfitting, noise, spikes, NaN and disk of a run.")
+command(app, "data", data_cmd, short_help="Labels, duplicates, leakage and lengths of a dataset.")
+command(app, "model", model_cmd, short_help="Tokenizer, labels, lengths, and whether it can learn.")
