@@ -56,3 +56,39 @@ def train_reference_recipe(model: str, data, max_length: int, batch_size: int, o
     started = time.time()
     trainer.train()
     return trainer, time.time() - started
+
+
+def gemm_peak(dtype: str = "fp32", seconds: float = 2.0) -> float:
+    """FLOP/s of a large matrix product (the shape of a MiniLM FFN layer on 4,096 tokens) on this CPU in
+    `dtype` ("fp32" or "bf16"), best of as many tries as fit in `seconds`, with torch's current threads."""
+    import time
+
+    import torch
+
+    kind = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a, w = torch.randn(4096, 384, dtype=kind), torch.randn(1536, 384, dtype=kind)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    with torch.inference_mode():
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            torch.nn.functional.linear(a, w)
+            best = min(best, time.perf_counter() - started)
+    return 2 * 4096 * 384 * 1536 / best
+
+
+def cpu_kind() -> str:
+    """'AVX-512 with bf16/VNNI/AMX', 'AVX-512', or 'AVX2 only', as the kernels see it (oneDNN cap honoured)."""
+    from bertcli.core.cpu import cpu_features
+
+    flags = cpu_features()
+    if "avx512f" not in flags:
+        return "AVX2 only" if "avx2" in flags else "no AVX2"
+    extra = [name for name, flag in (("bf16", "avx512_bf16"), ("VNNI", "avx512_vnni"), ("AMX", "amx_tile")) if flag in flags]
+    return "AVX-512" + (f" with {'/'.join(extra)}" if extra else "")
+
+
+def load_average() -> str:
+    """The 1-minute load average against the cores: whether the machine was quiet while measuring."""
+    one, _, _ = os.getloadavg()
+    return f"load {one:.1f} on {os.cpu_count()} cores" + (" (quiet)" if one < 0.5 + (os.cpu_count() or 1) * 0.25 else " (NOT quiet)")

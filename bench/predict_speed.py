@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DEFAULT_IMDB, machine, packaged_minilm
+from _common import DEFAULT_IMDB, gemm_peak, machine, packaged_minilm
 
 
 def pick_model(args: argparse.Namespace, scratch: Path) -> tuple[str, str]:
@@ -131,20 +131,6 @@ def interleaved(runners: dict, texts: list[str], rounds: int) -> dict:
     return out
 
 
-def fp32_gemm_peak(seconds: float = 2.0) -> float:
-    """FLOP/s of a large fp32 matrix product (the shape of an FFN layer) on this CPU, best of a few tries."""
-    import torch
-
-    a, w = torch.randn(4096, 384), torch.randn(1536, 384)
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        torch.nn.functional.linear(a, w)
-        best = min(best, time.perf_counter() - started)
-    return 2 * 4096 * 384 * 1536 / best
-
-
 def linear_macs(model, tokens: int, texts: int) -> int:
     """Multiply-adds of the encoder's linear layers that an exact run needs: every layer for every token,
     except that the last layer needs only its keys and values for every token and the rest for [CLS]."""
@@ -201,7 +187,7 @@ def fp32_ceiling(path: str, texts: list[str], length: int, pipeline_s: float, ba
     clf = load_for_inference(path, precision="fp32", truncation="head")
     tokens = sum(len(ids) for ids in encode_texts(clf.tokenizer, texts, length, "head")["input_ids"])
     macs = linear_macs(clf.model, tokens, len(texts))
-    peak = fp32_gemm_peak()
+    peak = gemm_peak("fp32")
     linear_s = 2 * macs / peak
     rest_s = time_without_linear_layers(clf, texts, batch_size)
     best = pipeline_s / (linear_s + rest_s)
