@@ -238,8 +238,7 @@ def render_predict_summary(summary: PredictSummary, output: Path | None, written
             highlight=False,
         )
     if summary.skipped:
-        reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(summary.errors.items(), key=lambda kv: -kv[1]))
-        err.print(f"[yellow]skipped[/] {summary.skipped:,}: {reasons}", highlight=False)
+        err.print(f"[yellow]skipped[/] {summary.skipped:,}: {summary.skip_reasons()}", highlight=False)
     if output is not None:
         err.print(f"[bold]wrote[/] {written:,} record(s) to {escape(str(output))}", highlight=False)
 

@@ -127,9 +127,13 @@ class PredictSummary(RunStats):
     source: str | None = None
     complete: bool = False
 
+    def skip_reasons(self) -> str:
+        """Why texts were skipped, the commonest first: '3 empty text, 1 not valid UTF-8'."""
+        return ", ".join(f"{n:,} {why}" for why, n in sorted(self.errors.items(), key=lambda kv: -kv[1]))
+
     def nothing_classified(self) -> str:
         """The one line for a run in which not one text could be classified."""
-        reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(self.errors.items(), key=lambda kv: -kv[1]))
+        reasons = self.skip_reasons()
         if self.source is None:
             return f"nothing could be classified: every text given was skipped ({reasons}) — give texts with words in them"
         if self.texts == 0:
