@@ -48,7 +48,7 @@ from _common import DEFAULT_IMDB, gemm_peak, machine, packaged_minilm
 
 def pick_model(args: argparse.Namespace, scratch: Path) -> tuple[str, str]:
     from bertcli.core.errors import ModelError
-    from bertcli.core.inference import find_trained_model, resolve_model
+    from bertcli.core.inference.resolve import find_trained_model, resolve_model
 
     if args.model:
         found = resolve_model(args.model)
@@ -91,7 +91,7 @@ def read_split(imdb: Path, split: str, n: int, seed: int) -> tuple[list[str], li
 
 
 def bertcli_runner(clf, batch_size):
-    from bertcli.core.inference import predict_texts
+    from bertcli.core.inference.stream import predict_texts
 
     def run(texts):
         preds = predict_texts(clf, texts, batch_size=batch_size)
@@ -151,7 +151,7 @@ def time_without_linear_layers(clf, texts: list[str], batch_size: int) -> float:
     attention, GELU, LayerNorm, embeddings, tokenization and Python, which no faster GEMM can remove."""
     import torch
 
-    from bertcli.core.inference import predict_texts
+    from bertcli.core.inference.stream import predict_texts
 
     zeros: dict = {}  # one zero tensor per shape, so filling memory is not timed either
 
@@ -182,7 +182,7 @@ def fp32_ceiling(path: str, texts: list[str], length: int, pipeline_s: float, ba
     import torch
 
     from bertcli.core.encoding import encode_texts
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
 
     clf = load_for_inference(path, precision="fp32", truncation="head")
     tokens = sum(len(ids) for ids in encode_texts(clf.tokenizer, texts, length, "head")["input_ids"])
@@ -210,7 +210,7 @@ def agreement(a, b) -> float:
 
 def speed_and_ceiling(args: argparse.Namespace, path: str, length: int, modes: dict, results: dict) -> None:
     """Parts 1-3: throughput against the pipeline, label agreement, and the fp32 ceiling."""
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
 
     texts, _ = read_split(args.imdb, "unsupervised", args.n, args.seed)
     runners = {"pipeline (batch 1)": pipeline_runner(path, length, 1)}
@@ -266,7 +266,7 @@ def main() -> None:
     import torch
 
     from bertcli.core.cpu import describe_cpu, has_int8_dot_product
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
     from bertcli.core.training import cpu_supports_bf16
 
     cpu = f"{describe_cpu()}, ATen {torch.backends.cpu.get_cpu_capability()}; int8 weights {8 if has_int8_dot_product() else 7}-bit"

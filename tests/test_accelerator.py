@@ -126,7 +126,7 @@ def test_real_cpuinfo_is_read(monkeypatch):
 
 def test_precision_choices_follow_a_capped_cpu(sapphire_rapids):
     from bertcli.core.errors import UsageError
-    from bertcli.core.inference import choose_inference_precision
+    from bertcli.core.inference.load import choose_inference_precision
 
     assert choose_precision("auto", "cpu") == "bf16" and choose_inference_precision("auto", "cpu") == "bf16"
     sapphire_rapids.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")

@@ -20,7 +20,7 @@ BAD = "a terrible boring awful film with dreadful acting"
 
 @pytest.fixture(scope="session")
 def clf(final):
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
 
     return load_for_inference(str(final), precision="fp32")
 
@@ -57,7 +57,7 @@ def test_json_document_in_input_order(cli, final):
 def test_length_sorting_keeps_input_order_and_matches_one_at_a_time(clf):
     from factory import make_reviews
 
-    from bertcli.core.inference import predict_texts
+    from bertcli.core.inference.stream import predict_texts
 
     texts = [t for t, _ in make_reviews(40, seed=3)]
     texts = sorted(texts, key=len)[::3] + sorted(texts, key=len, reverse=True)[::4]  # mixed lengths, not sorted
@@ -71,7 +71,7 @@ def test_length_sorting_keeps_input_order_and_matches_one_at_a_time(clf):
 
 
 def test_windows_restore_order_across_batches(clf):
-    from bertcli.core.inference import predict_stream
+    from bertcli.core.inference.stream import predict_stream
 
     texts = [("good " * (i % 7 + 1) + "film") for i in range(50)]
     seen = []
@@ -83,7 +83,7 @@ def test_windows_restore_order_across_batches(clf):
 
 def test_stream_reads_input_lazily(clf):
     """Memory stays flat: only one window of the input is held at a time."""
-    from bertcli.core.inference import predict_stream
+    from bertcli.core.inference.stream import predict_stream
 
     pulled = 0
 
@@ -102,7 +102,7 @@ def test_stream_reads_input_lazily(clf):
 
 def test_partial_batch_runs_when_input_pauses():
     """Interactive stdin: lines already typed are classified without waiting for a full batch."""
-    from bertcli.core.inference import chunks_as_they_arrive
+    from bertcli.core.inference.stream import chunks_as_they_arrive
 
     release = threading.Event()
 
@@ -119,6 +119,52 @@ def test_partial_batch_runs_when_input_pauses():
     release.set()
     assert next(chunks) == ["three"]
     assert list(chunks) == []
+
+
+class RecordingSink:
+    """A sink that keeps what predict hands it, in order."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+        self.written = []
+        self.run = self.summary = None
+
+    def start(self, run):
+        self.calls.append("start")
+        self.run = run
+
+    def progress(self, done):
+        self.calls.append("progress")
+
+    def write(self, prediction):
+        self.calls.append("write")
+        self.written.append(prediction)
+
+    def flush(self):
+        self.calls.append("flush")
+
+    def close(self, summary):
+        self.calls.append("close")
+        self.summary = summary
+
+
+def test_predict_is_a_core_operation_that_feeds_a_sink_and_returns_a_summary(final):
+    from bertcli.core.errors import UsageError
+    from bertcli.core.inference.predict import PredictOptions, PredictSource, predict
+
+    sink = RecordingSink()
+    source = PredictSource.of([GOOD, "  ", BAD], None)
+    summary = predict(source, PredictOptions(model=str(final), precision="fp32", flag="NEGATIVE"), sink)
+    assert sink.calls[0] == "start" and sink.calls[-2:] == ["flush", "close"] and "progress" in sink.calls
+    assert sink.run.flag == "negative" and sink.run.threshold == 0.0 and sink.run.source.kind == "args"
+    assert [p.index for p in sink.written] == [0, 1, 2]
+    assert [p.flagged for p in sink.written] == [False, False, True]
+    assert sink.summary is summary and summary.complete
+    assert (summary.texts, summary.predicted, summary.skipped, summary.flagged) == (3, 2, 1, 1)
+    assert summary.errors == {"blank text": 1} and summary.texts_per_second > 0
+    assert PredictSource.of(["-"], None).kind == "stdin" and PredictSource.of(None, "x.csv").batching(None).window_batches == 16
+    with pytest.raises(UsageError, match="not both"):
+        PredictSource.of([GOOD], "x.txt")
 
 
 def test_stdin_stream_writes_jsonl_in_order(cli, final):
@@ -305,7 +351,7 @@ def test_default_model_is_the_newest_under_results(cli, run_dir, tmp_path, monke
 
 def test_default_model_falls_back_to_the_best_then_newest_checkpoint(run_dir, tmp_path):
     from bertcli.core.errors import ModelError
-    from bertcli.core.inference import find_trained_model, resolve_model
+    from bertcli.core.inference.resolve import find_trained_model, resolve_model
 
     results = tmp_path / "results"
     shutil.copytree(run_dir, results, ignore=shutil.ignore_patterns("final"))
@@ -331,7 +377,7 @@ def test_default_model_falls_back_to_the_best_then_newest_checkpoint(run_dir, tm
 
 
 def test_newest_run_wins_among_runs_in_results(run_dir, tmp_path):
-    from bertcli.core.inference import find_trained_model
+    from bertcli.core.inference.resolve import find_trained_model
 
     results = tmp_path / "results"
     for name in ("older", "newer"):
@@ -357,7 +403,7 @@ def test_help_has_examples_and_imports_no_torch():
 
 
 def test_int8_quantizes_qkv_and_ffn_input_only(final):
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
 
     clf = load_for_inference(str(final), quantize="int8", precision="fp32")
     layer = clf.model.bert.encoder.layer[0]
@@ -368,7 +414,8 @@ def test_int8_quantizes_qkv_and_ffn_input_only(final):
 
 
 def test_int8_probabilities_stay_close_to_fp32(final):
-    from bertcli.core.inference import load_for_inference, predict_texts
+    from bertcli.core.inference.load import load_for_inference
+    from bertcli.core.inference.stream import predict_texts
 
     texts = [GOOD, BAD, "an ordinary film with a few good scenes", "dull, slow and far too long", "x"]
     exact = predict_texts(load_for_inference(str(final), precision="fp32"), texts)
@@ -380,7 +427,7 @@ def test_int8_probabilities_stay_close_to_fp32(final):
 def test_int8_linear_matches_float_and_qkv_share_one_quantization(monkeypatch):
     import torch
 
-    from bertcli.core import int8
+    from bertcli.core.inference import int8
 
     torch.manual_seed(0)
     linears = [torch.nn.Linear(64, 96) for _ in range(3)]
@@ -406,7 +453,7 @@ def test_int8_linear_matches_float_and_qkv_share_one_quantization(monkeypatch):
 def test_bf16_keeps_linear_weights_in_bf16_where_the_cpu_has_it(final):
     import torch
 
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
     from bertcli.core.training import cpu_supports_bf16
 
     if not cpu_supports_bf16():
@@ -419,7 +466,7 @@ def test_bf16_keeps_linear_weights_in_bf16_where_the_cpu_has_it(final):
 
 
 def test_batches_respect_the_token_budget_and_cover_every_text():
-    from bertcli.core.inference import length_sorted_batches
+    from bertcli.core.inference.classify import length_sorted_batches
 
     lengths = [512, 20, 300, 20, 600, 45, 45, 45, 512, 8] * 3
     batches = length_sorted_batches(lengths, batch_size=4, max_tokens=1024)
@@ -436,7 +483,7 @@ def broken_int8(monkeypatch, how: str) -> None:
     """oneDNN int8 kernels that fail or give wrong numbers, as on a torch build or CPU whose kernels differ."""
     import torch
 
-    from bertcli.core import int8
+    from bertcli.core.inference import int8
 
     if how == "fail":
         real = torch.ops.onednn
@@ -480,8 +527,9 @@ def test_int8_kernels_that_fail_or_are_wrong_are_refused(cli, final, monkeypatch
 
 def test_int8_falls_back_to_7_bit_weights_where_8_bit_sums_clip(final, monkeypatch):
     """A CPU whose flags claim VNNI but whose kernels clip 8-bit pair sums anyway is caught by the limit probe."""
-    from bertcli.core import int8
-    from bertcli.core.inference import load_for_inference, predict_texts
+    from bertcli.core.inference import int8
+    from bertcli.core.inference.load import load_for_inference
+    from bertcli.core.inference.stream import predict_texts
 
     monkeypatch.setattr(int8, "weight_range", lambda: int8.FULL_RANGE)
     broken_int8(monkeypatch, "clip-8-bit")
@@ -496,7 +544,7 @@ def test_seven_bit_weights_agree_with_fp32_on_every_cpu():
     this holds with or without VNNI."""
     import torch
 
-    from bertcli.core import int8
+    from bertcli.core.inference import int8
 
     seven = int8.REDUCED_RANGE
     int8_linear = int8._int8_linear_class()
@@ -518,7 +566,7 @@ def test_seven_bit_weights_agree_with_fp32_on_every_cpu():
 def test_full_range_weights_are_exact_where_the_cpu_has_vnni_or_amx():
     import torch
 
-    from bertcli.core import int8
+    from bertcli.core.inference import int8
 
     assert int8.weight_range() == int8.FULL_RANGE
     for out_dtype in (torch.float32, torch.bfloat16):
@@ -529,9 +577,10 @@ AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 ON_AVX2_ONLY = """
 import json, sys
 import torch
-from bertcli.core import int8
+from bertcli.core.inference import int8
 from bertcli.core.cpu import describe_cpu
-from bertcli.core.inference import load_for_inference, predict_texts
+from bertcli.core.inference.load import load_for_inference
+from bertcli.core.inference.stream import predict_texts
 path, texts = sys.argv[1], json.loads(sys.argv[2])
 probe = {bound: int8._relative_error(int8._int8_linear_class(), *int8.limit_probe(), torch.float32, bound) for bound in (127, 63)}
 exact, quantized = load_for_inference(path), load_for_inference(path, quantize="int8")
@@ -550,7 +599,7 @@ def test_int8_on_an_avx2_only_cpu_agrees_with_fp32(final):
     import subprocess
     import sys
 
-    from bertcli.core.int8 import CHECK_TOLERANCE
+    from bertcli.core.inference.int8 import CHECK_TOLERANCE
 
     texts = [GOOD, BAD, "an ordinary film with a few good scenes", "dull, slow and far too long", "x"]
     out = subprocess.run(
@@ -570,9 +619,10 @@ def test_int8_on_an_avx2_only_cpu_agrees_with_fp32(final):
 def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
     import torch
 
-    from bertcli.core.cls_only import run_last_layer_for_cls_only
+    from bertcli.core.inference.cls_only import run_last_layer_for_cls_only
     from bertcli.core.encoding import encode_texts
-    from bertcli.core.inference import classify_token_ids, load_for_inference
+    from bertcli.core.inference.classify import classify_token_ids
+    from bertcli.core.inference.load import load_for_inference
 
     clf = load_for_inference(str(final), precision="fp32")
     assert type(clf.model.bert.encoder.layer[-1]).__name__ == "LastLayerClsOnly"
@@ -590,7 +640,7 @@ def test_last_layer_for_cls_only_gives_the_full_models_probabilities(final):
 def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(monkeypatch):
     import torch
 
-    from bertcli.core.int8 import quantize_activations
+    from bertcli.core.inference.int8 import quantize_activations
 
     x = torch.randn(37, 64, generator=torch.Generator().manual_seed(1)) * 3 + 0.5
     values, scale, zero_point = quantize_activations(x)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from refusals import assert_refused
 
-from bertcli.core import textio
+from bertcli.core.inference import records
 from factory import make_reviews, write_csv
 from trained import held_out_csv
 
@@ -214,7 +214,7 @@ def test_predict_output_path_is_checked_before_the_model_loads(cli, tmp_path):
 
 def full_disk_after(monkeypatch, writes: int) -> None:
     """Every output file takes `writes` writes, then half of the next and the disk is full."""
-    real = textio.OutputFile.write
+    real = records.OutputFile.write
     seen = {"n": 0}
 
     def write(self, text):
@@ -224,7 +224,7 @@ def full_disk_after(monkeypatch, writes: int) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, text)
 
-    monkeypatch.setattr(textio.OutputFile, "write", write)
+    monkeypatch.setattr(records.OutputFile, "write", write)
 
 
 @pytest.mark.parametrize("suffix, header", [(".jsonl", 0), (".csv", 1)])

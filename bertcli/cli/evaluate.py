@@ -85,7 +85,7 @@ def evaluate_cmd(
         write_predictions,
     )
 
-    from bertcli.core.textio import check_output_path
+    from bertcli.core.inference.records import check_output_path
 
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png")

@@ -12,8 +12,8 @@ import typer
 from bertcli.core import limits
 from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
-from bertcli.core.inference import PRECISIONS as INFERENCE_PRECISIONS
-from bertcli.core.inference import QUANTIZATIONS
+from bertcli.core.inference.load import PRECISIONS as INFERENCE_PRECISIONS
+from bertcli.core.inference.load import QUANTIZATIONS
 from bertcli.core.limits import Range
 
 # Settings every Typer app of bertcli shares: plain help, no completion, no pretty tracebacks.

@@ -16,7 +16,8 @@ from bertcli.core.errors import DataError, UsageError
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from bertcli.core.inference import Classifier, Prediction, RunStats
+    from bertcli.core.inference.classify import Prediction, RunStats
+    from bertcli.core.inference.load import Classifier
 
 SNIPPET_CHARS = 160
 
@@ -287,7 +288,8 @@ def evaluate_model(
     on_progress: Callable[["RunStats"], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> ModelEvaluation:
-    from bertcli.core.inference import RunStats, predict_stream
+    from bertcli.core.inference.classify import RunStats
+    from bertcli.core.inference.stream import predict_stream
 
     gold = label_ids_for_model(data.labels, data.label_names, clf.label_names)
     stats = RunStats()
@@ -323,7 +325,8 @@ def evaluate(
     on_batch: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Evaluate each of `cfg.models` (None: the newest trained model under results/) on the same examples."""
-    from bertcli.core.inference import load_for_inference, resolve_model
+    from bertcli.core.inference.load import load_for_inference
+    from bertcli.core.inference.resolve import resolve_model
 
     if cfg.mistakes < 0:
         raise UsageError("--mistakes must be 0 or more")
@@ -406,7 +409,7 @@ def report_as_dict(report: EvaluationReport) -> dict[str, Any]:
 
 def prediction_rows(report: EvaluationReport) -> list[dict[str, Any]]:
     """One record per model and example: text, true label, prediction, confidence, probabilities."""
-    from bertcli.core.inference import prediction_record
+    from bertcli.core.inference.records import prediction_record
 
     rows = []
     several = len(report.models) > 1

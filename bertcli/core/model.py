@@ -27,7 +27,7 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
-def _resolve(name_or_path: str) -> tuple[str, bool]:
+def model_source(name_or_path: str) -> tuple[str, bool]:
     """(what to pass to from_pretrained, whether it is local); probes the hub for hub names."""
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -38,6 +38,9 @@ def _resolve(name_or_path: str) -> tuple[str, bool]:
         raise ModelError(f"model folder '{name_or_path}' does not exist — check the path given to --model")
     prepare_hub_access()
     return name_or_path, False
+
+
+_resolve = model_source  # the name core/diagnose_data.py still imports
 
 
 def _quiet_transformers() -> None:
@@ -95,7 +98,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     """The model's tokenizer; refused when its files are missing or it has more tokens than the model's vocabulary."""
     from transformers import AutoTokenizer
 
-    target, local = _resolve(name_or_path)
+    target, local = model_source(name_or_path)
     if local:
         _check_tokenizer_files(Path(target), name_or_path)
     _quiet_transformers()
@@ -188,7 +191,7 @@ def load_classifier(
 
     from bertcli.core.guards import check_finite_weights
 
-    target, local = _resolve(name_or_path)
+    target, local = model_source(name_or_path)
     _quiet_transformers()
     try:
         config = AutoConfig.from_pretrained(target)

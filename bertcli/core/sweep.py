@@ -384,7 +384,7 @@ def score_final_model(cfg: TrainConfig, final: Path) -> dict[str, Any]:
     from bertcli.core.data import load_labelled_data
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.evaluation import EvalData, evaluate_model
-    from bertcli.core.inference import load_for_inference
+    from bertcli.core.inference.load import load_for_inference
 
     dataset = resolve_sources(cfg.model, cfg.dataset, uses_model=False).dataset
     data = load_labelled_data(

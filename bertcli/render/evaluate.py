@@ -226,7 +226,7 @@ def render_evaluation(report: Any) -> None:
 
 
 def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = False) -> None:
-    from bertcli.core.textio import RecordWriter, open_output, output_format
+    from bertcli.core.inference.records import RecordWriter, open_output, output_format
 
     fmt_name = output_format(path, None)
     with open_output(path, "--predictions") as stream:

@@ -1,24 +1,35 @@
 """Rendering for `bertcli predict`: a table for a few texts, JSON Lines / CSV / one JSON document for many.
 
-Outputs take predictions one window at a time, so a stream of any length is written as it goes.
+`PredictSink` takes the predictions one at a time from bertcli.core.inference.predict and sends them to
+the outputs the options ask for, so a stream of any length is written as it goes; stdout holds the
+results, stderr the model line, skipped lines, progress and the summary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import IO, Any, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 from rich.markup import escape
+
+from bertcli.core.formatting import snippet
+from bertcli.render import console_err, console_out, fmt, human_seconds
 from bertcli.render.table import Table
 
-from bertcli.render import console_err, console_out, fmt, human_seconds
+if TYPE_CHECKING:
+    from bertcli.core.inference.classify import Prediction
+    from bertcli.core.inference.load import Classifier
+    from bertcli.core.inference.predict import PredictRun, PredictSummary
+    from bertcli.core.inference.resolve import ResolvedModel
 
 SNIPPET = 70
 ERRORS_SHOWN = 10
 
 
-def announce_model(resolved: Any, clf: Any) -> None:
+def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
     """Which model runs, and how (stderr)."""
     chosen = f"{resolved.describe()}, the newest trained model (--model to pick another)" if resolved.automatic else resolved.path
     console_err().print(
@@ -49,21 +60,18 @@ def note_near_chance(model: str) -> None:
     )
 
 
-def _snippet(text: str | None, limit: int = SNIPPET) -> str:
-    flat = " ".join((text or "").split())
-    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
-
-
 class TableOutput:
     """A rich table on stdout once every prediction is in: text, label, confidence, probabilities."""
+
+    shows_all = True  # with --flag, every text with a mark, not the flagged ones alone
 
     def __init__(self, label_names: Sequence[str], flag: str | None = None):
         self.label_names = list(label_names)
         self.flag = flag
-        self.rows: list[tuple[Any, bool]] = []
+        self.rows: list[Prediction] = []
 
-    def write(self, pred: Any, flagged: bool) -> None:
-        self.rows.append((pred, flagged))
+    def write(self, pred: Prediction) -> None:
+        self.rows.append(pred)
 
     def flush(self) -> None:
         pass
@@ -78,36 +86,36 @@ class TableOutput:
             table.add_column(escape(f"p({name})"), justify="right")
         if self.flag:
             table.add_column("flagged")
-        for pred, flagged in self.rows:
+        for pred in self.rows:
+            text = escape(snippet(pred.text, SNIPPET))
             if pred.error:
-                cells = [str(pred.index + 1), _snippet(pred.text) or "[dim](none)[/]", f"[red]skipped: {escape(pred.error)}[/]", "-"]
+                cells = [str(pred.index + 1), text or "[dim](none)[/]", f"[red]skipped: {escape(pred.error)}[/]", "-"]
                 cells += ["-"] * len(self.label_names)
             else:
                 style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 else "bold"
-                cells = [str(pred.index + 1), _snippet(pred.text), f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
+                cells = [str(pred.index + 1), text, f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
             if self.flag:
-                cells.append("[bold yellow]⚑ yes[/]" if flagged else "")
+                cells.append("[bold yellow]⚑ yes[/]" if pred.flagged else "")
             table.add_row(*cells)
-        out = console_out()
-        out.print(table)
+        console_out().print(table)
 
 
 class RecordOutput:
     """JSON Lines or CSV records to a stream (a file or stdout), flushed after each window."""
 
+    shows_all = False
+
     def __init__(self, stream: IO[str], fmt_name: str, label_names: Sequence[str], close_stream: bool = False):
-        from bertcli.core.textio import RecordWriter
+        from bertcli.core.inference.records import RecordWriter
 
         self.writer = RecordWriter(stream, fmt_name)  # CSV columns are set by the first record (see write)
         self.label_names = list(label_names)
         self.close_stream = close_stream
         self.stream = stream
 
-    def write(self, pred: Any, flagged: bool) -> None:
-        from bertcli.core.inference import prediction_record
-
-        from bertcli.core.inference import OUTPUT_KEYS
+    def write(self, pred: Prediction) -> None:
+        from bertcli.core.inference.records import OUTPUT_KEYS, prediction_record
 
         record = prediction_record(pred, self.label_names)
         if self.writer.format == "csv":
@@ -132,14 +140,16 @@ class RecordOutput:
 class JsonOutput:
     """One JSON document on stdout, written as predictions arrive: {"model", "predictions": [...], "summary"}."""
 
+    shows_all = False
+
     def __init__(self, header: dict[str, Any], label_names: Sequence[str]):
         self.label_names = list(label_names)
         self.count = 0
         head = json.dumps(header, indent=2)[:-2]  # drop the closing "\n}" to keep writing into the object
         sys.stdout.write(head + ',\n  "predictions": [')
 
-    def write(self, pred: Any, flagged: bool) -> None:
-        from bertcli.core.inference import prediction_record
+    def write(self, pred: Prediction) -> None:
+        from bertcli.core.inference.records import prediction_record
 
         record = prediction_record(pred, self.label_names)
         sys.stdout.write(("," if self.count else "") + "\n    " + json.dumps(record, ensure_ascii=False, allow_nan=False))
@@ -154,6 +164,43 @@ class JsonOutput:
         sys.stdout.flush()
 
 
+def json_header(run: PredictRun) -> dict[str, Any]:
+    """The head of `predict --json`: which model, its labels and input settings, and the flag."""
+    clf = run.classifier
+    return {
+        "model": run.resolved.path,
+        "chosen_as": run.resolved.chosen_as,
+        "labels": clf.label_names,
+        "max_length": clf.max_length,
+        "truncation": clf.truncation,
+        "mode": clf.mode,
+        "flag": run.flag,
+        "threshold": run.threshold,
+    }
+
+
+def summary_record(summary: PredictSummary, output: Path | None, written: int | None) -> dict[str, Any]:
+    """The summary of `predict --json`: counts, speed, what was flagged and written."""
+    return {
+        "model": summary.model,
+        "mode": summary.mode,
+        "texts": summary.texts,
+        "predicted": summary.predicted,
+        "skipped": summary.skipped,
+        "errors": summary.errors,
+        "truncated": summary.truncated,
+        "max_length": summary.max_length,
+        "seconds": round(summary.seconds, 3),
+        "texts_per_second": summary.texts_per_second,
+        "tokens_per_second": summary.tokens_per_second,
+        "flag": summary.flag,
+        "threshold": summary.threshold,
+        "flagged": summary.flagged,
+        "output": str(output) if output is not None else None,
+        "written": written,
+    }
+
+
 def file_progress(enabled: bool, to_screen: bool) -> Any:
     """Progress of `predict --file` on stderr: texts done and the rate (a streamed file's length is unknown).
 
@@ -164,7 +211,7 @@ def file_progress(enabled: bool, to_screen: bool) -> Any:
     return Activity(console_err(), "predict", None, unit="texts", enabled=enabled and not to_screen)
 
 
-def render_line_error(pred: Any, shown: int) -> None:
+def render_line_error(pred: Prediction, shown: int) -> None:
     """A skipped line, on stderr (the first few; the rest are counted in the summary)."""
     if shown < ERRORS_SHOWN:
         where = pred.where or (f"line {pred.line}" if pred.line is not None else f"text {pred.index + 1}")
@@ -173,24 +220,122 @@ def render_line_error(pred: Any, shown: int) -> None:
         console_err().print("[yellow]…[/] more skipped lines are counted below", highlight=False)
 
 
-def render_predict_summary(summary: dict[str, Any]) -> None:
+def render_predict_summary(summary: PredictSummary, output: Path | None, written: int | None) -> None:
     """Counts and speed after the run (stderr)."""
     err = console_err()
     speed = ""
-    if summary.get("texts_per_second"):
-        speed = f" ({summary['texts_per_second']:,.1f} texts/s, {summary['tokens_per_second']:,.0f} tokens/s)"
+    if summary.texts_per_second:
+        speed = f" ({summary.texts_per_second:,.1f} texts/s, {summary.tokens_per_second:,.0f} tokens/s)"
+    seconds = round(summary.seconds, 3)  # as the JSON summary gives it
     err.print(
-        f"[bold]predicted[/] {summary['predicted']:,} of {summary['texts']:,} texts in {human_seconds(summary['seconds'])}{speed}; "
-        f"{summary['truncated']:,} cut at {summary['max_length']} tokens",
+        f"[bold]predicted[/] {summary.predicted:,} of {summary.texts:,} texts in {human_seconds(seconds)}{speed}; "
+        f"{summary.truncated:,} cut at {summary.max_length} tokens",
         highlight=False,
     )
-    if summary.get("flag"):
+    if summary.flag:
         err.print(
-            f"[bold]flagged[/] {summary['flagged']:,} predicted {summary['flag']} with confidence ≥ {summary['threshold']:.2f}",
+            f"[bold]flagged[/] {summary.flagged:,} predicted {summary.flag} with confidence ≥ {summary.threshold:.2f}",
             highlight=False,
         )
-    if summary["skipped"]:
-        reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(summary["errors"].items(), key=lambda kv: -kv[1]))
-        err.print(f"[yellow]skipped[/] {summary['skipped']:,}: {reasons}", highlight=False)
-    if summary.get("output"):
-        err.print(f"[bold]wrote[/] {summary['written']:,} record(s) to {escape(summary['output'])}", highlight=False)
+    if summary.skipped:
+        err.print(f"[yellow]skipped[/] {summary.skipped:,}: {summary.skip_reasons()}", highlight=False)
+    if output is not None:
+        err.print(f"[bold]wrote[/] {written:,} record(s) to {escape(str(output))}", highlight=False)
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def quiet_broken_pipe() -> None:
+    """The reader went away (`| head`): stop writing to stdout without a traceback."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _reader_may_go() -> Iterator[None]:
+    """A closed pipe quiets stdout at once (what is still written goes nowhere) and stops the run."""
+    try:
+        yield
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        raise
+
+
+class PredictSink:
+    """`bertcli predict`'s outputs: --output's file, --json's document, else a table (texts given as arguments)
+    or records on stdout; skipped lines, a progress bar (--file) and the summary on stderr unless quiet.
+
+    A bad --format or an --output that cannot be written is refused here, before anything loads.
+    """
+
+    def __init__(self, *, output: Path | None, fmt: str | None, json_out: bool, quiet: bool):
+        from bertcli.core.inference.records import check_output_path, output_format
+
+        self.fmt_name = output_format(output, fmt)
+        if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
+            check_output_path(output, "--output")
+        self.output, self.fmt, self.json_out, self.quiet = output, fmt, json_out, quiet
+        self.outputs: list[Any] = []
+        self.file: RecordOutput | None = None
+        self.flag: str | None = None
+        self.shown_errors = 0
+        self.bar: Any = None
+
+    def start(self, run: PredictRun) -> None:
+        from bertcli.core.inference.records import open_output
+
+        if not self.quiet:
+            announce_model(run.resolved, run.classifier)
+        self.flag = run.flag
+        labels = run.classifier.label_names
+        if self.output is not None:
+            self.file = RecordOutput(open_output(self.output), self.fmt_name, labels, close_stream=True)
+            self.outputs.append(self.file)
+        if self.json_out:
+            self.outputs.append(JsonOutput(json_header(run), labels))
+        elif self.output is None:
+            table = run.source.kind == "args" and self.fmt is None
+            self.outputs.append(TableOutput(labels, run.flag) if table else RecordOutput(sys.stdout, self.fmt_name, labels))
+        # A bar for --file only: on an interactive stream it would fight with the lines as they come.
+        self.bar = file_progress(run.source.kind == "file" and not self.quiet, to_screen=self.output is None and _is_tty(sys.stdout))
+
+    def progress(self, done: int) -> None:
+        with _reader_may_go():
+            self.bar.update(done)
+
+    def write(self, prediction: Prediction) -> None:
+        with _reader_may_go():
+            if prediction.error and not self.quiet:
+                render_line_error(prediction, self.shown_errors)
+                self.shown_errors += 1
+            for out in self.outputs:
+                if self.flag is None or prediction.flagged or out.shows_all:
+                    out.write(prediction)
+
+    def flush(self) -> None:
+        with _reader_may_go():
+            for out in self.outputs:
+                out.flush()
+
+    def close(self, summary: PredictSummary) -> None:
+        """Close the outputs (also after an error: what was written stands); the summary on stderr after a full run."""
+        self.bar.close()
+        written = self.file.writer.count if self.file is not None else None
+        record = summary_record(summary, self.output, written)
+        for out in self.outputs:
+            try:
+                out.close(record)
+            except BrokenPipeError:
+                quiet_broken_pipe()
+        if summary.complete and summary.predicted and not self.quiet:
+            render_predict_summary(summary, self.output, written)

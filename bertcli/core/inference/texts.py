@@ -1,4 +1,4 @@
-"""Texts to classify from plain text, CSV, JSON Lines, Parquet or stdin, and predictions back out as JSONL or CSV.
+"""Texts to classify from plain text, CSV, JSON Lines, Parquet or stdin (predictions go out through `records`).
 
 Readers stream: one line or row at a time, so memory stays flat however long the input. A bad
 line (not UTF-8, not JSON, no text) becomes a `TextItem` with an `error`, never an exception that
@@ -9,20 +9,17 @@ raised before the first line is read.
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from bertcli.core.errors import BertCliError, DataError, DiskSpaceError, UsageError
+from bertcli.core.errors import DataError, UsageError
 
 STDIN = "-"
 # A line longer than this is skipped with an error instead of being read into memory whole.
 MAX_LINE_BYTES = 8_000_000
-OUTPUT_FORMATS = ("jsonl", "csv")
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 # Read as one text per line; any other suffix (.xlsx, .docx, .bin, ...) is refused rather than read as text lines.
 PLAIN_SUFFIXES = ("", ".txt")
@@ -203,6 +200,16 @@ def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
     return rows()
 
 
+def _record_item(record: Any, number: int, column: str, unit: str) -> TextItem:
+    """A JSON object (or a Parquet row) as an item: its `column` as the text, its other fields kept."""
+    if not isinstance(record, dict):
+        return _with(TextItem(None, number, f"not a JSON object but a {type(record).__name__}"), None, unit)
+    fields = {k: v for k, v in record.items() if k != column}
+    if column not in record:
+        return _with(TextItem(None, number, f"no '{column}' field"), fields, unit)
+    return _with(as_item(record[column], number), fields, unit)
+
+
 def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
     stream = _open_binary(path)
 
@@ -213,15 +220,10 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
             return _decode(raw, number)
         except ValueError as err:
             return TextItem(None, number, f"not a JSON object: {str(err).splitlines()[0]}")
-        if not isinstance(record, dict):
-            return TextItem(None, number, f"not a JSON object but a {type(record).__name__}")
-        fields = {k: v for k, v in record.items() if k != column}
-        if column not in record:
-            if first:
-                stream.close()
-                raise _missing_column(path, column, record.keys())
-            return _with(TextItem(None, number, f"no '{column}' field"), fields, "line")
-        return _with(as_item(record[column], number), fields, "line")
+        if first and isinstance(record, dict) and column not in record:
+            stream.close()
+            raise _missing_column(path, column, record.keys())
+        return _record_item(record, number, column, "line")
 
     lines = _binary_lines(stream)
     head: list[TextItem] = []
@@ -261,14 +263,7 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
 
     def rows() -> Iterator[TextItem]:
         for number, record in enumerate(records, start=1):
-            if not isinstance(record, dict):
-                yield _with(TextItem(None, number, f"not a JSON object but a {type(record).__name__}"), None, "record")
-                continue
-            fields = {k: v for k, v in record.items() if k != column}
-            if column not in record:
-                yield _with(TextItem(None, number, f"no '{column}' field"), fields, "record")
-            else:
-                yield _with(as_item(record[column], number), fields, "record")
+            yield _record_item(record, number, column, "record")
 
     return rows()
 
@@ -290,8 +285,7 @@ def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
         for batch in parquet.iter_batches(batch_size=1024):
             for record in batch.to_pylist():
                 number += 1
-                fields = {k: v for k, v in record.items() if k != column}
-                yield _with(as_item(record[column], number), fields, "record")
+                yield _record_item(record, number, column, "record")
 
     return rows()
 
@@ -332,165 +326,3 @@ def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None =
             yield from read_plain_lines(stream)
 
     return lines()
-
-
-def output_format(path: Path | None, requested: str | None) -> str:
-    """jsonl or csv: what --format says, else the --output suffix, else jsonl."""
-    if requested:
-        value = requested.strip().lower()
-        if value not in OUTPUT_FORMATS:
-            raise UsageError(f"--format takes one of {', '.join(OUTPUT_FORMATS)}, not '{requested}'")
-        return value
-    if path is not None and path.suffix.lower() == ".csv":
-        return "csv"
-    return "jsonl"
-
-
-class OutputFile(io.TextIOWrapper):
-    """A UTF-8 output file that knows its path and the flag that named it, so a failed write can say both."""
-
-    output_path: Path
-    output_flag: str
-
-
-# Errors that mean the disk (or the user's quota, or the largest file allowed) is full.
-DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-
-
-class RecordWriter:
-    """Write dict records as JSON Lines or CSV (columns fixed by the first record), flushing on demand.
-
-    Writing to a file from `open_output`, a failed write (a full disk, an I/O error) becomes one error that
-    says how many rows reached the file whole: the writer remembers where each row ends until the next flush
-    and compares that with the file's size once the stream is closed.
-    """
-
-    def __init__(self, stream: IO[str], fmt: str, columns: list[str] | None = None):
-        self.stream = stream
-        self.format = fmt
-        self.columns = columns
-        self._csv: Any = None
-        self._row = io.StringIO()
-        self.count = 0
-        self.target: Path | None = getattr(stream, "output_path", None)
-        self.flag: str = getattr(stream, "output_flag", "--output")
-        self.failed = False
-        self._bytes = 0  # bytes handed to the stream
-        self._flushed = (0, 0)  # (bytes, complete rows) known to have reached the file
-        self._ends: list[tuple[int, int]] = []  # (end byte, rows complete there) since the last flush
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.format == "jsonl":
-            self._emit(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n", 1)
-            return
-        if self._csv is None:
-            self.columns = self.columns or list(record)
-            self._csv = csv.DictWriter(self._row, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
-            self._csv.writeheader()
-            self._emit(self._take_row(), 0)
-        flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in record.items()}
-        self._csv.writerow(flat)
-        self._emit(self._take_row(), 1)
-
-    def _take_row(self) -> str:
-        text = self._row.getvalue()
-        self._row.seek(0)
-        self._row.truncate()
-        return text
-
-    def _emit(self, text: str, rows: int) -> None:
-        if self.target is None:  # stdout: a closed pipe is the caller's to handle
-            self.stream.write(text)
-            self.count += rows
-            return
-        if self.failed:
-            return
-        try:
-            self.stream.write(text)
-        except OSError as err:
-            raise self._failure(err) from None
-        self.count += rows
-        self._bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
-        self._ends.append((self._bytes, self.count))
-
-    def flush(self) -> None:
-        if self.target is None:
-            self.stream.flush()
-            return
-        if self.failed:
-            return
-        try:
-            self.stream.flush()
-        except OSError as err:
-            raise self._failure(err) from None
-        self._flushed = (self._bytes, self.count)
-        self._ends.clear()
-
-    def complete_rows(self) -> int:
-        """Rows that lie whole in the file (call after the stream is closed)."""
-        try:
-            size = self.target.stat().st_size if self.target is not None else None
-        except OSError:
-            size = None
-        complete = self._flushed[1]
-        if size is None:
-            return complete
-        for end, rows in self._ends:
-            if end > size:
-                break
-            complete = rows
-        return complete
-
-    def _failure(self, err: OSError) -> BertCliError:
-        """Close the file (whatever still fits goes in), count the whole rows in it, and say so in one line."""
-        self.failed = True
-        try:
-            self.stream.close()
-        except OSError:
-            pass
-        return write_failure(self.target or Path("?"), self.flag, self.complete_rows(), err)
-
-
-def write_failure(path: Path, flag: str, rows: int, err: OSError) -> BertCliError:
-    """One line for a write that failed part-way: the file, the flag, the rows that are whole, the fix."""
-    whole = f"{rows:,} complete row{'' if rows == 1 else 's'}"
-    if err.errno in DISK_FULL:
-        return DiskSpaceError(
-            f"wrote {whole} to {path} ({flag}) before the disk filled; the last row may be cut — free space and rerun"
-        )
-    return BertCliError(
-        f"writing {path} ({flag}) failed after {whole}: {err.strerror or err} — the last row may be cut; "
-        "fix that and rerun"
-    )
-
-
-def check_output_path(path: Path, flag: str, example: str = "predictions.jsonl") -> None:
-    """Refuse an output file that cannot be written, before any work: a folder, a parent that is a file, no write access.
-
-    A missing parent folder is fine: it is created when the file is written.
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise BertCliError(f"{flag} {path} is a folder — give a file path, e.g. {path / example}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise BertCliError(f"cannot write {flag} {path}: permission denied — pick another path")
-    for parent in (path.parent, *path.parent.parents):
-        if not parent.exists():
-            continue
-        if not parent.is_dir():
-            raise BertCliError(f"cannot write {flag} {path}: {parent} is a file, not a folder — pick another path")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise BertCliError(f"cannot write {flag} {path}: {parent} is not writable — pick another path")
-        return
-
-
-def open_output(path: Path, flag: str = "--output") -> IO[str]:
-    """Open `path` for writing records, creating its folder; the stream remembers the path and flag for errors."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stream = OutputFile(path.open("wb"), encoding="utf-8", newline="")
-    except OSError as err:
-        raise BertCliError(f"cannot write {flag} {path}: {err.strerror or err} — pick another path") from None
-    stream.output_path = path
-    stream.output_flag = flag
-    return stream

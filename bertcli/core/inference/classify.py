@@ -1,0 +1,185 @@
+"""Classify one window of texts: tokenized once without padding, sorted by length, batched, put back in order.
+
+Each batch is padded only to its longest text and runs under `torch.inference_mode` (with autocast
+in bf16); results come back in input order. Items with an error (or empty text) become a Prediction
+with `error` set and are never sent to the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from bertcli.core.inference.texts import TextItem, as_item
+
+if TYPE_CHECKING:
+    from bertcli.core.inference.load import Classifier
+
+# On CPU a batch beyond a few thousand tokens only spills activations out of cache: 32 reviews of 512
+# tokens run 20% slower per review than 8 (bench/predict_speed.py). GPUs take the whole --batch-size.
+CPU_BATCH_TOKENS = 4096
+
+
+@dataclass
+class Prediction:
+    """One text's result, in input order: its label and probabilities, or the error that skipped it."""
+
+    index: int
+    text: str | None
+    line: int | None = None
+    label: str | None = None
+    label_id: int | None = None
+    confidence: float | None = None
+    probabilities: list[float] | None = None
+    n_tokens: int | None = None
+    truncated: bool | None = None
+    error: str | None = None
+    fields: dict[str, Any] | None = None  # the input row's other columns, kept so that an id joins back
+    where: str = ""  # where it came from: "line 3", "row 2 (line 3)", "record 7"
+    flagged: bool = False  # predicted as predict's --flag label with at least its --threshold
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class RunStats:
+    """Counters a prediction stream fills in as it goes."""
+
+    texts: int = 0
+    predicted: int = 0
+    skipped: int = 0
+    truncated: int = 0
+    tokens: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def texts_per_second(self) -> float | None:
+        return self.predicted / self.seconds if self.seconds > 0 else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
+
+    def count(self, results: Sequence[Prediction]) -> None:
+        """Count a window's results: predicted (and cut) or skipped, with the reason."""
+        for r in results:
+            self.texts += 1
+            if r.error is None:
+                self.predicted += 1
+                self.truncated += bool(r.truncated)
+            else:
+                self.skipped += 1
+                reason = r.error.split(" (")[0].split(" —")[0]
+                self.errors[reason] = self.errors.get(reason, 0) + 1
+
+
+def _autocast(clf: Classifier):
+    import contextlib
+
+    import torch
+
+    if clf.precision == "bf16":
+        return torch.autocast(clf.device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def classify_token_ids(clf: Classifier, batch: Sequence[Sequence[int]]) -> Any:
+    """Class probabilities (float64 numpy, rows sum to 1) for one batch of token id lists, padded to its longest."""
+    import numpy as np
+    import torch
+
+    longest = max(len(ids) for ids in batch)
+    pad_id = clf.tokenizer.pad_token_id or 0
+    input_ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    with torch.inference_mode(), _autocast(clf):
+        logits = clf.model(input_ids=input_ids.to(clf.device), attention_mask=mask.to(clf.device)).logits
+    logits = logits.float().cpu().numpy().astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Positions grouped into batches of similar length, longest first (memory peaks show up at once).
+
+    A batch holds at most `batch_size` texts and, padded, at most `max_tokens` tokens (always at
+    least one text): many short texts share a forward pass, long ones go a few at a time.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for position in order:
+        longest = lengths[current[0]] if current else lengths[position]
+        if current and (len(current) >= batch_size or (max_tokens and (len(current) + 1) * longest > max_tokens)):
+            batches.append(current)
+            current = []
+        current.append(position)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _classify_usable(
+    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None
+) -> int:
+    """Fill in the label and probabilities of each prediction, a length-sorted batch at a time; returns how many."""
+    from bertcli.core.encoding import encode_texts
+
+    encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
+    ids, n_tokens = encoded["input_ids"], encoded["n_tokens"]
+    budget = CPU_BATCH_TOKENS if clf.device == "cpu" else None
+    classified = 0
+    for positions in length_sorted_batches([len(x) for x in ids], batch_size, budget):
+        probs = classify_token_ids(clf, [ids[p] for p in positions])
+        for row, p in enumerate(positions):
+            result = usable[p]
+            best = int(probs[row].argmax())
+            result.label_id = best
+            result.label = clf.label_names[best]
+            result.confidence = float(probs[row, best])
+            result.probabilities = [float(x) for x in probs[row]]
+            result.n_tokens = n_tokens[p]
+            result.truncated = n_tokens[p] > clf.max_length
+            stats.tokens += len(ids[p])
+        stats.batches += 1
+        classified += len(positions)
+        if on_batch is not None:
+            on_batch(stats.texts + classified)
+    return classified
+
+
+def classify_window(
+    clf: Classifier,
+    chunk: Sequence[str | TextItem],
+    *,
+    first_index: int,
+    batch_size: int,
+    stats: RunStats,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Prediction]:
+    """The predictions of one window of texts, in input order (numbered from `first_index`), counted in `stats`.
+
+    `on_batch(done)` is called after each batch with the texts of the stream done so far.
+    """
+    started = time.perf_counter()
+    results = []
+    for offset, value in enumerate(chunk):
+        item = as_item(value)
+        results.append(Prediction(index=first_index + offset, text=item.text, line=item.line, error=item.error,
+                                  fields=item.fields, where=item.where()))
+    usable = [r for r in results if r.error is None]
+    classified = _classify_usable(clf, usable, batch_size, stats, on_batch) if usable else 0
+    stats.count(results)
+    stats.seconds += time.perf_counter() - started
+    if on_batch is not None and classified != len(results):  # skipped items count as done too
+        on_batch(stats.texts)
+    return results

@@ -1,0 +1,100 @@
+"""Which trained model to load: --model as given, a run folder's model, or the newest under results/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertcli.core.checkpoints import (
+    STATE_FILE,
+    WEIGHT_FILES,
+    checkpoint_is_complete,
+    newest_complete_checkpoint,
+)
+from bertcli.core.errors import ModelError
+
+DEFAULT_RESULTS = Path("results")
+
+
+@dataclass
+class ResolvedModel:
+    """Which model to load and how it was chosen ('given', 'final', 'best checkpoint', 'newest checkpoint')."""
+
+    path: str
+    chosen_as: str = "given"
+    run_dir: Path | None = None
+
+    @property
+    def automatic(self) -> bool:
+        return self.chosen_as != "given"
+
+    def describe(self) -> str:
+        if not self.automatic:
+            return self.path
+        return f"{self.path} ({self.chosen_as} of {self.run_dir})"
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def _best_checkpoint(run_dir: Path, newest: Path) -> Path | None:
+    """The best checkpoint trainer_state.json names, looked up by name inside this run folder."""
+    try:
+        best = json.loads((newest / STATE_FILE).read_text()).get("best_model_checkpoint")
+    except (OSError, ValueError):
+        return None
+    if not best:
+        return None
+    candidate = run_dir / Path(best).name
+    return candidate if candidate.is_dir() and checkpoint_is_complete(candidate) else None
+
+
+def trained_model_in_run(run_dir: str | Path) -> ResolvedModel | None:
+    """A run folder's model: final/, else the best checkpoint, else the newest complete checkpoint."""
+    run = Path(run_dir)
+    if _has_weights(run / "final"):
+        return ResolvedModel(str(run / "final"), "final", run)
+    newest = newest_complete_checkpoint(run)
+    if newest is None:
+        return None
+    best = _best_checkpoint(run, newest.path)
+    if best is not None:
+        return ResolvedModel(str(best), "best checkpoint", run)
+    return ResolvedModel(str(newest.path), "newest checkpoint", run)
+
+
+def _weights_mtime(folder: Path) -> float:
+    times = [(folder / name).stat().st_mtime for name in WEIGHT_FILES if (folder / name).is_file()]
+    return max(times, default=0.0)
+
+
+def find_trained_model(results_dir: str | Path = DEFAULT_RESULTS) -> ResolvedModel:
+    """The newest trained model in `results_dir` or in a run folder directly inside it."""
+    root = Path(results_dir)
+    runs = [root] + (sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
+    found = [m for m in (trained_model_in_run(r) for r in runs) if m is not None]
+    if not found:
+        raise ModelError(
+            f"no trained model under {root}/ (no final/ folder or complete checkpoint) — train one with "
+            f"`bertcli train --epochs 3` (or `bertcli train --model PATH --dataset PATH`), or pass --model PATH or a hub name"
+        )
+    return max(found, key=lambda m: _weights_mtime(Path(m.path)))
+
+
+def resolve_model(model: str | None, results_dir: str | Path = DEFAULT_RESULTS) -> ResolvedModel:
+    """--model as given (a model folder or hub name), a run folder's model, or the newest under results/."""
+    if not model:
+        return find_trained_model(results_dir)
+    path = Path(model).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():
+        inside = trained_model_in_run(path)
+        if inside is not None:
+            return inside
+        if (path / "final").is_dir() or any(path.glob("checkpoint-*")):
+            raise ModelError(
+                f"'{model}' is a run folder without weights (only its states are left: `bertcli sweep` keeps no weights "
+                "unless --keep-weights) — inspect it with bertcli inspect-checkpoint, or train it again with --keep-weights"
+            )
+    return ResolvedModel(model)
