@@ -48,31 +48,31 @@ def time_command(args: argparse.Namespace, model: str) -> list[float]:
 
 
 def time_phases(args: argparse.Namespace, model: str) -> dict[str, float]:
-    from bertcli.core import diagnose_data as dd
-    from bertcli.core.data import _normalise_columns, label_names_of, load_raw
+    from bertcli.core.data import DataSpec
+    from bertcli.core.diagnose import data as dd
+    from bertcli.core.diagnose.data_lengths import measure_token_lengths
     from bertcli.core.model import load_tokenizer
 
     phases = {}
     started = time.perf_counter()
-    raw = load_raw(str(args.dataset))
-    used = {name: _normalise_columns(raw[name], "text", "label", name) for name in ("train", "test") if name in raw}
-    names = label_names_of(used)
-    splits = [dd._Split(name, list(ds["text"]), dd.row_labels(ds, names)) for name, ds in used.items()]
+    _, splits = dd.read_splits(DataSpec(str(args.dataset)))
     phases["load splits"] = time.perf_counter() - started
 
     started = time.perf_counter()
     reports = []
     for split in splits:
-        split.exact, split.normal = dd._digests(split.texts)
+        split.exact, split.normal = dd.text_digests(split.texts)
         reports.append(dd.describe_split(split))
     if len(splits) > 1:
         dd.find_leakage(splits[0], splits[1])
     phases["duplicates, conflicts, markup, leakage"] = time.perf_counter() - started
 
     tokenizer = load_tokenizer(model)
+    texts = [t for t, key in zip(splits[0].texts, splits[0].exact) if key is not None]
     started = time.perf_counter()
-    lengths = dd.measure_token_lengths(
-        splits[0], tokenizer, tokenizer_name=model, max_length=args.max_length, model_limit=512, markup=reports[0].markup
+    lengths = measure_token_lengths(
+        splits[0].name, texts, tokenizer, tokenizer_name=model, max_length=args.max_length, model_limit=512,
+        markup=reports[0].markup,
     )
     phases[f"tokenize {lengths.texts:,} train texts"] = time.perf_counter() - started
     return phases

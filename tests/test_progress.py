@@ -112,7 +112,7 @@ def test_debug_data_prints_its_phases_on_stderr(cli, tiny_model, reviews_csv, ev
                  *(["--json"] if json_out else []))
     assert result.exit_code in (0, 1), result.stderr
     assert progress_lines(result.stderr, "debug data: loading")[-1][0] == 96, result.stderr
-    hashed = [done for name in ("train", "test", "validation") for done, _ in progress_lines(result.stderr, f"debug data: hashing {name}")]
+    hashed = [done for name in ("train", "test", "validation", "carved from train") for done, _ in progress_lines(result.stderr, f"debug data: hashing {name}")]
     assert sum(set(hashed)) >= 96 - 1, result.stderr  # every row of the used splits hashed
     tokenized = progress_lines(result.stderr, "debug data: tokenizing train")
     assert tokenized and tokenized[-1][0] == tokenized[-1][1], result.stderr

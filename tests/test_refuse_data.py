@@ -73,7 +73,8 @@ def test_unreadable_data_file_names_the_cause(cli, tiny_model, tmp_path, command
 
 def test_latin1_deep_in_a_large_file_is_found_after_datasets_fails(tmp_path):
     """Past the first chunk only a failed load pays for the full scan; it still names the byte and the line."""
-    from bertcli.core.data import CHUNK_BYTES, load_raw
+    from bertcli.core.data import load_raw
+    from bertcli.core.data.files import CHUNK_BYTES
     from bertcli.core.errors import DataError
 
     rows = make_reviews(96)
@@ -106,7 +107,7 @@ MISTYPED = [
 @pytest.mark.parametrize("command", ["train", "evaluate", "debug data"])
 @pytest.mark.parametrize("value, hint", MISTYPED, ids=[case[0] for case in MISTYPED])
 def test_mistyped_local_path_is_no_such_file_not_a_hub_lookup(cli, tiny_model, tmp_path, monkeypatch, command, value, hint):
-    import bertcli.core.data as data
+    import bertcli.core.data.loading as data
 
     def no_hub():
         raise AssertionError("a local path went to the hub")

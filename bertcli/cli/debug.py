@@ -11,13 +11,17 @@ from bertcli.cli.boundary import command
 from bertcli.cli.options import (
     APP_SETTINGS,
     DatasetOpt,
+    EvalSizeOpt,
+    EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
     SeedOpt,
     TextColumnOpt,
-    examples_option,
+    TrainSizeOpt,
+    TrainSplitOpt,
     number_option,
 )
 from bertcli.core import limits
@@ -125,12 +129,11 @@ def data_cmd(
     max_length: MaxLengthOpt = 512,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
-    train_split: Annotated[str, typer.Option("--train-split", help="Split to train on.")] = "train",
-    eval_split: Annotated[
-        Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test).")
-    ] = None,
-    train_size: Annotated[str, examples_option("--train-size", help="Train examples drawn with --seed, or 'all'.")] = "all",
-    eval_size: Annotated[str, examples_option("--eval-size", help="Eval examples drawn with --seed, or 'all'.")] = "all",
+    train_split: TrainSplitOpt = "train",
+    eval_split: EvalSplitOpt = None,
+    labels: LabelsOpt = None,
+    train_size: TrainSizeOpt = "all",
+    eval_size: EvalSizeOpt = "all",
     seed: SeedOpt = 42,
     lengths: Annotated[
         bool, typer.Option("--lengths/--no-lengths", help="Tokenize the train split for the token-length histogram.")
@@ -149,8 +152,8 @@ def data_cmd(
     Label balance per split, exact and normalised duplicates, train/eval overlap (leakage), the same
     text with conflicting labels, empty texts, markup such as <br />, and a token-length histogram
     under --model's tokenizer with the share cut at --max-length and a suggested length.
-    --train-size/--eval-size with --seed pick the same examples bertcli train would.
-    Exit code 1 when a finding is an error.
+    The rows are the ones bertcli train picks with the same options: an eval split carved from
+    train, then --train-size/--eval-size drawn with --seed. Exit code 1 when a finding is an error.
 
     \b
     Examples:
@@ -158,9 +161,11 @@ def data_cmd(
       bertcli debug data --dataset ../shared/data/imdb --train-size 2000
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
-    from bertcli.core.data import parse_size
+    from bertcli.core.data import DataSpec, parse_size
+    from bertcli.core.data.labels import parse_label_names
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose_data import data_diagnosis_to_dict, diagnose_data, model_position_limit
+    from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
+    from bertcli.core.diagnose.data_lengths import model_position_limit
 
     sources = resolve_sources(model, dataset, uses_model=lengths)
     model, dataset = sources.model, sources.dataset
@@ -169,7 +174,11 @@ def data_cmd(
 
         hint(sources.note)
 
-    train_n, eval_n = parse_size(train_size, "--train-size"), parse_size(eval_size, "--eval-size")
+    spec = DataSpec(
+        dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
+        train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
+        label_names=parse_label_names(labels),
+    )
     tokenizer, limit = None, None
     if lengths:
         from bertcli.core.model import load_tokenizer
@@ -181,19 +190,7 @@ def data_cmd(
 
     with Phases(console_err(), "debug data", unit="texts") as progress:
         diagnosis = diagnose_data(
-            dataset,
-            tokenizer,
-            tokenizer_name=model,
-            max_length=max_length,
-            model_limit=limit,
-            text_column=text_column,
-            label_column=label_column,
-            train_split=train_split,
-            eval_split=eval_split,
-            train_size=train_n,
-            eval_size=eval_n,
-            seed=seed,
-            clean_to=clean_to,
+            spec, tokenizer, tokenizer_name=model, max_length=max_length, model_limit=limit, clean_to=clean_to,
             on_progress=progress,
         )
     from bertcli.render.debug import render_data_diagnosis

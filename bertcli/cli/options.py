@@ -131,6 +131,9 @@ ModelOpt = Annotated[
         show_default="bert-base-uncased",
     ),
 ]
+
+# The dataset options, one definition each: train, sweep and debug data take all of them, evaluate --dataset,
+# the columns and --seed (its own --split/--size pick what it scores); core.data.DataSpec holds their values.
 DatasetOpt = Annotated[
     Optional[str],
     typer.Option(
@@ -144,8 +147,22 @@ DatasetOpt = Annotated[
 ]
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label (ints or names).")]
-OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where checkpoints and the final model go.")]
+TrainSplitOpt = Annotated[str, typer.Option("--train-split", help="Split to train on.")]
+EvalSplitOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--eval-split",
+        help="Split to evaluate on (default: validation, else test, else carved from train; naming the train split carves too).",
+    ),
+]
+LabelsOpt = Annotated[
+    Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")
+]
+TrainSizeOpt = Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")]
+EvalSizeOpt = Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")]
 SeedOpt = Annotated[int, number_option("--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")]
+
+OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where checkpoints and the final model go.")]
 MaxLengthOpt = Annotated[
     int, number_option("--max-length", within=limits.MAX_LENGTH, help="Longest input in tokens, specials included.")
 ]

@@ -9,8 +9,13 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    EvalSplitOpt,
     JsonOpt,
+    LabelColumnOpt,
+    LabelsOpt,
     ModelOpt,
+    TextColumnOpt,
+    TrainSplitOpt,
     choice_option,
     number_option,
 )
@@ -77,11 +82,11 @@ def sweep_cmd(
         Optional[str], choice_option("--precision", choices=PRECISIONS, help="Training precision (default auto).",
                                      show_default=False)
     ] = None,
-    text_column: Annotated[Optional[str], _one("--text-column", help="Column holding the text.")] = None,
-    label_column: Annotated[Optional[str], _one("--label-column", help="Column holding the label.")] = None,
-    train_split: Annotated[Optional[str], _one("--train-split", help="Split to train on.")] = None,
-    eval_split: Annotated[Optional[str], _one("--eval-split", help="Split every run is scored on.")] = None,
-    labels: Annotated[Optional[str], _one("--labels", help="Label names in id order, e.g. negative,positive.")] = None,
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    train_split: TrainSplitOpt = None,
+    eval_split: EvalSplitOpt = None,
+    labels: LabelsOpt = None,
     output_dir: Annotated[
         Optional[Path], _one("--output-dir", "-o", help="The sweep's folder: one run folder per variant and seed "
                              "(default results-sweep).")

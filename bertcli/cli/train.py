@@ -9,17 +9,21 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    EvalSizeOpt,
+    EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
     OutputDirOpt,
     SeedOpt,
     TextColumnOpt,
+    TrainSizeOpt,
+    TrainSplitOpt,
     TruncationOpt,
     choice_option,
     class_weights_option,
-    examples_option,
     number_option,
 )
 from bertcli.core import limits
@@ -56,8 +60,8 @@ def train_cmd(
             help="Weighted cross-entropy: 'auto' (inverse label frequency of the training set) or one weight per label in id order, e.g. 1,3; normalised to mean 1.",
         ),
     ] = None,
-    train_size: Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")] = "2000",
-    eval_size: Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")] = "500",
+    train_size: TrainSizeOpt = "2000",
+    eval_size: EvalSizeOpt = "500",
     max_length: MaxLengthOpt = 512,
     truncation: TruncationOpt = "head+tail",
     save_steps: Annotated[int, number_option("--save-steps", within=limits.STEPS, help="Checkpoint every N steps.")] = 10,
@@ -89,13 +93,9 @@ def train_cmd(
     output_dir: OutputDirOpt = Path("results"),
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
-    train_split: Annotated[str, typer.Option("--train-split", help="Split to train on.")] = "train",
-    eval_split: Annotated[
-        Optional[str], typer.Option("--eval-split", help="Split to evaluate on (default: validation, else test, else carved from train; naming the train split carves too).")
-    ] = None,
-    labels: Annotated[
-        Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")
-    ] = None,
+    train_split: TrainSplitOpt = "train",
+    eval_split: EvalSplitOpt = None,
+    labels: LabelsOpt = None,
     group_by_length: Annotated[
         bool, typer.Option("--group-by-length/--no-group-by-length", help="Batch texts of similar length together.")
     ] = True,
@@ -147,6 +147,7 @@ def train_cmd(
       bertcli train --config results/bertcli.toml --seed 7 -o results-seed7
     """
     from bertcli.core.data import parse_size
+    from bertcli.core.data.labels import parse_label_names
     from bertcli.core.training import TrainConfig
 
     given = dict(
@@ -178,7 +179,7 @@ def train_cmd(
         label_column=label_column,
         train_split=train_split,
         eval_split=eval_split,
-        labels=[s.strip() for s in labels.split(",") if s.strip()] if labels else None,
+        labels=parse_label_names(labels),
         group_by_length=group_by_length,
         precision=precision,
         compile=compile,

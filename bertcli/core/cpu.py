@@ -9,7 +9,7 @@ uses it, and then never uses instructions above that ISA. bertcli honours the sa
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 bertcli predict ...
 
 behaves on an AVX-512/AMX machine as it would on an AVX2-only one: fp32 instead of bf16, and int8
-with 7-bit activations (bertcli.core.int8). Set both before the process starts (ATEN_CPU_CAPABILITY
+with 7-bit activations (bertcli.core.inference.int8). Set both before the process starts (ATEN_CPU_CAPABILITY
 caps torch's own vector kernels; oneDNN ignores it). The cap only lowers what is there: a flag the
 CPU lacks never appears. Other systems than Linux report no flags, which reads as "no bf16, no
 VNNI": the safe choices.

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from bertcli.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-
     from bertcli.core.inference.classify import Prediction, RunStats
     from bertcli.core.inference.load import Classifier
 
@@ -139,44 +137,19 @@ def load_eval_data(
     source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str
 ) -> EvalData:
     """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`."""
-    from bertcli.core.data import (
-        _normalise_columns,
-        describe_source,
-        label_names_of,
-        load_raw,
+    from bertcli.core.data import DataSpec, select_examples
+    from bertcli.core.data.labels import label_values
+
+    spec = DataSpec(
+        source, text_column=text_column, label_column=label_column, train_split=None, eval_split=split,
+        eval_size=size, seed=seed,
     )
-
-    raw = load_raw(source)
-    notes: list[str] = []
-    if split not in raw:
-        if describe_source(source) == "file" and len(raw) == 1:
-            only = next(iter(raw))
-            notes.append(f"'{Path(source).name}' is one file: evaluating on its rows")
-            split = only
-        else:
-            raise DataError(f"dataset '{source}' has no split '{split}' (splits: {', '.join(raw)}) — pick one with --split")
-    ds = _normalise_columns(raw[split], text_column, label_column, split)
-    if size is not None and size < len(ds):
-        ds = ds.shuffle(seed=seed).select(range(size))
-    elif size is not None:
-        notes.append(f"asked for {size} examples, split '{split}' has {len(ds)}: using all of them")
-    names = label_names_of({split: ds})
-    labels = _label_values(ds)
-    return EvalData(texts=list(ds["text"]), labels=labels, label_names=names, split=split, notes=notes)
-
-
-def _label_values(ds: "Dataset") -> list[Any]:
-    """Labels as names where the data names them (ClassLabel or strings), ints otherwise."""
-    from datasets import ClassLabel
-
-    from bertcli.core.data import READABLE_LABELS
-
-    feature = ds.features["label"]
-    values = list(ds["label"])
-    if isinstance(feature, ClassLabel):
-        names = [READABLE_LABELS.get(n, n) for n in feature.names]
-        return [names[v] if v is not None and 0 <= v < len(names) else v for v in values]
-    return values
+    data = select_examples(spec, for_training=False)
+    ds = data.eval
+    return EvalData(
+        texts=list(ds["text"]), labels=label_values(ds), label_names=data.label_names, split=data.eval_split,
+        notes=data.notes,
+    )
 
 
 def _is_generic(names: Sequence[str]) -> bool:
@@ -186,7 +159,7 @@ def _is_generic(names: Sequence[str]) -> bool:
 def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_names: list[str]) -> list[int]:
     """Map the data's labels (names or ints) to the model's label ids; refuse labels the model does not know."""
     names = data_names if _is_generic(model_names) and len(data_names) == len(model_names) else model_names
-    from bertcli.core.data import map_labels
+    from bertcli.core.data.labels import map_labels
 
     ids, bad = map_labels(labels, names)
     if bad:

@@ -40,7 +40,6 @@ def model_source(name_or_path: str) -> tuple[str, bool]:
     return name_or_path, False
 
 
-_resolve = model_source  # the name core/diagnose_data.py still imports
 
 
 def _quiet_transformers() -> None:

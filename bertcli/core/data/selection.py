@@ -1,0 +1,277 @@
+"""Which labelled examples a command reads: one `DataSpec`, one `select_examples`.
+
+train, evaluate and debug data all pick their rows here, so the same options give the same rows: the
+train split and an eval split (validation, else test, else a stratified part carved from train — carved
+first, then drawn), each drawn with --seed to --train-size / --eval-size. Everything comes back with two
+columns, `text` and `label`, so the rest of bertcli never cares where it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from bertcli.core.data.labels import (
+    class_counts,
+    encode_labels,
+    label_counts,
+    label_names_of,
+    label_values,
+    map_labels,
+    one_class_error,
+    refuse_unknown_labels,
+)
+from bertcli.core.data.loading import describe_source, load_raw
+from bertcli.core.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
+
+EVAL_SPLIT_PREFERENCE = ("validation", "valid", "dev", "test")
+CARVED = "carved from train"
+
+
+@dataclass
+class DataSpec:
+    """The dataset options of a command: where the data is, its columns and splits, how many rows, drawn how."""
+
+    source: str
+    text_column: str = "text"
+    label_column: str = "label"
+    # None: read only `eval_split`, as named (evaluate); a single data file stands in for any split name
+    train_split: str | None = "train"
+    # None: validation, else test, else carved from train; naming the train split carves too
+    eval_split: str | None = None
+    train_size: int | None = None  # None: every row
+    eval_size: int | None = None
+    seed: int = 42
+    label_names: Sequence[str] | None = None  # None: as the data declares or implies them
+    carve_fraction: float = 0.1  # of the train split, carved when --eval-size is 'all'
+
+
+@dataclass
+class LabelledData:
+    """The train and eval sets a DataSpec picks, already drawn."""
+
+    train: "Dataset | None"
+    eval: "Dataset | None"
+    label_names: list[str]
+    source: str
+    train_split: str | None
+    eval_split: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_size(value: str | int | None, flag: str) -> int | None:
+    """`2000` → 2000, `all` → None (use everything)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        n = value
+    else:
+        text = str(value).strip().lower()
+        if text in {"all", "full", "-1"}:
+            return None
+        try:
+            n = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise UsageError(f"{flag} takes a number of examples or 'all', not '{value}'") from None
+    if n <= 0:
+        raise UsageError(f"{flag} must be a positive number of examples or 'all', not {n}")
+    return n
+
+
+def normalise_columns(ds: "Dataset", text_column: str, label_column: str | None, split: str) -> "Dataset":
+    """The split with only its text and label columns, named `text` and `label`."""
+    missing = [c for c in (text_column, label_column) if c and c not in ds.column_names]
+    if missing:
+        flags = " / ".join(
+            f"--{'text' if c == text_column else 'label'}-column" for c in missing
+        )
+        raise DataError(
+            f"split '{split}' has no column {', '.join(repr(c) for c in missing)} "
+            f"(columns: {', '.join(ds.column_names)}) — name the right one with {flags}"
+        )
+    keep = [text_column] + ([label_column] if label_column else [])
+    ds = ds.select_columns(keep)
+    if text_column != "text":
+        ds = ds.rename_column(text_column, "text")
+    if label_column and label_column != "label":
+        ds = ds.rename_column(label_column, "label")
+    return ds
+
+
+def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Dataset"], str | None]:
+    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns."""
+    source, train_split, eval_split = spec.source, spec.train_split, spec.eval_split
+    if train_split not in raw:
+        raise DataError(f"dataset '{source}' has no split '{train_split}' (splits: {', '.join(raw)}) — try --train-split")
+    if eval_split is not None and eval_split not in raw:
+        raise DataError(f"dataset '{source}' has no split '{eval_split}' (splits: {', '.join(raw)}) — try --eval-split")
+    if eval_split is None:
+        eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
+    elif eval_split == train_split:
+        eval_split = None  # scoring on the training rows would flatter the model: carve a held-out part instead
+    used = {train_split: raw[train_split]}
+    if eval_split:
+        used[eval_split] = raw[eval_split]
+    columns = spec.text_column, spec.label_column
+    return {name: normalise_columns(ds, *columns, name) for name, ds in used.items()}, eval_split
+
+
+def check_texts(ds: "Dataset", split: str) -> None:
+    """Refuse empty or missing texts before any training starts."""
+    empty = [i for i, t in enumerate(ds["text"]) if t is None or not str(t).strip()]
+    if empty:
+        rows = ", ".join(str(i) for i in empty[:5]) + (" …" if len(empty) > 5 else "")
+        raise DataError(
+            f"{len(empty)} empty text(s) in split '{split}' (rows {rows}) — drop or fill them before training"
+        )
+
+
+def draw(ds: "Dataset", n: int | None, seed: int, *, keep_order: bool = False) -> "Dataset":
+    """`n` rows drawn with `seed` (a seeded shuffle, then the first n); None or n ≥ the rows: every row,
+    shuffled with `seed` unless `keep_order`."""
+    if n is not None and n < len(ds):
+        return ds.shuffle(seed=seed).select(range(n))
+    return ds if keep_order else ds.shuffle(seed=seed)
+
+
+def carve_rows(n: int, ids: list[int] | None, names: Sequence[str], test_size: float | int, seed: int) -> tuple[list[int], list[int]]:
+    """Which of `n` rows stay for training and which are held out: stratified by the label `ids` where they
+    allow it, else a seeded random split (the rows datasets' train_test_split picks either way)."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    if ids is None:
+        rows = Dataset.from_dict({"row": list(range(n))})
+        parts = rows.train_test_split(test_size=test_size, seed=seed)
+    else:
+        features = Features({"row": Value("int64"), "label": ClassLabel(names=list(names))})
+        rows = Dataset.from_dict({"row": list(range(n)), "label": ids}, features=features)
+        try:
+            parts = rows.train_test_split(test_size=test_size, seed=seed, stratify_by_column="label")
+        except ValueError:
+            parts = rows.train_test_split(test_size=test_size, seed=seed)
+    return list(parts["train"]["row"]), list(parts["test"]["row"])
+
+
+def carve_eval(train: "Dataset", names: list[str], spec: DataSpec, *, for_training: bool) -> tuple["Dataset", "Dataset", str] | None:
+    """The train split without a stratified held-out part, the part, and a note saying so.
+
+    For training, labels outside `names`, empty texts and fewer than 4 rows are refused first; otherwise
+    a split too small to carve gives None, and labels outside the set give an unstratified carve. The rows
+    come back as the data has them (labels not yet encoded)."""
+    ids, bad = map_labels(label_values(train), names)
+    if for_training:
+        refuse_unknown_labels(bad, names, spec.train_split)
+        check_texts(train, spec.train_split)
+    if len(train) < 4:
+        if for_training:
+            raise DataError(f"only {len(train)} examples in '{spec.source}' — too few to carve a validation split")
+        return None
+    test_size: float | int = spec.carve_fraction
+    if spec.eval_size is not None:
+        test_size = max(len(names), min(spec.eval_size, int(len(train) * 0.2)))
+    kept, held = carve_rows(len(train), None if bad else ids, names, test_size, spec.seed)
+    evaluation = train.select(held)
+    why = f"--eval-split {spec.train_split}" if spec.eval_split == spec.train_split else "no validation or test split"
+    note = f"{why}: carved a stratified {len(evaluation)}-example split from {spec.train_split}, held out of training"
+    return train.select(kept), evaluation, note
+
+
+def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledData:
+    """The rows `spec` picks: the same for train, evaluate and debug data.
+
+    `for_training` (train): refuse what training cannot use (one class, labels outside the set, empty texts),
+    labels as ClassLabel ids, every split shuffled with the seed. Otherwise (evaluate, debug data): every
+    row as the data has it, in the data's order unless a size draws a sample. With `spec.train_split` None
+    only the eval split is read, as named (evaluate)."""
+    raw = load_raw(spec.source)
+    if spec.train_split is None:
+        return _named_split(raw, spec)
+    used, eval_split = select_splits(raw, spec)
+    names = list(spec.label_names) if spec.label_names else label_names_of(used)
+    train = used[spec.train_split]
+    if for_training:
+        if len(names) < 2 and spec.label_names:
+            raise DataError(f"need at least two labels to classify, found {names}")
+        counts = class_counts(train, names)
+        if len(counts) < 2:
+            raise one_class_error(counts)
+    notes: list[str] = []
+    evaluation, eval_name = (used[eval_split], eval_split) if eval_split else (None, None)
+    if eval_split is None:
+        carved = carve_eval(train, names, spec, for_training=for_training)
+        if carved is not None:
+            train, evaluation, note = carved
+            eval_name = CARVED
+            notes.append(note)
+    available = len(train)
+    train = draw(train, spec.train_size, spec.seed, keep_order=not for_training)
+    if evaluation is not None:
+        evaluation = draw(evaluation, spec.eval_size, spec.seed, keep_order=not for_training)
+    if for_training:
+        train, evaluation = encode_labels(train, names, spec.train_split), encode_labels(evaluation, names, eval_name)
+        notes += _check_training_sets(train, evaluation, names, spec.train_split, eval_name, available)
+    for requested, drawn, what in ((spec.train_size, train, "train"), (spec.eval_size, evaluation, "eval")):
+        if requested is not None and drawn is not None and len(drawn) < requested:
+            notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
+    return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes)
+
+
+def _check_training_sets(
+    train: "Dataset", evaluation: "Dataset", names: list[str], train_split: str, eval_name: str, available: int
+) -> list[str]:
+    """Refuse drawn sets training cannot use (one class, empty texts); a note on eval labels training never shows."""
+    notes = []
+    trained_on = label_counts(names[i] for i in train["label"])
+    if len(trained_on) < 2:
+        raise one_class_error(trained_on, subsampled=len(train) < available)
+    unseen = {name: n for name, n in label_counts(names[i] for i in evaluation["label"]).items() if name not in trained_on}
+    if unseen:
+        shown = ", ".join(f"{name} ({n:,})" for name, n in unseen.items())
+        notes.append(f"the eval split holds labels the training data never shows: {shown} — the model cannot learn them")
+    check_texts(train, train_split)
+    check_texts(evaluation, eval_name)
+    return notes
+
+
+def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
+    """Only `spec.eval_split`, as named (a single data file: its rows), drawn to `spec.eval_size` in the data's order."""
+    split, notes = spec.eval_split, []
+    if split not in raw:
+        if describe_source(spec.source) == "file" and len(raw) == 1:
+            split = next(iter(raw))
+            notes.append(f"'{Path(spec.source).name}' is one file: evaluating on its rows")
+        else:
+            raise DataError(
+                f"dataset '{spec.source}' has no split '{split}' (splits: {', '.join(raw)}) — pick one with --split"
+            )
+    ds = normalise_columns(raw[split], spec.text_column, spec.label_column, split)
+    names = label_names_of({split: ds})
+    if spec.eval_size is not None and spec.eval_size >= len(ds):
+        notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
+    evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
+    return LabelledData(None, evaluation, names, spec.source, None, split, notes)
+
+
+def load_labelled_data(
+    source: str,
+    *,
+    train_size: int | None = 2000,
+    eval_size: int | None = 500,
+    seed: int = 42,
+    text_column: str = "text",
+    label_column: str = "label",
+    train_split: str = "train",
+    eval_split: str | None = None,
+    label_names: list[str] | None = None,
+    carve_fraction: float = 0.1,
+) -> LabelledData:
+    """Load, normalise, validate and draw the train and eval sets of a run (select_examples for training)."""
+    spec = DataSpec(
+        source, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=label_names, carve_fraction=carve_fraction,
+    )
+    return select_examples(spec, for_training=True)
