@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
-    from bertcli.core.training import cpu_supports_bf16
+    from bertcli.core.device import cpu_supports_bf16
 
     model = args.model or packaged_minilm()
     bf16 = cpu_supports_bf16()

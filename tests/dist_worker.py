@@ -5,10 +5,10 @@ import os
 import sys
 from pathlib import Path
 
-from bertcli.core import training
+from bertcli.core.training import trainer
 
 record_dir = Path(sys.argv[1])
-original = training._collator
+original = trainer.padding_collator
 
 
 def recording_collator(tokenizer, pad_to_multiple_of):
@@ -23,7 +23,7 @@ def recording_collator(tokenizer, pad_to_multiple_of):
     return collate_and_record
 
 
-training._collator = recording_collator
+trainer.padding_collator = recording_collator
 
 from bertcli.cli.app import main  # noqa: E402
 

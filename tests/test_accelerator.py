@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bertcli.core.training import accelerator_arguments, choose_precision, model_flops_utilization
+from bertcli.core.device import accelerator_arguments, choose_precision, model_flops_utilization
 
 
 def test_gpu_arguments_turn_on_fused_adamw_pinned_memory_and_compile():
@@ -32,11 +32,11 @@ def test_auto_precision_on_gpu(monkeypatch, bf16_ok, expected):
 
 
 def test_auto_precision_on_cpu_follows_the_cpu_flags(monkeypatch):
-    from bertcli.core import training
+    from bertcli.core import device
 
-    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)
     assert choose_precision("auto", "cpu") == "fp32"
-    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: True)
     assert choose_precision("auto", "cpu") == "bf16"
 
 
@@ -48,7 +48,7 @@ def test_mfu():
 
 def test_attention_dropout_default_depends_on_device():
     from bertcli.core.errors import UsageError
-    from bertcli.core.training import resolve_attention_dropout
+    from bertcli.core.device import resolve_attention_dropout
 
     assert resolve_attention_dropout(None, "cpu") == 0.0
     assert resolve_attention_dropout(None, "cuda") is None

@@ -89,9 +89,8 @@ def test_length_grouped_order_depends_only_on_seed_and_epoch(tiny_model):
     """The batch order of an epoch is the same whatever the global RNG did before (what resume relies on)."""
     import torch
 
-    from bertcli.core.training import _trainer_class
+    from bertcli.core.training.trainer import BertCliTrainer as trainer_cls
 
-    trainer_cls = _trainer_class(seed=42)
     lengths = [(i * 37) % 60 + 5 for i in range(86)]
 
     class Args:
@@ -108,7 +107,7 @@ def test_length_grouped_order_depends_only_on_seed_and_epoch(tiny_model):
             return lengths if key == "length" else super().__getitem__(key)
 
     fake = trainer_cls.__new__(trainer_cls)
-    fake.args, fake.train_dataset = Args(), Data(lengths)
+    fake.args, fake.train_dataset, fake.sampler_seed = Args(), Data(lengths), 42
     sampler = trainer_cls._get_train_sampler(fake)
     orders = {}
     for epoch in (0, 1, 2):

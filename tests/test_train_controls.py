@@ -237,7 +237,7 @@ def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tin
     import torch
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-    from bertcli.core.training import _trainer_class
+    from bertcli.core.training.trainer import BertCliTrainer
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model), num_labels=2, hidden_dropout_prob=0.0,
                                                                attention_probs_dropout_prob=0.0)
@@ -246,16 +246,16 @@ def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tin
     batch = _batch(tiny_model)
     n = len(batch["labels"])
     stock = Trainer(model=model, args=args).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
-    plain = _trainer_class(0)(model=model, args=args)
+    plain = BertCliTrainer(model=model, args=args, sampler_seed=0)
     assert plain.model_accepts_loss_kwargs  # why the Trainer's own loss is not divided by --grad-accum (see below)
     ours = plain.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
-    ones = _trainer_class(0, [1.0, 1.0])(model=model, args=args).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
+    ones = BertCliTrainer(model=model, args=args, sampler_seed=0, class_weights=[1.0, 1.0]).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
     assert ours.item() == pytest.approx(stock.item(), rel=1e-6)
     assert ones.item() == pytest.approx(stock.item(), rel=1e-6)
     with torch.no_grad():
         per_example = torch.nn.functional.cross_entropy(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
                                                         batch["labels"], reduction="none")
-    weighted = _trainer_class(0, [1.0, 3.0])(model=model, args=args).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
+    weighted = BertCliTrainer(model=model, args=args, sampler_seed=0, class_weights=[1.0, 3.0]).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
     expected = (per_example * torch.where(batch["labels"] == 1, 3.0, 1.0)).sum() / n
     assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
     # half of an accumulated batch of 16: its share of the mean over 16, not a mean of its own

@@ -1,0 +1,131 @@
+"""bertcli's Trainer: batches in an order resume can repeat, a record of the save in progress, its own loss.
+
+Imports torch and transformers at once: only the training run imports this module, never the CLI at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Sampler
+from transformers import DataCollatorWithPadding, Trainer
+from transformers.trainer_pt_utils import get_length_grouped_indices
+
+
+class EpochLengthGroupedSampler(Sampler):
+    """Length-grouped batches whose order depends only on (seed, epoch), never on the global torch RNG.
+
+    transformers' own LengthGroupedSampler draws its permutation from the global torch RNG when the epoch
+    starts. A resumed run restores that RNG only after fast-forwarding through the skipped batches, so
+    the permutation of the epoch it resumes in came from a fresh process's RNG: killed in epoch 2 or later,
+    the resumed run trained on different batches than the uninterrupted one. Here every epoch's order is
+    drawn from its own generator seeded with (seed, epoch), and the global RNG is not touched at all.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths = [int(n) for n in lengths]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        rng = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=rng))
+
+
+class BertCliTrainer(Trainer):
+    """Trainer with three changes: length-grouped batches from `EpochLengthGroupedSampler` (seeded with
+    `sampler_seed`), a record of the checkpoint being saved (so a failed save can be cleaned up and named),
+    and bertcli's training loss (see `compute_loss`: `class_weights`, `label_smoothing`)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        sampler_seed: int,
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        self.sampler_seed = sampler_seed
+        self.loss_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+        self.label_smoothing = label_smoothing
+        self.saving: Path | None = None  # the checkpoint folder being written, while it is
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        column = self.args.length_column_name
+        if self.args.train_sampling_strategy != "group_by_length" or column not in getattr(dataset, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        # grouped by the global batch: under torchrun each rank takes its share of the same length-sorted
+        # run of examples, so N processes train on the batches one process would
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(self.args.world_size, 1)
+        return EpochLengthGroupedSampler(list(dataset[column]), batch, self.sampler_seed)
+
+    def _save_checkpoint(self, model, trial):
+        self.saving = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        super()._save_checkpoint(model, trial)
+        self.saving = None
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The training loss: cross-entropy per example, times its label's weight (--class-weights), with
+        --label-smoothing, summed over the accumulated batch and divided by its number of examples.
+
+        With weights all 1 and no smoothing this is the model's own mean loss for one batch. It also fixes
+        gradient accumulation: a classifier takes **kwargs, so the Trainer counts its loss as already
+        divided by `num_items_in_batch` — but the model's loss is a per-batch mean that ignores it, and
+        with --grad-accum 2 the Trainer's own loss (and gradient) would be twice the mean. Evaluation
+        keeps the plain, unweighted cross-entropy, so eval loss compares across runs.
+        """
+        labels = inputs.get("labels")
+        if not model.training or labels is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        labels = labels.view(-1).to(logits.device)
+        per_example = torch.nn.functional.cross_entropy(
+            logits.float().view(labels.numel(), -1), labels, reduction="none", label_smoothing=self.label_smoothing
+        )
+        if self.loss_weights is not None:
+            per_example = per_example * self.loss_weights.to(per_example.device)[labels]
+        if num_items_in_batch is None:  # the Trainer divides by the accumulation steps
+            loss = per_example.mean()
+        else:  # normalised over the whole accumulated batch: the Trainer uses it as it is
+            loss = per_example.sum() / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes  # the count covered every process
+        return (loss, outputs) if return_outputs else loss
+
+
+def padding_collator(tokenizer: Any, pad_to_multiple_of: int | None):
+    """Pads each batch to its longest text (not to --max-length) and passes the labels on."""
+    pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
+        return pad([{"input_ids": f["input_ids"], "labels": f["label"]} for f in features])
+
+    return collate
+
+
+def load_safetensors_weights(model: Any, folder: Path) -> None:
+    """Load a checkpoint's weights into `model` from safetensors (never a pickle)."""
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        state = load_file(str(single))
+    else:
+        index = json.loads((folder / "model.safetensors.index.json").read_text())
+        state = {}
+        for shard in sorted(set(index["weight_map"].values())):
+            state.update(load_file(str(folder / shard)))
+    model.load_state_dict(state, strict=False)
