@@ -267,7 +267,7 @@ def main() -> None:
 
     from bertcli.core.cpu import describe_cpu, has_int8_dot_product
     from bertcli.core.inference.load import load_for_inference
-    from bertcli.core.training import cpu_supports_bf16
+    from bertcli.core.device import cpu_supports_bf16
 
     cpu = f"{describe_cpu()}, ATen {torch.backends.cpu.get_cpu_capability()}; int8 weights {8 if has_int8_dot_product() else 7}-bit"
     results: dict = {"machine": machine(), "cpu": cpu, "n": args.n, "batch_size": args.batch_size}

@@ -61,7 +61,7 @@ def main() -> None:
     from bertcli.core.data import load_labelled_data
 
     data = load_labelled_data(args.dataset, train_size=args.train_size, eval_size=args.eval_size, seed=42)
-    from bertcli.core.training import choose_precision
+    from bertcli.core.device import choose_precision
 
     precision = choose_precision("auto", "cpu")  # what bertcli train picks on this CPU
     peaks = {"fp32": gemm_peak("fp32")}

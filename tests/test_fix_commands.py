@@ -55,7 +55,7 @@ def commands_of(fix: str) -> list[list[str]]:
 
 
 def recipe(model: Path, dataset: Path, **more) -> dict:
-    """The `training` block bertcli writes to bertcli.json (bertcli/core/training.py's hyperparameters)."""
+    """The `training` block bertcli writes to bertcli.json (bertcli/core/training/hyperparameters.py)."""
     return {
         "model": str(model), "dataset": str(dataset), "train_size": 64, "eval_size": 16, "learning_rate": 3e-5,
         "weight_decay": 0.01, "train_batch_size": 8, "num_train_epochs": 2.0, "lr_scheduler_type": "linear",

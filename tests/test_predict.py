@@ -319,7 +319,7 @@ def test_a_bad_csv_row_does_not_lose_the_others(cli, final, tmp_path):
 
 
 def test_quantized_and_bf16_modes_run(cli, final):
-    from bertcli.core.training import cpu_supports_bf16
+    from bertcli.core.device import cpu_supports_bf16
 
     result = cli("predict", GOOD, BAD, "-m", final, "--quantize", "int8", "--json")
     assert result.exit_code == 0, result.stderr
@@ -454,7 +454,7 @@ def test_bf16_keeps_linear_weights_in_bf16_where_the_cpu_has_it(final):
     import torch
 
     from bertcli.core.inference.load import load_for_inference
-    from bertcli.core.training import cpu_supports_bf16
+    from bertcli.core.device import cpu_supports_bf16
 
     if not cpu_supports_bf16():
         pytest.skip("this CPU has no bf16 instructions")

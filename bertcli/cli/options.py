@@ -12,7 +12,7 @@ import typer
 from bertcli.core import limits
 from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
-from bertcli.core.inference.load import PRECISIONS as INFERENCE_PRECISIONS
+from bertcli.core.device import INFERENCE_PRECISIONS
 from bertcli.core.inference.load import QUANTIZATIONS
 from bertcli.core.limits import Range
 

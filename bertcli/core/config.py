@@ -41,7 +41,8 @@ class Setting:
 
 def settings() -> tuple[Setting, ...]:
     """Every key a config file may hold, in the order a written file lists them."""
-    from bertcli.core.training import BEST_METRICS, PRECISIONS
+    from bertcli.core.device import TRAINING_PRECISIONS as PRECISIONS
+    from bertcli.core.limits import BEST_METRICS
 
     return (
         Setting("model", "model", "str"),

@@ -119,6 +119,7 @@ SCHEDULERS = (
 
 # What goes to OUTPUT_DIR/final
 FINAL_FROM = ("best", "last")
+BEST_METRICS = ("accuracy", "f1", "loss")
 
 
 def check_choice(flag: str, value: object, choices: tuple[str, ...]) -> str:

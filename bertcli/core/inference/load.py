@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertcli.core.device import choose_inference_precision, pick_inference_device
 from bertcli.core.errors import ModelError, UsageError
 
-PRECISIONS = ("auto", "fp32", "bf16")
 QUANTIZATIONS = ("none", "int8")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -41,47 +40,6 @@ class Classifier:
         if not self.quantized:
             return self.precision
         return "int8" if self.precision == "fp32" else f"int8+{self.precision}"
-
-
-def choose_inference_precision(requested: str, device: str) -> str:
-    """auto: bf16 where the hardware runs bf16 natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.
-
-    On a CPU with AMX, bf16 linear layers under autocast ran 2.3x faster than fp32 and gave the
-    same label on every IMDb review measured (bench/predict_speed.py). Casting the whole model,
-    embeddings and LayerNorm included, was 8% faster again but changed 3 labels in 1,000.
-    --precision fp32 gives fp32's exact probabilities.
-    """
-    from bertcli.core.training import cpu_supports_bf16
-
-    if requested not in PRECISIONS:
-        raise UsageError(f"--precision takes one of {', '.join(PRECISIONS)}, not '{requested}'")
-    if requested == "bf16" and device == "cpu" and not cpu_supports_bf16():
-        from bertcli.core.cpu import describe_cpu
-
-        raise UsageError(f"--precision bf16 needs a CPU with bf16 instructions (AMX or AVX512-BF16); this one is {describe_cpu()} — use --precision fp32")
-    if requested != "auto":
-        return requested
-    if device == "cuda":
-        import torch
-
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_supports_bf16() else "fp32"
-
-
-def _pick_device(requested: str, quantize: str) -> str:
-    if requested not in DEVICES:
-        raise UsageError(f"--device takes one of {', '.join(DEVICES)}, not '{requested}'")
-    if quantize == "int8":
-        if requested == "cuda":
-            raise UsageError("--quantize int8 runs on CPU — drop --device cuda, or drop --quantize on a GPU")
-        return "cpu"
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda but no GPU is visible — use --device cpu")
-    return requested
 
 
 def _linear_weights_to_bf16(model: Any) -> None:
@@ -140,7 +98,7 @@ def load_for_inference(
     if quantize not in QUANTIZATIONS:
         raise UsageError(f"--quantize takes one of {', '.join(QUANTIZATIONS)}, not '{quantize}'")
     started = time.perf_counter()
-    chosen_device = _pick_device(device, quantize)
+    chosen_device = pick_inference_device(device, quantize)
     chosen_precision = choose_inference_precision(precision, chosen_device)
     if quantize == "int8":
         from bertcli.core.inference.int8 import check_int8_kernels

@@ -15,7 +15,6 @@ Device and precision choices live in bertcli.core.device, shared with inference.
 
 from __future__ import annotations
 
-from bertcli.core.device import cpu_supports_bf16  # until bertcli.core.inference imports it from core.device
 from bertcli.core.training.config import BEST_METRICS, CONFIG_HEADER, PRECISIONS, TrainConfig, validate_config
 from bertcli.core.training.hyperparameters import run_hyperparameters
 from bertcli.core.training.output_dir import DISK_HEADROOM, check_output_path
@@ -33,7 +32,6 @@ __all__ = [
     "RunReport",
     "TrainConfig",
     "check_output_path",
-    "cpu_supports_bf16",
     "epoch_rows",
     "evaluations_since_best",
     "resolve_class_weights",

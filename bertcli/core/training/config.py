@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bertcli.core.device import TRAINING_PRECISIONS as PRECISIONS
 from bertcli.core.errors import UsageError
+from bertcli.core.limits import BEST_METRICS
 
-BEST_METRICS = ("accuracy", "f1", "loss")
 CONFIG_HEADER = "The settings of this run: `bertcli train --config <this file> -o <new folder>` trains it again."
 # Settings that may be None ("all", "the default"): None passes validation as it is.
 OPTIONAL = ("eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout", "eval_steps", "early_stopping")
