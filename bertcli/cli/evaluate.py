@@ -75,7 +75,6 @@ def evaluate_cmd(
         prediction_rows,
         report_as_dict,
     )
-    from bertcli.render import print_json
     from bertcli.render.evaluate import (
         EvalProgress,
         check_plotting,
@@ -94,11 +93,12 @@ def evaluate_cmd(
         check_output_path(predictions, "--predictions")
     from bertcli.core.defaults import resolve_sources
 
-    sources = resolve_sources(None, dataset, uses_model=False)
-    if sources.note and not quiet:
-        from bertcli.render import hint
+    from bertcli.render.output import Output
 
-        hint(sources.note)
+    out = Output(json=json_out, quiet=quiet)
+    sources = resolve_sources(None, dataset, uses_model=False)
+    if sources.note:
+        out.hint(sources.note)
     cfg = EvalConfig(
         models=list(model) if model else [None],
         dataset=sources.dataset,
@@ -114,29 +114,26 @@ def evaluate_cmd(
         bins=bins,
         allow_untrained_head=allow_untrained_head,
     )
-    progress = EvalProgress(enabled=not quiet)
+    progress = EvalProgress(enabled=out.live)
     with progress:
         report = evaluate(cfg, on_model=progress.start_model, on_progress=progress.update, on_batch=progress.batch)
-    if not quiet:
+    if not out.quiet:
         render_notes(report)
     failed = []  # a file that cannot be written does not cost the report: it is printed, then the error
     if predictions is not None:
-        failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, quiet=quiet), predictions, "--predictions")
+        failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, out), predictions, "--predictions")
     if plot is not None:
-        failed += _write_output(lambda: _save_plot(save_plot, report, plot, quiet), plot, "--plot")
-    if json_out:
-        print_json(report_as_dict(report))
-    else:
-        render_evaluation(report)
+        failed += _write_output(lambda: _save_plot(save_plot, report, plot, out), plot, "--plot")
+    out.result(report_as_dict(report), lambda: render_evaluation(report))
     if failed:
         from bertcli.core.errors import BertCliError
 
         raise BertCliError("; ".join(failed) + " (the report above is complete)")
 
 
-def _save_plot(save_plot, report, path: Path, quiet: bool) -> None:
+def _save_plot(save_plot, report, path: Path, out) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_plot(report, path, quiet=quiet)
+    save_plot(report, path, out)
 
 
 def _write_output(write, path: Path, flag: str) -> list[str]:

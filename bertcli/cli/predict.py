@@ -91,10 +91,11 @@ def predict_cmd(
     """
     from bertcli.core.errors import DataError
     from bertcli.core.inference.predict import PredictOptions, PredictSource, predict
+    from bertcli.render.output import Output
     from bertcli.render.predict import PredictSink
 
     source = PredictSource.of(texts, file, text_column)
-    sink = PredictSink(output=output, fmt=fmt, json_out=json_out, quiet=quiet)
+    sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt)
     options = PredictOptions(model=model, batch_size=batch_size, precision=precision, quantize=quantize,
                              allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold)
     try:

@@ -138,10 +138,14 @@ def sweep_cmd(
         check_plotting(plot)
     plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights)
 
+    from bertcli.core.sweep import report_as_dict
+    from bertcli.render.output import Output
     from bertcli.render.sweep import SweepProgress, render_sweep, save_plot
 
+    out = Output(json=json_out, quiet=quiet)
+
     def callbacks(run):
-        if quiet:
+        if not out.live:
             return []
         from bertcli.render import console_err
         from bertcli.render.progress import RichProgressCallback
@@ -150,11 +154,5 @@ def sweep_cmd(
 
     report = run_sweep(plan, on_event=SweepProgress(), callbacks=callbacks)
     if plot is not None:
-        save_plot(report, plot, quiet=json_out)
-    if json_out:
-        from bertcli.core.sweep import report_as_dict
-        from bertcli.render import print_json
-
-        print_json(report_as_dict(report))
-    else:
-        render_sweep(report)
+        save_plot(report, plot, out)
+    out.result(report_as_dict(report), lambda: render_sweep(report))

@@ -196,25 +196,16 @@ def train_cmd(
         typer.echo(format_config(validate_config(cfg), "bertcli train --config <this file> reads these options back"), nl=False)
         return
 
-    from bertcli.render import console_err
-    from bertcli.render.train import render_plan, render_train_report
     from bertcli.core.training import train
+    from bertcli.render import console_err
+    from bertcli.render.output import Output
+    from bertcli.render.progress import RichProgressCallback
+    from bertcli.render.train import render_plan, render_train_report
 
-    callbacks = []
-    if not quiet:
-        from bertcli.render.progress import RichProgressCallback
-
-        callbacks.append(RichProgressCallback(console_err()))
-    report = train(cfg, callbacks=callbacks, on_plan=lambda plan: render_plan(plan))
-    if json_out:
-        from dataclasses import asdict
-
-        from bertcli.render import is_main_process, print_json
-
-        if is_main_process():
-            print_json(asdict(report))
-    else:
-        render_train_report(report)
+    out = Output(json=json_out, quiet=quiet)
+    callbacks = [RichProgressCallback(console_err())] if not out.quiet else []
+    report = train(cfg, callbacks=callbacks, on_plan=render_plan)
+    out.result(report, lambda: render_train_report(report))
 
 
 def explicit(ctx: typer.Context, param: str) -> bool:

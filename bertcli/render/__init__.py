@@ -47,15 +47,10 @@ def hint(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
+    """One JSON document on stdout, through bertcli's one encoding (dataclasses, paths, arrays; NaN as null)."""
+    from bertcli.core.jsondata import plain
 
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "__fspath__"):
-        return os.fspath(value)
-    return str(value)
+    sys.stdout.write(json.dumps(plain(data), indent=2, allow_nan=False) + "\n")
 
 
 def human_bytes(n: float | int | None) -> str:

@@ -10,6 +10,7 @@ from bertcli.render.activity import Activity, Phases
 from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_seconds, save_figure
+from bertcli.render.output import Output
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
@@ -225,7 +226,7 @@ def render_evaluation(report: Any) -> None:
         out.print(mistakes_table(model))
 
 
-def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = False) -> None:
+def write_predictions(rows: list[dict[str, Any]], path: Path, out: Output) -> None:
     from bertcli.core.inference.records import RecordWriter, open_output, output_format
 
     fmt_name = output_format(path, None)
@@ -238,8 +239,7 @@ def write_predictions(rows: list[dict[str, Any]], path: Path, quiet: bool = Fals
                 }
             writer.write(row)
         writer.flush()  # a full disk shows here, with the rows that are whole, not in close()
-    if not quiet:
-        console_err().print(f"[bold]wrote[/] {len(rows):,} predictions to {escape(str(path))}", highlight=False)
+    out.hint(f"[bold]wrote[/] {len(rows):,} predictions to {escape(str(path))}")
 
 
 def check_plotting(path: Path) -> None:
@@ -254,7 +254,7 @@ def check_plotting(path: Path) -> None:
         raise UsageError("--plot needs matplotlib: pip install 'bertcli[plot]' (or pip install matplotlib)") from None
 
 
-def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
+def save_plot(report: Any, path: Path, out: Output) -> None:
     """Per model: the confusion matrix and a reliability diagram, side by side."""
     import matplotlib
 
@@ -293,5 +293,4 @@ def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
-    if not quiet:
-        console_err().print(f"[bold]wrote[/] {escape(str(path))}", highlight=False)
+    out.hint(f"[bold]wrote[/] {escape(str(path))}")

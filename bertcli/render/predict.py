@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from bertcli.core.formatting import snippet
 from bertcli.render import console_err, console_out, fmt, human_seconds
+from bertcli.render.output import Output
 from bertcli.render.table import Table
 
 if TYPE_CHECKING:
@@ -278,13 +279,13 @@ class PredictSink:
     A bad --format or an --output that cannot be written is refused here, before anything loads.
     """
 
-    def __init__(self, *, output: Path | None, fmt: str | None, json_out: bool, quiet: bool):
+    def __init__(self, out: Output, *, output: Path | None, fmt: str | None):
         from bertcli.core.inference.records import check_output_path, output_format
 
         self.fmt_name = output_format(output, fmt)
         if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
             check_output_path(output, "--output")
-        self.output, self.fmt, self.json_out, self.quiet = output, fmt, json_out, quiet
+        self.output, self.fmt, self.json_out, self.quiet = output, fmt, out.json, out.quiet
         self.outputs: list[Any] = []
         self.file: RecordOutput | None = None
         self.flag: str | None = None

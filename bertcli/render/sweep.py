@@ -8,6 +8,7 @@ from typing import Any
 from rich.markup import escape
 
 from bertcli.render import console_err, console_out, human_seconds, save_figure
+from bertcli.render.output import Output
 from bertcli.render.table import Table
 
 # Column headers for the keys a sweep usually varies: short, so that the table fits 80 columns.
@@ -116,7 +117,7 @@ def render_sweep(report: Any) -> None:
     )
 
 
-def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
+def save_plot(report: Any, path: Path, out: Output) -> None:
     """Training loss (left) and eval accuracy (right) against the epoch: one colour per variant, a line per seed."""
     import matplotlib
 
@@ -150,5 +151,4 @@ def save_plot(report: Any, path: Path, quiet: bool = False) -> None:
     fig.legend(loc="lower center", ncol=columns, fontsize="small", frameon=False)
     fig.tight_layout(rect=(0, 0.045 * legend_rows, 1, 1))
     save_figure(fig, path, dpi=110)
-    if not quiet:
-        console_err().print(f"curves written to {escape(str(path))}", highlight=False)
+    out.hint(f"curves written to {escape(str(path))}")
