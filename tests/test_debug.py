@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.core.checkpoints import list_checkpoints
 from bertcli.core.diagnose import rank_correlation
-from bertcli.core.diagnose_run import diagnose_run, plan_prune
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.debug_run import diagnose_run
+from bertcli.core.runs.disk import plan_prune
 
 REPO = Path(__file__).resolve().parents[1]
 LN2 = math.log(2)
@@ -356,8 +357,6 @@ def test_disk_sizes_every_checkpoint_in_numeric_order(run_folder):
     names = [c.name for c in d.disk.checkpoints]
     assert names == ["checkpoint-5", "checkpoint-10", "checkpoint-20", "checkpoint-50", "checkpoint-100", "checkpoint-110"]
     sizes = {c.name: c.bytes for c in d.disk.checkpoints}
-    from bertcli.core.checkpoints import folder_bytes
-
     assert sizes == {c.name: folder_bytes(c.path) for c in list_checkpoints(run_folder)}
     assert d.disk.total_bytes == sum(sizes.values())
     assert d.disk.final_bytes == 700
