@@ -19,14 +19,8 @@ from pathlib import Path
 import pytest
 
 from factory import make_reviews, write_csv
-from test_debug import (  # noqa: F401  (trained_head_models is a fixture used here)
-    HEALTHY_EVALS,
-    decaying,
-    fluctuating_run,
-    trained_head_models,
-    trainer_state,
-    write_checkpoint,
-)
+from test_debug import trained_head_models  # noqa: F401  (a fixture used here)
+from test_debug_run import HEALTHY_EVALS, decaying, fluctuating_run, trainer_state, write_checkpoint
 from test_underfitting import EXAMPLE_EVALS, EXAMPLE_LOSSES, binary_eval
 
 LN2 = math.log(2)
@@ -95,7 +89,7 @@ def evals(loss: float, accuracy: float) -> dict[str, float]:
 
 
 def unprefixed(metrics: dict[str, float]) -> dict[str, float]:
-    """test_underfitting's eval_* metrics as test_debug's trainer_state takes them."""
+    """test_underfitting's eval_* metrics as test_debug_run's trainer_state takes them."""
     return {key.removeprefix("eval_"): value for key, value in metrics.items()}
 
 

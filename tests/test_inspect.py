@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bertcli.core.errors import CheckpointError
-from bertcli.core.inspect import analyze_run, describe_lr_schedule, inspect_runs, sample_rows
-from bertcli.core.state import load_trainer_state, parse_trainer_state
+from bertcli.core.runs.inspect import analyze_run, inspect_runs
+from bertcli.core.runs.log import sample_rows
+from bertcli.core.runs.lr_schedule import describe_lr_schedule
+from bertcli.core.runs.state import load_trainer_state, parse_trainer_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,13 +170,13 @@ def test_reference_run_findings_are_exact(reference_run):
     assert run.summary["finished"] is True and run.summary["logging_every"] == 10
 
     messages = {f.code: f for f in run.findings}
-    assert "loss fell from 0.6997 at step 10 to a low of 0.0843 at step 280 (epoch 2.24)" in messages["loss"].message
-    assert "ranged 0.1093–0.1964" in messages["loss"].message
-    assert "linear decay from 1.95e-5 at step 10 to 3.2e-7 at step 370" in messages["lr_schedule"].message
-    assert "peak 2e-5 inferred, no warmup" in messages["lr_schedule"].message
-    assert "15.03 at step 70" in messages["grad_norm"].message and messages["grad_norm"].level == "warning"
-    assert messages["no_eval"].level == "warning" and "evaluation was off" in messages["no_eval"].message
-    assert messages["nan_filter"].level == "warning" and "logging_nan_inf_filter" in messages["nan_filter"].message
+    assert "loss fell from 0.6997 at step 10 to a low of 0.0843 at step 280 (epoch 2.24)" in messages["loss"].summary
+    assert "ranged 0.1093–0.1964" in messages["loss"].summary
+    assert "linear decay from 1.95e-5 at step 10 to 3.2e-7 at step 370" in messages["lr_schedule"].summary
+    assert "peak 2e-5 inferred, no warmup" in messages["lr_schedule"].summary
+    assert "15.03 at step 70" in messages["grad_norm"].summary and messages["grad_norm"].level == "warning"
+    assert messages["no_eval"].level == "warning" and "evaluation was off" in messages["no_eval"].summary
+    assert messages["nan_filter"].level == "warning" and "logging_nan_inf_filter" in messages["nan_filter"].summary
 
 
 def test_cli_shows_the_reference_analysis(cli, reference_run, wide):
@@ -249,8 +251,8 @@ def test_transformers4_state_without_grad_norm(tmp_path, cli, wide):
     assert run.evals.best["loss"] == {"value": 0.27, "step": 250}
     assert run.summary["eval_every"] == 125 and run.summary["eval_per_epoch"] is True
     codes = {f.code: f for f in run.findings}
-    assert "no grad_norm" in codes["grad_norm"].message and "no_eval" not in codes
-    assert "accuracy best 0.9020 at step 250" in codes["eval"].message
+    assert "no grad_norm" in codes["grad_norm"].summary and "no_eval" not in codes
+    assert "accuracy best 0.9020 at step 250" in codes["eval"].summary
 
     result = cli("inspect-checkpoint", folder)
     assert result.exit_code == 0, result.stderr
@@ -268,7 +270,7 @@ def test_nan_loss_is_found(tmp_path, cli, wide):
     run = inspect_runs([folder])[0]
     assert [(n.step, n.key, n.value) for n in run.non_finite] == [(120, "grad_norm", "inf"), (120, "loss", "nan")]
     nan = next(f for f in run.findings if f.code == "non_finite")
-    assert nan.level == "error" and "diverged at step 120" in nan.message
+    assert nan.level == "error" and "diverged at step 120" in nan.summary
     assert run.lowest_loss.value == 0.0843
 
     result = cli("inspect-checkpoint", folder)
@@ -292,7 +294,7 @@ def test_intermediate_checkpoint_says_how_far_it_got(tmp_path):
     folder = write_checkpoint(tmp_path / "checkpoint-120", make_state(REFERENCE_LOSS[:12], REFERENCE_GRAD_NORM[:12], global_step=120))
     run = inspect_runs([folder])[0]
     progress = next(f for f in run.findings if f.code == "progress")
-    assert "step 120 of 375 (epoch 0.96 of 3)" in progress.message
+    assert "step 120 of 375 (epoch 0.96 of 3)" in progress.summary
     assert run.lr_schedule.shape == "linear" and run.lr_schedule.peak == pytest.approx(2e-5)
 
 
@@ -334,7 +336,7 @@ def test_steady_grad_norms_have_no_spikes(tmp_path):
     run = inspect_runs([folder])[0]
     assert run.grad_norms.spikes == [] and run.grad_norms.threshold > 0.64
     loss = next(f for f in run.findings if f.code == "loss")
-    assert "to a low of 0.6831 at step 7 (epoch 1.75), then 0.6882 at step 8, the last log" in loss.message
+    assert "to a low of 0.6831 at step 7 (epoch 1.75), then 0.6882 at step 8, the last log" in loss.summary
 
 
 def test_spike_k_moves_the_threshold(reference_run):
@@ -348,7 +350,7 @@ def test_spike_k_moves_the_threshold(reference_run):
 def test_json_carries_the_same_findings(cli, reference_run, wide):
     data = json.loads(cli("inspect-checkpoint", reference_run / "checkpoint-375", "--json").stdout)
     run = inspect_runs([reference_run / "checkpoint-375"])[0]
-    assert data["findings"] == [{"code": f.code, "level": f.level, "message": f.message} for f in run.findings]
+    assert data["findings"] == [{"code": f.code, "level": f.level, "message": f.summary} for f in run.findings]
     assert data["lowest_loss"]["value"] == 0.0843 and data["lowest_loss"]["step"] == 280
     assert data["lr_schedule"]["shape"] == "linear" and data["lr_schedule"]["peak"] == pytest.approx(2e-5)
     assert [s["step"] for s in data["grad_norms"]["spikes"]] == [70]
@@ -552,7 +554,7 @@ def _survives(text: str) -> None:
     run = analyze_run(state, label="fuzz")
     sample_rows(run.rows, None)
     sample_rows(run.rows, 7)
-    from bertcli.core.inspect import analysis_to_dict
+    from bertcli.core.runs.inspect import analysis_to_dict
 
     json.dumps(analysis_to_dict(run), allow_nan=False)
 

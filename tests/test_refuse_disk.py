@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from refusals import assert_refused
 
-from bertcli.core.checkpoints import list_checkpoints, newest_resumable_checkpoint
+from bertcli.core.runs.checkpoints import list_checkpoints, newest_resumable_checkpoint
 
 MARKER = "PICKLE-RAN"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.core.checkpoints import (
+from bertcli.core.runs.checkpoints import (
     list_checkpoints,
     missing_for_resume,
     newest_complete_checkpoint,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.core.checkpoints import list_checkpoints
+from bertcli.core.runs.checkpoints import list_checkpoints
 
 FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "5e-3", "--max-length", "64", "--save-steps", "3",
         "--logging-steps", "2", "--eval-size", "all", "--train-size", "all", "--no-tensorboard", "-q"]

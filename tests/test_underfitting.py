@@ -17,7 +17,8 @@ from bertcli.core.diagnose import (
     check_chance,
     positive_share_from_metrics,
 )
-from bertcli.core.diagnose_run import diagnose_run, recorded_accuracy
+from bertcli.core.runs.debug_run import diagnose_run
+from bertcli.core.runs.underfitting import recorded_accuracy
 
 REPO = Path(__file__).resolve().parents[1]
 LN2, LN3 = math.log(2), math.log(3)

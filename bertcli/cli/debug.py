@@ -25,7 +25,7 @@ from bertcli.cli.options import (
     number_option,
 )
 from bertcli.core import limits
-from bertcli.core.inspect import DEFAULT_SPIKE_K
+from bertcli.core.runs.log import DEFAULT_SPIKE_K
 
 app = typer.Typer(
     name="debug",
@@ -89,9 +89,11 @@ def run_cmd(
 
       bertcli debug run results --prune --yes
     """
-    from bertcli.core.diagnose_run import apply_prune, diagnose_run, plan_prune, run_diagnosis_to_dict
     from bertcli.core.errors import UsageError
-    from bertcli.core.inspect import check_spike_k
+    from bertcli.core.runs.debug_run import diagnose_run
+    from bertcli.core.runs.diagnosis import run_diagnosis_to_dict
+    from bertcli.core.runs.disk import apply_prune, plan_prune
+    from bertcli.core.runs.log import check_spike_k
 
     if yes and not prune:
         raise UsageError("--yes confirms --prune: add --prune (bertcli debug run PATH --prune --yes)")

@@ -1,4 +1,4 @@
-"""`bertcli inspect-checkpoint`: parse options, call core.inspect, render tables, a chart, JSON or a plot."""
+"""`bertcli inspect-checkpoint`: parse options, call core.runs.inspect, render tables, a chart, JSON or a plot."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from bertcli.cli.options import JsonOpt, number_option
 from bertcli.core import limits
-from bertcli.core.inspect import DEFAULT_SPIKE_K
+from bertcli.core.runs.log import DEFAULT_SPIKE_K
 
 
 def inspect_cmd(
@@ -50,7 +50,8 @@ def inspect_cmd(
 
       bertcli inspect-checkpoint runs/3-epochs runs/2-epochs --plot compare.png
     """
-    from bertcli.core.inspect import analysis_to_dict, compare_runs, comparison_to_dict, inspect_runs, sample_rows
+    from bertcli.core.runs.inspect import analysis_to_dict, compare_runs, comparison_to_dict, inspect_runs
+    from bertcli.core.runs.log import sample_rows
     from bertcli.render import hint, print_json
 
     sample_rows([], every)  # rejects --every 0 before any file is read

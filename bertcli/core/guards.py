@@ -74,7 +74,7 @@ def check_finite_weights(model: Any, name: str) -> None:
 
 
 def _last_finite_checkpoint(output_dir: str | Path) -> str:
-    from bertcli.core.checkpoints import newest_complete_checkpoint
+    from bertcli.core.runs.checkpoints import newest_complete_checkpoint
 
     newest = newest_complete_checkpoint(output_dir)
     if newest is None:

@@ -260,22 +260,18 @@ def count_parameters(model: Any) -> int:
 
 def save_input_settings(folder: str | Path, settings: InputSettings, training: dict[str, Any] | None = None) -> None:
     """Write bertcli.json: the input settings, and the run's hyperparameters as plain JSON for inspection."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    data: dict[str, Any] = asdict(settings)
-    if training:
-        data["training"] = training
-    (Path(folder) / SETTINGS_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    from bertcli.core.runs.manifest import RunManifest
+
+    RunManifest.of(settings.max_length, settings.truncation, training).write(folder)
 
 
 def load_input_settings(folder: str | Path, tokenizer: Any = None) -> InputSettings:
     """The settings saved with a model; for other models, the tokenizer's length and head truncation."""
-    path = Path(folder) / SETTINGS_FILE
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text())
-            return InputSettings(max_length=int(data["max_length"]), truncation=str(data["truncation"]))
-        except (ValueError, KeyError, TypeError):
-            pass
+    from bertcli.core.runs.manifest import RunManifest
+
+    manifest = RunManifest.read(folder)
+    if manifest is not None and manifest.max_length is not None and manifest.truncation is not None:
+        return InputSettings(max_length=manifest.max_length, truncation=manifest.truncation)
     limit = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
     if not isinstance(limit, int) or limit > 100_000:
         limit = DEFAULT_MAX_LENGTH

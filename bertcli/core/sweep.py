@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bertcli.core import limits
-from bertcli.core.checkpoints import (
+from bertcli.core.errors import BertCliError, UsageError
+from bertcli.core.runs.checkpoints import (
     DELETING_PREFIX,
     STATE_FILE,
     WEIGHT_FILES,
@@ -32,7 +33,6 @@ from bertcli.core.checkpoints import (
     list_checkpoints,
     remove_folder,
 )
-from bertcli.core.errors import BertCliError, UsageError
 from bertcli.core.training import TrainConfig, train, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
@@ -495,7 +495,7 @@ def run_one(
 
 
 def _newest_resumable(folder: Path) -> str | None:
-    from bertcli.core.checkpoints import newest_resumable_checkpoint
+    from bertcli.core.runs.checkpoints import newest_resumable_checkpoint
 
     newest = newest_resumable_checkpoint(folder)
     return newest.path.name if newest else None

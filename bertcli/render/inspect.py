@@ -19,7 +19,7 @@ EVAL_COLUMNS = 4
 
 
 def render_run(run: Any, every: int | None) -> None:
-    from bertcli.core.inspect import sample_rows
+    from bertcli.core.runs.log import sample_rows
 
     out = console_out()
     out.print(summary_table(run))
@@ -244,7 +244,7 @@ def run_chart(runs: Sequence[Any], width: int, series: Sequence[str] = ("loss", 
     if not all_steps:
         return Text("")
     x0, x1 = min(all_steps), max(all_steps)
-    from bertcli.core.inspect import log_cadence
+    from bertcli.core.runs.log import log_cadence
 
     cadence = min((log_cadence([r.step for r in run.rows if r.loss is not None]) or 1 for run in runs), default=1)
     width = max(1, min(width, (x1 - x0) // cadence + 1))

@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertcli.core.checkpoints import CHECKPOINT_RE, STATE_FILE, list_checkpoints
 from bertcli.core.errors import CheckpointError
+from bertcli.core.runs.checkpoints import CHECKPOINT_RE, STATE_FILE, list_checkpoints
+from bertcli.core.runs.manifest import RunManifest, TrainingRecord
+from bertcli.core.runs.settings import read_settings_beside
 
 # The end-of-training record Trainer appends after the last step (never in a checkpoint's own state).
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
 # Eval keys that measure speed, not the model.
 EVAL_SPEED_KEYS = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
 NUMERIC_LOG_KEYS = ("loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen") + SUMMARY_KEYS
+# The state's own hyperparameters, shown with those of the JSON files beside it.
+STATE_SETTINGS = ("train_batch_size", "num_train_epochs", "max_steps", "logging_steps", "save_steps")
 STATE_NUMBERS = (
     "epoch",
     "max_steps",
@@ -34,43 +38,6 @@ STATE_NUMBERS = (
     "total_flos",
     "num_input_tokens_seen",
 )
-# Hyperparameters worth showing from JSON files saved beside the state; keys as Hugging Face spells them.
-CONFIG_KEYS = {
-    "model_type": "model_type",
-    "_name_or_path": "model",
-    "num_hidden_layers": "num_hidden_layers",
-    "n_layers": "num_hidden_layers",
-    "hidden_size": "hidden_size",
-    "dim": "hidden_size",
-    "hidden_dropout_prob": "hidden_dropout_prob",
-    "attention_probs_dropout_prob": "attention_dropout",
-    "attention_dropout": "attention_dropout",
-    "classifier_dropout": "classifier_dropout",
-}
-TRAINING_ARGS_KEYS = (
-    "learning_rate",
-    "weight_decay",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "warmup_ratio",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "num_train_epochs",
-    "max_steps",
-    "max_grad_norm",
-    "adam_beta1",
-    "adam_beta2",
-    "adam_epsilon",
-    "optim",
-    "seed",
-    "bf16",
-    "fp16",
-    "eval_strategy",
-    "evaluation_strategy",
-    "label_smoothing_factor",
-    "logging_nan_inf_filter",
-)
-SIDE_FILES = ("config.json", "bertcli.json", "training_args.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".safetensors")
 MAX_STEP = 10**12
 
@@ -127,12 +94,18 @@ class RunState:
     eval_logs: list[EvalLog]
     summary: dict[str, float]
     log_history: list[dict[str, Any]]
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # flat, for tables and comparisons
     settings_files: list[str] = field(default_factory=list)
+    manifest: RunManifest | None = None  # the bertcli.json beside the state
 
     @property
     def written_by_bertcli(self) -> bool:
-        return "bertcli.json" in self.settings_files
+        return self.manifest is not None
+
+    @property
+    def recorded(self) -> TrainingRecord:
+        """The run's recipe as its bertcli.json recorded it; every value None without one."""
+        return self.manifest.recorded if self.manifest is not None else TrainingRecord()
 
 
 def load_trainer_state(path: str | Path) -> RunState:
@@ -149,7 +122,8 @@ def load_trainer_state(path: str | Path) -> RunState:
     state.given = given
     state.chosen_from_run = chosen_from_run
     state.skipped = skipped
-    state.settings, state.settings_files = read_settings_beside(state_file.parent, state)
+    side = read_settings_beside(state_file.parent, {key: getattr(state, key) for key in STATE_SETTINGS})
+    state.settings, state.settings_files, state.manifest = side.values, side.files, side.manifest
     return state
 
 
@@ -177,7 +151,7 @@ def find_trainer_state(path: Path) -> tuple[Path, bool, list[str]]:
     if checkpoints:
         skipped = []
         for ckpt in reversed(checkpoints):
-            if _state_is_readable(ckpt.path / STATE_FILE):
+            if state_file_is_readable(ckpt.path / STATE_FILE):
                 return ckpt.path / STATE_FILE, True, skipped
             skipped.append(ckpt.name)
         raise CheckpointError(
@@ -229,21 +203,8 @@ def parse_trainer_state(text: str, path: Path) -> RunState:
             f"inspect a later checkpoint or train with --logging-steps 10"
         )
     numbers = {key: _top_number(data, key, path) for key in STATE_NUMBERS}
-    train_logs, eval_logs, summary, records = [], [], {}, []
-    for index, entry in enumerate(history):
-        record = _check_entry(entry, index, path)
-        records.append(record)
-        step = record["step"]
-        epoch = record.get("epoch")
-        if any(key in record for key in ("loss", "learning_rate", "grad_norm")):
-            train_logs.append(
-                TrainLog(step, epoch, record.get("loss"), record.get("learning_rate"), record.get("grad_norm"))
-            )
-        metrics = {key[5:]: value for key, value in record.items() if key.startswith("eval_") and value is not None}
-        if metrics:
-            eval_logs.append(EvalLog(step, epoch, metrics))
-        if "train_runtime" in record or "train_loss" in record:
-            summary.update({key: record[key] for key in SUMMARY_KEYS if record.get(key) is not None})
+    records = [_check_entry(entry, index, path) for index, entry in enumerate(history)]
+    train_logs, eval_logs, summary = _split_records(records)
     global_step = data.get("global_step")
     if global_step is None:
         global_step = max(record["step"] for record in records)
@@ -279,74 +240,22 @@ def parse_trainer_state(text: str, path: Path) -> RunState:
     )
 
 
-def read_settings_beside(folder: Path, state: RunState | None = None) -> tuple[dict[str, Any], list[str]]:
-    """Hyperparameters from the state and from config.json / bertcli.json / training_args.json in `folder`.
-
-    Files that are missing or unreadable are skipped: they add detail, the state is what matters.
-    """
-    settings: dict[str, Any] = {}
-    if state is not None:
-        for key in ("train_batch_size", "num_train_epochs", "max_steps", "logging_steps", "save_steps"):
-            value = getattr(state, key)
-            if value is not None:
-                settings[key] = value
-    found = []
-    for name in SIDE_FILES:
-        data = _read_side_json(folder / name)
-        if data is None:
-            continue
-        found.append(name)
-        if name == "config.json":
-            settings.update(_config_settings(data))
-        elif name == "bertcli.json":
-            settings.update(_scalars(data))
-        else:
-            settings.update({key: data[key] for key in TRAINING_ARGS_KEYS if _is_scalar(data.get(key))})
-    return settings, found
-
-
-def _config_settings(config: dict[str, Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    architectures = config.get("architectures")
-    if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
-        settings["architecture"] = architectures[0]
-    for key, name in CONFIG_KEYS.items():
-        value = config.get(key)
-        if _is_scalar(value) and value is not None and name not in settings:
-            settings[name] = value
-    labels = config.get("id2label")
-    if isinstance(labels, dict) and labels and all(_is_scalar(v) for v in labels.values()):
-        def order(key: str) -> tuple[int, str]:
-            return (int(key), "") if str(key).lstrip("-").isdigit() else (0, str(key))
-
-        settings["labels"] = ",".join(str(labels[k]) for k in sorted(labels, key=order))
-    return settings
-
-
-def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and not prefix:
-            out.update(_scalars(value, prefix=f"{key}."))
-        elif _is_scalar(value) and value is not None:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _is_scalar(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, (str, int, bool))
-
-
-def _read_side_json(path: Path) -> dict[str, Any] | None:
-    try:
-        if not path.is_file() or path.stat().st_size > 10_000_000:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
+def _split_records(records: list[dict[str, Any]]) -> tuple[list[TrainLog], list[EvalLog], dict[str, float]]:
+    """The checked log records as training logs, evaluations and the end-of-training summary."""
+    train_logs, eval_logs, summary = [], [], {}
+    for record in records:
+        step = record["step"]
+        epoch = record.get("epoch")
+        if any(key in record for key in ("loss", "learning_rate", "grad_norm")):
+            train_logs.append(
+                TrainLog(step, epoch, record.get("loss"), record.get("learning_rate"), record.get("grad_norm"))
+            )
+        metrics = {key[5:]: value for key, value in record.items() if key.startswith("eval_") and value is not None}
+        if metrics:
+            eval_logs.append(EvalLog(step, epoch, metrics))
+        if "train_runtime" in record or "train_loss" in record:
+            summary.update({key: record[key] for key in SUMMARY_KEYS if record.get(key) is not None})
+    return train_logs, eval_logs, summary
 
 
 def _read_text(path: Path) -> str:
@@ -362,7 +271,7 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _state_is_readable(path: Path) -> bool:
+def state_file_is_readable(path: Path) -> bool:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
@@ -377,7 +286,7 @@ def _nearest_checkpoint(folder: Path) -> Path | None:
         return None
     step = int(match.group(1))
     candidates = [
-        c for c in list_checkpoints(folder.parent) if c.step != step and _state_is_readable(c.path / STATE_FILE)
+        c for c in list_checkpoints(folder.parent) if c.step != step and state_file_is_readable(c.path / STATE_FILE)
     ]
     if not candidates:
         return None

@@ -1,0 +1,1 @@
+"""A run on disk, read as JSON only: its trainer states, checkpoints, manifest and what they say."""

@@ -1,0 +1,53 @@
+"""`bertcli debug run`: what went wrong in a training run, from its trainer state and checkpoint folders.
+
+Builds on inspect-checkpoint's analysis (grad-norm spikes, NaN/inf, LR schedule, evaluations, lowest loss)
+and adds the diagnoses: underfitting (a run that ends near chance: a training loss near ln k or an eval
+accuracy near the majority-class rate), overfitting with the train/eval gap per epoch, late fluctuation of
+the loss and whether grad-norm spikes line up with it, a loss that does not fall, sits at chance (ln k) or
+diverges, LR schedule anomalies, and the disk the checkpoints take (with a safe prune plan). JSON only, no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bertcli.core.findings import sort_findings
+from bertcli.core.runs.checkpoints import list_checkpoints
+from bertcli.core.runs.diagnosis import RunDiagnosis
+from bertcli.core.runs.diagnosis_findings import run_diagnoses
+from bertcli.core.runs.disk import measure_disk
+from bertcli.core.runs.inspect import analyze_run
+from bertcli.core.runs.log import DEFAULT_SPIKE_K
+from bertcli.core.runs.state import RunState, load_trainer_state
+from bertcli.core.runs.trends import describe_loss_trend, epoch_gaps, find_overfitting, measure_fluctuation
+from bertcli.core.runs.underfitting import measure_underfitting
+
+
+def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagnosis:
+    """Read the trainer state at `path` (run folder, checkpoint or trainer_state.json) and diagnose it."""
+    state = load_trainer_state(path)
+    analysis = analyze_run(state, spike_k=spike_k, label=str(path))
+    run_dir = run_folder_of(state)
+    epochs = epoch_gaps(state)
+    trend = describe_loss_trend(state)
+    diagnosis = RunDiagnosis(
+        state=state,
+        analysis=analysis,
+        run_dir=str(run_dir) if run_dir is not None else None,
+        epochs=epochs,
+        overfitting=find_overfitting(epochs) if state.eval_logs else None,
+        fluctuation=measure_fluctuation(state, analysis.grad_norms),
+        loss_trend=trend,
+        underfitting=measure_underfitting(state, trend, analysis.summary.get("finished")),
+        disk=measure_disk(run_dir, state) if run_dir is not None else None,
+    )
+    diagnosis.findings = sort_findings(run_diagnoses(diagnosis))
+    return diagnosis
+
+
+def run_folder_of(state: RunState) -> Path | None:
+    """The folder holding the run's checkpoint-N folders, or None for a state file on its own."""
+    folder = state.path.parent
+    if state.checkpoint is not None:
+        return folder.parent
+    return folder if list_checkpoints(folder) else None

@@ -1,0 +1,459 @@
+"""bertcli debug run: each diagnosis on a trainer state built to show it, and no false alarms."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bertcli.core.diagnose import rank_correlation
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.debug_run import diagnose_run
+from bertcli.core.runs.disk import plan_prune
+
+REPO = Path(__file__).resolve().parents[1]
+LN2 = math.log(2)
+
+
+# --- synthetic trainer states ------------------------------------------------------------------------------------
+
+
+def linear_lr(step: int, total: int, peak: float = 2e-5, warmup: int = 0) -> float:
+    """The LR transformers 5 logs at `step` (the one the step used)."""
+    done = step - 1
+    if done < warmup:
+        return peak * done / max(1, warmup)
+    return peak * (total - done) / max(1, total - warmup)
+
+
+def trainer_state(
+    losses,
+    grad_norms=None,
+    *,
+    every: int = 10,
+    steps_per_epoch: int = 100,
+    evals: dict[int, dict[str, float]] | None = None,
+    lr=None,
+    best: str | None = None,
+    batch: int = 16,
+) -> dict:
+    """A transformers-5 trainer_state.json: one train log every `every` steps, evals after the given steps."""
+    total = every * len(losses)
+    lr = lr or (lambda step: linear_lr(step, total))
+    grad_norms = grad_norms if grad_norms is not None else [1.0 + 0.05 * (i % 3) for i in range(len(losses))]
+    history = []
+    for index, loss in enumerate(losses):
+        step = every * (index + 1)
+        history.append(
+            {"epoch": step / steps_per_epoch, "step": step, "loss": loss, "learning_rate": lr(step), "grad_norm": grad_norms[index]}
+        )
+        if evals and step in evals:
+            history.append(
+                {"epoch": step / steps_per_epoch, "step": step, "eval_runtime": 2.0, "eval_samples_per_second": 250.0,
+                 **{f"eval_{k}": v for k, v in evals[step].items()}}
+            )
+    return {
+        "best_metric": None,
+        "best_model_checkpoint": best,
+        "epoch": total / steps_per_epoch,
+        "global_step": total,
+        "log_history": history,
+        "logging_steps": every,
+        "max_steps": total,
+        "num_train_epochs": math.ceil(total / steps_per_epoch),
+        "save_steps": every,
+        "train_batch_size": batch,
+    }
+
+
+def write_checkpoint(folder: Path, state: dict | None, weights: int = 64, bertcli_json: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if state is not None:
+        (folder / "trainer_state.json").write_text(json.dumps(state))
+    if weights:
+        (folder / "model.safetensors").write_bytes(b"\0" * weights)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}}))
+    if bertcli_json:
+        (folder / "bertcli.json").write_text(json.dumps({"max_length": 512, "truncation": "head+tail"}))
+    return folder
+
+
+def run_with(tmp_path: Path, state: dict, **kwargs) -> Path:
+    run = tmp_path / "results"
+    write_checkpoint(run / f"checkpoint-{state['global_step']}", state, **kwargs)
+    return run
+
+
+def decaying(n: int, start: float = 0.69, end: float = 0.2, wobble: float = 0.004) -> list[float]:
+    """A loss that falls smoothly from `start` towards `end`, with a small regular wobble."""
+    return [end + (start - end) * math.exp(-4 * i / n) + wobble * (-1) ** i for i in range(n)]
+
+
+def codes(diagnosis) -> dict[str, str]:
+    """Finding code -> level."""
+    return {f.code: f.level for f in diagnosis.findings}
+
+
+def by_code(diagnosis, code: str):
+    return next(f for f in diagnosis.findings if f.code == code)
+
+
+HEALTHY_EVALS = {
+    100: {"loss": 0.32, "accuracy": 0.86},
+    200: {"loss": 0.27, "accuracy": 0.89},
+    300: {"loss": 0.25, "accuracy": 0.90},
+}
+
+
+# --- debug run -----------------------------------------------------------------------------------------------------
+
+
+def test_healthy_run_has_no_warnings(tmp_path, cli):
+    total = 300
+    state = trainer_state(
+        decaying(30), evals=HEALTHY_EVALS, lr=lambda s: linear_lr(s, total, warmup=30), best="results/checkpoint-300"
+    )
+    run = run_with(tmp_path, state)
+    write_checkpoint(run / "checkpoint-290", trainer_state(decaying(29)))
+    d = diagnose_run(run)
+    assert [f for f in d.findings if f.level != "info"] == []
+    assert {"loss", "no_overfitting", "fluctuation", "grad_norm", "lr_schedule", "disk"} <= set(codes(d))
+    assert d.loss_trend.verdict == "decreasing"
+    assert not d.fluctuation.fluctuating
+    result = cli("debug", "run", run)
+    assert result.exit_code == 0, result.stderr
+    assert "0 errors" in result.stdout and "0 warnings" in result.stdout
+
+
+def test_overfitting_gap_per_epoch_and_recommended_epochs(tmp_path, cli):
+    losses = decaying(30, start=0.69, end=0.05)
+    evals = {
+        100: {"loss": 0.30, "accuracy": 0.88},
+        200: {"loss": 0.27, "accuracy": 0.90},
+        300: {"loss": 0.41, "accuracy": 0.89},
+    }
+    run = run_with(tmp_path, trainer_state(losses, evals=evals, best="/elsewhere/results/checkpoint-200"))
+    d = diagnose_run(run)
+    o = d.overfitting
+    assert o.overfitting and o.recommended_epochs == 2
+    assert o.lowest_eval_loss == 0.27 and o.lowest_eval_loss_step == 200
+    assert o.eval_loss_rise == pytest.approx(0.14)
+    assert (o.headline_metric, o.headline_value, o.headline_step) == ("accuracy", 0.90, 200)
+    assert [e.step for e in d.epochs] == [100, 200, 300]
+    first_epoch_train = sum(losses[:10]) / 10
+    assert d.epochs[0].train_loss == pytest.approx(first_epoch_train)
+    assert d.epochs[0].gap == pytest.approx(0.30 - first_epoch_train)
+    assert d.epochs[2].gap == pytest.approx(0.41 - sum(losses[20:]) / 10)
+    finding = by_code(d, "overfitting")
+    assert finding.level == "warning"
+    assert finding.fix.startswith(f"bertcli train --epochs 2 -o {run}-2  # ")  # a new folder: the run's own is taken
+    assert "checkpoint-200" in finding.fix
+    result = cli("debug", "run", run, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["overfitting"]["recommended_epochs"] == 2
+    assert any(f["code"] == "overfitting" and f["fix"] for f in data["findings"])
+
+
+def test_eval_loss_rising_while_accuracy_still_improves_is_not_a_reason_to_stop(tmp_path):
+    evals = {100: {"loss": 0.30, "accuracy": 0.86}, 200: {"loss": 0.28, "accuracy": 0.88}, 300: {"loss": 0.35, "accuracy": 0.90}}
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30, end=0.05), evals=evals)))
+    assert d.overfitting.overfitting and d.overfitting.recommended_epochs is None
+    assert codes(d)["overconfident"] == "info"
+
+
+def test_epochs_that_did_not_improve_accuracy(tmp_path):
+    evals = {100: {"loss": 0.45, "accuracy": 0.798}, 200: {"loss": 0.313, "accuracy": 0.884}, 300: {"loss": 0.300, "accuracy": 0.880}}
+    run = run_with(tmp_path, trainer_state(decaying(30), evals=evals))
+    (run / "checkpoint-300" / "bertcli.json").write_text(
+        json.dumps({"max_length": 512, "truncation": "head+tail", "training": {"eval_size": 500, "num_train_epochs": 3}})
+    )
+    d = diagnose_run(run)
+    assert not d.overfitting.overfitting
+    finding = by_code(d, "extra_epochs")
+    assert finding.level == "info" and finding.fix == f"bertcli train --epochs 2 -o {run}-2"
+    assert "a difference of 2 of 500 eval examples: within noise at this size" in finding.evidence
+
+
+def test_no_evaluation_cannot_tell_overfitting_from_noise(tmp_path):
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30))))
+    finding = by_code(d, "no_eval")
+    assert finding.level == "warning"
+    assert "eval_strategy='epoch'" in finding.fix
+    assert d.overfitting is None
+
+
+def fluctuating_run(spikes_at: dict[int, float], follow: bool = False) -> tuple[list[float], list[float]]:
+    """Smooth fall for 20 logs, then a loss that swings between ~0.08 and ~0.22; grad norms spike where given.
+
+    With `follow`, the late grad norms also grow with the size of each loss change.
+    """
+    losses = decaying(20, start=0.69, end=0.15, wobble=0.002)
+    late = [0.09, 0.20, 0.10, 0.12, 0.22, 0.09, 0.11, 0.21, 0.08, 0.13, 0.20, 0.10, 0.12, 0.22, 0.09, 0.12]
+    losses += late
+    grads = [2.0 + 0.1 * (i % 4) for i in range(len(losses))]
+    if follow:
+        for i in range(20, len(losses)):
+            grads[i] = 2.0 + 5 * abs(losses[i] - losses[i - 1])
+    for step, value in spikes_at.items():
+        grads[step // 10 - 1] = value
+    return losses, grads
+
+
+def test_fluctuation_with_aligned_spikes(tmp_path, cli):
+    # the late jumps up are at logs 22 (0.20), 25 (0.22), 28 (0.21), 31 (0.20), 34 (0.22): spike at three of them
+    spikes = {250: 14.0, 280: 12.5, 340: 15.0}
+    losses, grads = fluctuating_run(spikes, follow=True)
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, grads, steps_per_epoch=120, evals=HEALTHY_EVALS)))
+    f = d.fluctuation
+    assert f.fluctuating
+    assert f.late_cv > 1.5 * f.early_cv and f.late_cv >= 0.15
+    assert f.spike_steps == sorted(spikes)
+    assert f.aligned_spike_steps == sorted(spikes)
+    assert f.spike_correlation is not None and f.spike_correlation > 0.3
+    finding = by_code(d, "fluctuation")
+    assert finding.level == "warning"
+    assert "line up" in " ".join(finding.evidence)
+    assert "bertcli debug data" in finding.fix and "250, 280, 340" in finding.fix
+    result = cli("debug", "run", run_with(tmp_path, trainer_state(losses, grads, steps_per_epoch=120, evals=HEALTHY_EVALS)), "--json")
+    assert json.loads(result.stdout)["fluctuation"]["aligned_spike_steps"] == [250, 280, 340]
+
+
+def test_fluctuation_without_spikes_is_batch_noise(tmp_path):
+    losses, grads = fluctuating_run({})
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, grads, evals=HEALTHY_EVALS)))
+    finding = by_code(d, "fluctuation")
+    assert finding.level == "warning"
+    assert d.fluctuation.aligned_spike_steps == []
+    assert "bertcli train --batch-size 32" in finding.fix
+
+
+def test_reference_run_spike_is_early_and_does_not_explain_the_late_fluctuation(tmp_path):
+    from test_inspect import make_state
+
+    run = tmp_path / "results"
+    write_checkpoint(run / "checkpoint-375", make_state(), bertcli_json=False)
+    d = diagnose_run(run)
+    assert d.fluctuation.fluctuating
+    assert d.fluctuation.aligned_spike_steps == [70]
+    finding = by_code(d, "fluctuation")
+    assert "no spike falls in the fluctuating stretch" in " ".join(finding.evidence)
+    spikes = by_code(d, "grad_spikes")
+    assert spikes.level == "info" and "recovered" in spikes.summary
+    assert {"no_eval", "nan_filter"} <= {f.code for f in d.findings if f.level == "warning"}
+    assert not [f for f in d.findings if f.level == "error"]
+
+
+def test_nan_is_an_error_and_fails_the_exit_code(tmp_path, cli):
+    losses = decaying(30)
+    losses[17] = float("nan")
+    run = run_with(tmp_path, trainer_state(losses, evals=HEALTHY_EVALS))
+    d = diagnose_run(run)
+    finding = by_code(d, "non_finite")
+    assert finding.level == "error" and "step 180" in finding.summary
+    assert "--lr 1e-5" in finding.fix
+    result = cli("debug", "run", run)
+    assert result.exit_code == 1
+    assert "NaN/inf" in result.stdout
+
+
+def test_nan_averaged_away_by_the_logging_filter_is_named(tmp_path):
+    grads = [1.0] * 30
+    grads[12] = float("nan")
+    run = run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS), bertcli_json=False)
+    finding = by_code(diagnose_run(run), "non_finite")
+    assert "grad_norm = nan at step 130" in finding.evidence
+    assert any("logging_nan_inf_filter replaced the non-finite loss" in line for line in finding.evidence)
+
+
+def test_loss_stuck_at_ln2_is_not_learning(tmp_path, cli):
+    losses = [LN2 + 0.004 * math.sin(i) for i in range(40)]
+    run = run_with(tmp_path, trainer_state(losses, evals={200: {"loss": 0.6932, "accuracy": 0.5}, 400: {"loss": 0.6931, "accuracy": 0.5}}))
+    d = diagnose_run(run)
+    assert d.loss_trend.verdict == "stuck_at_chance"
+    finding = by_code(d, "stuck_at_chance")
+    assert finding.level == "error" and "ln 2 = 0.6931" in finding.summary
+    assert "bertcli debug data" in finding.fix and "bertcli debug model" in finding.fix
+    assert "loss_not_decreasing" not in codes(d)
+    assert cli("debug", "run", run).exit_code == 1
+
+
+def test_three_labels_are_judged_against_ln3(tmp_path):
+    run = tmp_path / "results"
+    folder = write_checkpoint(run / "checkpoint-400", trainer_state([math.log(3) + 0.003 * (-1) ** i for i in range(40)]))
+    (folder / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b", "2": "c"}}))
+    d = diagnose_run(run)
+    assert d.loss_trend.num_labels == 3 and d.loss_trend.verdict == "stuck_at_chance"
+
+
+@pytest.mark.parametrize(
+    "losses, verdict, code",
+    [
+        ([0.45 + 0.01 * (-1) ** i for i in range(30)], "flat", "loss_not_decreasing"),
+        ([0.6 + 0.05 * i for i in range(30)], "rising", "diverged"),
+        ([0.69 * math.exp(-i / 4) + 0.02 for i in range(15)] + [0.6 + 0.01 * i for i in range(15)], "learned_then_diverged", "diverged"),
+    ],
+)
+def test_loss_that_does_not_fall_or_diverges_is_an_error(tmp_path, losses, verdict, code):
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, evals=HEALTHY_EVALS)))
+    assert d.loss_trend.verdict == verdict
+    assert codes(d)[code] == "error"
+
+
+def test_exploding_gradients(tmp_path):
+    grads = [1.0 * 1.25**i for i in range(30)]
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS)))
+    assert codes(d)["grad_explosion"] == "error"
+
+
+def test_lr_anomalies_constant_large_no_warmup(tmp_path):
+    run = run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 1e-4, evals=HEALTHY_EVALS))
+    d = diagnose_run(run)
+    found = codes(d)
+    assert found["lr_no_decay"] == "warning"
+    assert found["lr_no_warmup"] == "warning"
+    assert found["lr_too_high"] == "warning"
+    assert by_code(d, "lr_no_decay").fix == f"bertcli train --scheduler linear -o {run}-2  # the fine-tuning default: decay to 0 by the last step"
+    assert by_code(d, "lr_no_warmup").fix == f"bertcli train --warmup-ratio 0.1 -o {run}-2"
+
+
+def test_learning_rate_zero_trains_nothing(tmp_path):
+    d = diagnose_run(run_with(tmp_path, trainer_state(decaying(30), lr=lambda s: 0.0, evals=HEALTHY_EVALS)))
+    assert codes(d)["lr_zero"] == "error"
+
+
+def test_rank_correlation():
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 1, 1], [1, 2, 3]) is None
+
+
+# --- disk and --prune ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_folder(tmp_path) -> Path:
+    """checkpoint-5/-10/-20/-100 complete (best -10), -50 half-written (older), -110 half-written (newer)."""
+    run = tmp_path / "results"
+    for step, size in ((5, 100), (10, 200), (20, 300), (100, 400)):
+        write_checkpoint(run / f"checkpoint-{step}", trainer_state(decaying(10), every=step // 5 if step >= 5 else 1), weights=size)
+    state = json.loads((run / "checkpoint-100" / "trainer_state.json").read_text())
+    state["best_model_checkpoint"] = "/somewhere/else/results/checkpoint-10"
+    (run / "checkpoint-100" / "trainer_state.json").write_text(json.dumps(state))
+    write_checkpoint(run / "checkpoint-50", None, weights=500)
+    (run / "checkpoint-110").mkdir()
+    (run / "checkpoint-110" / "model.safetensors").write_bytes(b"\0" * 600)
+    (run / "final").mkdir()
+    (run / "final" / "model.safetensors").write_bytes(b"\0" * 700)
+    return run
+
+
+def test_disk_sizes_every_checkpoint_in_numeric_order(run_folder):
+    d = diagnose_run(run_folder)
+    names = [c.name for c in d.disk.checkpoints]
+    assert names == ["checkpoint-5", "checkpoint-10", "checkpoint-20", "checkpoint-50", "checkpoint-100", "checkpoint-110"]
+    sizes = {c.name: c.bytes for c in d.disk.checkpoints}
+    assert sizes == {c.name: folder_bytes(c.path) for c in list_checkpoints(run_folder)}
+    assert d.disk.total_bytes == sum(sizes.values())
+    assert d.disk.final_bytes == 700
+    best = [c.name for c in d.disk.checkpoints if c.best]
+    newest = [c.name for c in d.disk.checkpoints if c.newest]
+    assert best == ["checkpoint-10"] and newest == ["checkpoint-100"]
+    # keep 1: -5, -20 and the older half-written -50 go
+    assert d.disk.freed_by_keeping[1] == sizes["checkpoint-5"] + sizes["checkpoint-20"] + sizes["checkpoint-50"]
+    assert by_code(d, "half_written").level == "warning" and "checkpoint-110" in by_code(d, "half_written").summary
+
+
+def test_prune_is_a_dry_run_until_yes(run_folder, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    before = sorted(p.name for p in run_folder.iterdir())
+    result = cli("debug", "run", run_folder, "--prune")
+    assert result.exit_code == 0, result.stderr
+    assert "dry run: nothing deleted" in result.stdout
+    assert sorted(p.name for p in run_folder.iterdir()) == before
+    data = json.loads(cli("debug", "run", run_folder, "--prune", "--json").stdout)
+    assert [c["name"] for c in data["prune"]["remove"]] == ["checkpoint-5", "checkpoint-20", "checkpoint-50"]
+    assert data["prune"]["applied"] is False
+
+    result = cli("debug", "run", run_folder, "--prune", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "deleted 3 checkpoint(s)" in result.stdout
+    assert sorted(p.name for p in run_folder.iterdir()) == ["checkpoint-10", "checkpoint-100", "checkpoint-110", "final"]
+    again = cli("debug", "run", run_folder, "--prune", "--yes")
+    assert "nothing to delete" in again.stdout
+
+
+def test_prune_keep_two_newest(run_folder):
+    plan = plan_prune(run_folder, "checkpoint-10", keep_newest=2)
+    assert [c.name for c in plan.remove] == ["checkpoint-5", "checkpoint-50"]
+
+
+def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
+    run = tmp_path / "results"
+    write_checkpoint(run / "checkpoint-10", trainer_state(decaying(10), every=1))
+    (run / "checkpoint-20").mkdir()
+    (run / "checkpoint-9").mkdir()
+    result = cli("debug", "run", run, "--prune", "--yes", "--json")
+    data = json.loads(result.stdout)
+    assert [c["name"] for c in data["prune"]["remove"]] == ["checkpoint-9"]
+    assert (run / "checkpoint-10").is_dir() and (run / "checkpoint-20").is_dir()
+    states_only = tmp_path / "states"
+    write_checkpoint(states_only / "checkpoint-3", trainer_state(decaying(10), every=1), weights=0)
+    write_checkpoint(states_only / "checkpoint-6", trainer_state(decaying(10), every=1), weights=0)
+    assert plan_prune(states_only, None).remove == []
+    d = diagnose_run(states_only)
+    assert "half_written" not in codes(d) and "trainer states only" in by_code(d, "disk").summary
+    assert [(c.name, c.has_state, c.has_weights, c.newest) for c in d.disk.checkpoints] == [
+        ("checkpoint-3", True, False, False),
+        ("checkpoint-6", True, False, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(("--yes",), "--yes confirms --prune"), (("--prune", "--keep", "0"), "--keep must be a whole number in [1, 1000]")],
+)
+def test_prune_usage_errors(run_folder, cli, args, needle):
+    result = cli("debug", "run", run_folder, *args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert (run_folder / "checkpoint-5").is_dir()
+
+
+def test_missing_run_is_one_clean_line(tmp_path, cli):
+    result = cli("debug", "run", tmp_path / "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_debug_run_imports_no_torch(run_folder):
+    code = (
+        "import sys\n"
+        "from bertcli.cli.app import main\n"
+        "try:\n"
+        f"    main(['debug', 'run', {str(run_folder)!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr
+
+
+# --- the real example runs, when they are in the repository ------------------------------------------------------
+
+from examples import EXAMPLE_RUNS as REAL_RUNS  # noqa: E402
+
+
+@pytest.mark.parametrize("run", REAL_RUNS, ids=lambda p: str(p.relative_to(REPO)))
+def test_real_example_runs(cli, run):
+    result = cli("debug", "run", run, "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    data = json.loads(result.stdout)
+    assert data["findings"] and data["loss_trend"]["verdict"] != "too_few"
