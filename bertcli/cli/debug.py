@@ -253,7 +253,7 @@ def model_cmd(
       bertcli debug model --dataset imdb-sample --labels negative,positive
     """
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose_model import diagnose_model, model_diagnosis_to_dict, sample_batch
+    from bertcli.core.diagnose.model import diagnose_model, model_diagnosis_to_dict, sample_batch
 
     sources = resolve_sources(model, dataset, uses_dataset=False)
     model = sources.model
