@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from factory import make_reviews, write_csv
-from test_debug import (  # noqa: F401  (trained_head_models is a fixture used here)
+from test_debug import (
     HEALTHY_EVALS,
     decaying,
     fluctuating_run,
-    trained_head_models,
     trainer_state,
     write_checkpoint,
 )
+from test_debug_model import trained_head_models  # noqa: F401  (a fixture used here)
 from test_underfitting import EXAMPLE_EVALS, EXAMPLE_LOSSES, binary_eval
 
 LN2 = math.log(2)
