@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.core.diagnose import rank_correlation
+from bertcli.core.diagnose.stats import rank_correlation
 from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
 from bertcli.core.runs.debug_run import diagnose_run
 from bertcli.core.runs.disk import plan_prune

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from factory import make_reviews, write_csv
-from test_debug import trained_head_models  # noqa: F401  (a fixture used here)
+from test_debug_model import trained_head_models  # noqa: F401  (a fixture used here)
 from test_debug_run import HEALTHY_EVALS, decaying, fluctuating_run, trainer_state, write_checkpoint
 from test_underfitting import EXAMPLE_EVALS, EXAMPLE_LOSSES, binary_eval
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from bertcli.core.checkpoints import list_checkpoints
+from bertcli.core.runs.checkpoints import list_checkpoints
 from bertcli.core.training import TrainConfig
 
 RESUMABLE_FILES = ("model.safetensors", "config.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")

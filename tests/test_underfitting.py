@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.core.diagnose import (
+from bertcli.core.diagnose.chance import (
     ChanceRate,
     binomial_tail,
     chance_from_counts,

@@ -47,7 +47,7 @@ def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> Non
 
 
 def _exit_on_errors(findings) -> None:
-    from bertcli.core.diagnose import has_errors
+    from bertcli.core.findings import has_errors
 
     if has_errors(findings):
         raise typer.Exit(1)
@@ -240,7 +240,7 @@ def model_cmd(
       bertcli debug model --dataset imdb-sample --labels negative,positive
     """
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose_model import diagnose_model, model_diagnosis_to_dict, sample_batch
+    from bertcli.core.diagnose.model import diagnose_model, model_diagnosis_to_dict, sample_batch
 
     sources = resolve_sources(model, dataset, uses_dataset=False)
     model = sources.model

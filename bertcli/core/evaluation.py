@@ -232,7 +232,7 @@ def score_predictions(
 
 def chance_level(accuracy: float, counts: Sequence[int], label_names: Sequence[str]) -> ChanceLevel:
     """The majority-class rate of labels with these counts, 1/k, and whether `accuracy` is near chance."""
-    from bertcli.core.diagnose import chance_from_counts, check_chance
+    from bertcli.core.diagnose.chance import chance_from_counts, check_chance
 
     rate = chance_from_counts(counts, label_names)
     check = check_chance(accuracy, rate, sum(counts))
@@ -343,7 +343,7 @@ def paired_test(reference: ModelEvaluation, model: ModelEvaluation) -> Any:
 
 def near_chance_warning(model: ModelEvaluation) -> str:
     """One line: the model scores about what always answering the majority class scores, and where to look."""
-    from bertcli.core.diagnose import CHANCE_MARGIN
+    from bertcli.core.diagnose.chance import CHANCE_MARGIN
     from bertcli.core.runs.underfitting import run_folder_of_model
 
     c = model.chance

@@ -1,51 +1,69 @@
-"""Classification metrics computed offline with numpy, with scikit-learn's definitions."""
+"""Classification metrics from scikit-learn, over a fixed label set and with bertcli's edge cases: all zeros
+for a class never predicted or never present, None for a ROC-AUC that one class alone leaves undefined, NaN
+for no examples — where sklearn would warn, return NaN or raise.
+
+numpy and scikit-learn are imported inside the functions: the CLI imports this module's callers at start-up.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def confusion_matrix(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> np.ndarray:
-    """Rows are true labels, columns predicted labels."""
-    matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
-    return matrix
+    """Rows are true labels, columns predicted labels (all zeros for no examples)."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0:
+        return np.zeros((n_labels, n_labels), dtype=np.int64)
+    return sk_confusion_matrix(labels, np.asarray(preds, dtype=np.int64), labels=np.arange(n_labels))
 
 
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+def _per_class(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support of each label id 0..n_labels-1; 0 where a class is never predicted
+    or never present (sklearn's zero_division=0, so no warning and no NaN)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
 
-
-def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    tp = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0).astype(float)
-    actual = matrix.sum(axis=1).astype(float)
-    precision = _safe_div(tp, predicted)
-    recall = _safe_div(tp, actual)
-    f1 = _safe_div(2 * precision * recall, precision + recall)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": actual.astype(int)}
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0:
+        zeros = np.zeros(n_labels)
+        return {"precision": zeros, "recall": zeros, "f1": zeros, "support": np.zeros(n_labels, dtype=np.int64)}
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, np.asarray(preds, dtype=np.int64), labels=np.arange(n_labels), average=None, zero_division=0
+    )
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
 def classification_scores(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> dict[str, float]:
     """accuracy plus precision/recall/F1: of the positive class (id 1) for two labels, macro otherwise."""
-    labels = np.asarray(labels)
+    import numpy as np
+
+    labels, preds = np.asarray(labels), np.asarray(preds)
     if labels.size == 0:
         return {"accuracy": float("nan"), "precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
-    matrix = confusion_matrix(labels, preds, n_labels)
-    scores = per_class_scores(matrix)
-    accuracy = float(np.trace(matrix) / matrix.sum())
+    from sklearn.metrics import accuracy_score
+
+    scores = _per_class(labels, preds, n_labels)
+    names = ("precision", "recall", "f1")
     if n_labels == 2:
-        pick = {k: float(v[1]) for k, v in scores.items() if k != "support"}
+        pick = {k: float(scores[k][1]) for k in names}
     else:
-        pick = {k: float(np.mean(v)) for k, v in scores.items() if k != "support"}
-    return {"accuracy": accuracy, **pick}
+        pick = {k: float(np.mean(scores[k])) for k in names}
+    return {"accuracy": float(accuracy_score(labels, preds)), **pick}
 
 
 def compute_eval_metrics(eval_pred) -> dict[str, float]:
     """Trainer's compute_metrics: logits and labels in, accuracy/precision/recall/F1 out."""
+    import numpy as np
+
     logits, labels = eval_pred[0], eval_pred[1]
     if isinstance(logits, tuple):
         logits = logits[0]
@@ -59,63 +77,56 @@ def precision_recall_f1(labels: Sequence[int], preds: Sequence[int], n_labels: i
 
     Macro F1 is the mean of the per-class F1 scores, not the F1 of macro precision and recall.
     """
-    scores = per_class_scores(confusion_matrix(labels, preds, n_labels))
+    import numpy as np
+
+    scores = _per_class(labels, preds, n_labels)
     per_class = {k: [float(x) for x in v] if k != "support" else [int(x) for x in v] for k, v in scores.items()}
     macro = {k: float(np.mean(scores[k])) for k in ("precision", "recall", "f1")}
     return {"per_class": per_class, "macro": macro}
 
 
 def _binary_roc_auc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve as the Mann–Whitney statistic, ties counted half (sklearn's value)."""
-    n_pos = int(is_positive.sum())
-    n_neg = is_positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    """sklearn's ROC-AUC (ties counted half); None without both classes, where sklearn warns and gives NaN."""
+    from sklearn.metrics import roc_auc_score
+
+    if is_positive.all() or not is_positive.any():
         return None
-    ranks = _average_ranks(scores)
-    return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, tied values sharing the mean of their ranks."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    starts = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
-    group = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    last = np.r_[first[1:], values.size] - 1
-    mean_rank = (first + last) / 2 + 1
-    ranks = np.empty(values.size, dtype=float)
-    ranks[order] = mean_rank[group]
-    return ranks
+    return float(roc_auc_score(is_positive, scores))
 
 
 def roc_auc(labels: Sequence[int], probs: np.ndarray) -> float | None:
     """ROC-AUC from class probabilities: of class 1 for two labels, one-vs-rest macro otherwise.
 
-    Matches sklearn's roc_auc_score (multi_class="ovr", average="macro"); None when a class the
-    average needs is missing from `labels` (sklearn raises there).
+    sklearn's roc_auc_score (multi_class="ovr", average="macro", taken class by class so that probabilities
+    need not sum to exactly 1); None when a class the average needs is missing from `labels`.
     """
+    import numpy as np
+
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=float)
     if labels.size == 0:
         return None
-    if probs.shape[1] == 2:
-        return _binary_roc_auc(labels == 1, probs[:, 1])
-    aucs = [_binary_roc_auc(labels == k, probs[:, k]) for k in range(probs.shape[1])]
+    classes = [1] if probs.shape[1] == 2 else range(probs.shape[1])
+    aucs = [_binary_roc_auc(labels == k, probs[:, k]) for k in classes]
     if any(a is None for a in aucs):
         return None
     return float(np.mean(aucs))
 
 
 def log_loss(labels: Sequence[int], probs: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true class; probabilities clipped to [eps, 1 - eps] as sklearn does."""
+    """Mean negative log-likelihood of the true class, probabilities clipped to [eps, 1 - eps]; NaN for none."""
+    import numpy as np
+    from sklearn.metrics import log_loss as sk_log_loss
+
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=float)
     if labels.size == 0:
         return float("nan")
-    eps = np.finfo(probs.dtype).eps
-    picked = np.clip(probs, eps, 1 - eps)[np.arange(labels.size), labels]
-    return float(-np.mean(np.log(picked)))
+    with warnings.catch_warnings():
+        # A float32 softmax misses a sum of 1 by more than sklearn's float64 tolerance; sklearn (1.5 on) warns
+        # but leaves the probabilities as they are, so the value is the same.
+        warnings.filterwarnings("ignore", message=r"The y_\w+ values do not sum to one", category=UserWarning)
+        return float(sk_log_loss(labels, probs, labels=np.arange(probs.shape[1])))
 
 
 @dataclass
@@ -130,7 +141,13 @@ class ReliabilityBin:
 
 
 def reliability_bins(labels: Sequence[int], probs: np.ndarray, n_bins: int = 10) -> list[ReliabilityBin]:
-    """Top-label confidence in `n_bins` equal-width bins, edges assigned as sklearn's calibration_curve does."""
+    """Top-label confidence in `n_bins` equal-width bins, edges assigned as sklearn's calibration_curve does.
+
+    Counted here because calibration_curve leaves out empty bins and returns no counts, and the report shows
+    every bin with its count.
+    """
+    import numpy as np
+
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)

@@ -14,7 +14,7 @@ BAR = "█"
 
 
 def counts_line(findings: Sequence[Any]) -> Text:
-    from bertcli.core.diagnose import count_levels
+    from bertcli.core.findings import count_levels
 
     counts = count_levels(findings)
     parts = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertcli.core.diagnose import percentile
+from bertcli.core.diagnose.stats import percentile
 from bertcli.core.errors import BertCliError, DataError
 
 # A long step's progress for the caller to show: (phase, done, total or None, detail).

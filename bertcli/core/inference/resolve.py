@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertcli.core.checkpoints import (
+from bertcli.core.runs.checkpoints import (
     STATE_FILE,
     WEIGHT_FILES,
     checkpoint_is_complete,

@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from bertcli.core.diagnose import percentile, rank_correlation
+from bertcli.core.diagnose.stats import percentile, rank_correlation
 from bertcli.core.runs.log import GradNorms
 from bertcli.core.runs.numbers import is_finite
 from bertcli.core.runs.state import EVAL_SPEED_KEYS, RunState

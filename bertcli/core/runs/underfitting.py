@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bertcli.core.diagnose import ChanceCheck, ChanceRate, check_chance, positive_share_from_metrics
+from bertcli.core.diagnose.chance import ChanceCheck, ChanceRate, check_chance, positive_share_from_metrics
 from bertcli.core.errors import CheckpointError
 from bertcli.core.model_card import METRICS_FILE
 from bertcli.core.runs.checkpoints import STATE_FILE, list_checkpoints

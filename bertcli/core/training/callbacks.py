@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from bertcli.core.checkpoints import checkpoints_to_remove, leftover_deletions, list_checkpoints, remove_checkpoints, remove_folder
+from bertcli.core.runs.checkpoints import checkpoints_to_remove, leftover_deletions, list_checkpoints, remove_checkpoints, remove_folder
 from bertcli.core.config import write_config
 from bertcli.core.model import save_input_settings
 from bertcli.core.training.config import CONFIG_HEADER, TrainConfig, metric_key

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bertcli.core.checkpoints import (
+from bertcli.core.runs.checkpoints import (
     Checkpoint,
     check_resume_pickles,
     checkpoints_to_remove,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertcli.core.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
 from bertcli.core.config import write_config
 from bertcli.core.device import (
     accelerator_arguments,
