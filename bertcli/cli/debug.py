@@ -37,19 +37,12 @@ app = typer.Typer(
 
 def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> None:
     """JSON or the rich rendering of a diagnosis, then exit 1 if any finding is an error."""
-    if json_out:
-        from bertcli.render import print_json
+    from bertcli.render.output import Output
 
-        print_json(to_dict(diagnosis))
-    else:
-        render(diagnosis)
-    _exit_on_errors(diagnosis.findings)
-
-
-def _exit_on_errors(findings) -> None:
+    Output(json=json_out).result(to_dict(diagnosis), lambda: render(diagnosis))
     from bertcli.core.findings import has_errors
 
-    if has_errors(findings):
+    if has_errors(diagnosis.findings):
         raise typer.Exit(1)
 
 
@@ -108,17 +101,14 @@ def run_cmd(
             plan = apply_prune(diagnosis.prune)
             diagnosis = diagnose_run(path, spike_k=spike_k)
             diagnosis.prune = plan
-    if json_out:
-        from bertcli.render import print_json
+    from bertcli.render.debug import render_prune, render_run_diagnosis
 
-        print_json(run_diagnosis_to_dict(diagnosis))
-    else:
-        from bertcli.render.debug import render_prune, render_run_diagnosis
+    def draw(d) -> None:
+        render_run_diagnosis(d)
+        if d.prune is not None:
+            render_prune(d.prune)
 
-        render_run_diagnosis(diagnosis)
-        if diagnosis.prune is not None:
-            render_prune(diagnosis.prune)
-    _exit_on_errors(diagnosis.findings)
+    _emit(diagnosis, json_out, run_diagnosis_to_dict, draw)
 
 
 def data_cmd(
@@ -172,9 +162,9 @@ def data_cmd(
     sources = resolve_sources(model, dataset, uses_model=lengths)
     model, dataset = sources.model, sources.dataset
     if sources.note:
-        from bertcli.render import hint
+        from bertcli.render.output import Output
 
-        hint(sources.note)
+        Output(json=json_out).hint(sources.note)
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
@@ -245,9 +235,9 @@ def model_cmd(
     sources = resolve_sources(model, dataset, uses_dataset=False)
     model = sources.model
     if sources.note:
-        from bertcli.render import hint
+        from bertcli.render.output import Output
 
-        hint(sources.note)
+        Output(json=json_out).hint(sources.note)
 
     names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     texts, source = None, "built-in sentences"

@@ -52,7 +52,9 @@ def inspect_cmd(
     """
     from bertcli.core.runs.inspect import analysis_to_dict, compare_runs, comparison_to_dict, inspect_runs
     from bertcli.core.runs.log import sample_rows
-    from bertcli.render import hint, print_json
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out)
 
     sample_rows([], every)  # rejects --every 0 before any file is read
     runs = inspect_runs(paths, spike_k=spike_k)
@@ -60,13 +62,10 @@ def inspect_cmd(
     if plot is not None:
         from bertcli.render.inspect import write_plot
 
-        hint(f"[dim]wrote {write_plot(runs, plot)}[/]")
-    if json_out:
-        print_json(comparison_to_dict(runs, comparison) if comparison else analysis_to_dict(runs[0]))
-        return
+        out.hint(f"[dim]wrote {write_plot(runs, plot)}[/]")
     from bertcli.render.inspect import render_comparison, render_run
 
     if comparison:
-        render_comparison(runs, comparison)
+        out.result(comparison_to_dict(runs, comparison), lambda: render_comparison(runs, comparison))
     else:
-        render_run(runs[0], every)
+        out.result(analysis_to_dict(runs[0]), lambda: render_run(runs[0], every))
