@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from bertcli.core.device import accelerator_arguments, choose_precision, model_flops_utilization
+from bertcli.core import device
+from bertcli.core.device import accelerator_arguments, choose_precision, model_flops_utilization, training_flops
 
 
 def test_gpu_arguments_turn_on_fused_adamw_pinned_memory_and_compile():
@@ -40,10 +41,12 @@ def test_auto_precision_on_cpu_follows_the_cpu_flags(monkeypatch):
     assert choose_precision("auto", "cpu") == "bf16"
 
 
-def test_mfu():
+def test_mfu(monkeypatch):
     # 110M parameters, 1M tokens in 1 s: 6.6e14 FLOP/s of 9.89e14 on an H100 in bf16
-    assert model_flops_utilization(110_000_000, 1_000_000, 1.0, "NVIDIA H100 80GB HBM3", "bf16") == pytest.approx(0.667, abs=1e-3)
-    assert model_flops_utilization(110_000_000, 1_000_000, 1.0, "Some Unknown GPU", "bf16") is None
+    monkeypatch.setattr(device, "gpu_name", lambda: "NVIDIA H100 80GB HBM3")
+    assert model_flops_utilization(6 * 110e6 * 1e6, 1.0, "cuda", "bf16") == pytest.approx(0.667, abs=1e-3)
+    monkeypatch.setattr(device, "gpu_name", lambda: "Some Unknown GPU")
+    assert model_flops_utilization(6 * 110e6 * 1e6, 1.0, "cuda", "bf16") is None
 
 
 def test_attention_dropout_default_depends_on_device():
@@ -133,3 +136,18 @@ def test_precision_choices_follow_a_capped_cpu(sapphire_rapids):
     assert choose_precision("auto", "cpu") == "fp32" and choose_inference_precision("auto", "cpu") == "fp32"
     with pytest.raises(UsageError, match=r"bf16 instructions .*this one is AVX2, no VNNI.*use --precision fp32"):
         choose_inference_precision("bf16", "cpu")
+
+
+def test_cpu_utilisation_is_against_the_measured_matrix_multiply_peak(monkeypatch):
+    peak = device.cpu_matmul_peak("fp32", seconds=0.05)
+    assert 1e8 < peak < 1e14  # a real measurement: between 0.1 GFLOP/s and 100 TFLOP/s
+    monkeypatch.setattr(device, "cpu_matmul_peak", lambda precision, seconds=0.4: {"fp32": 100e9, "bf16": 400e9}[precision])
+    assert model_flops_utilization(50e9, 1.0, "cpu", "fp32") == pytest.approx(0.5)
+    assert model_flops_utilization(50e9, 1.0, "cpu", "bf16") == pytest.approx(0.125)
+    assert model_flops_utilization(50e9, 0.0, "cpu", "fp32") is None
+
+
+def test_training_flops_count_multiplying_parameters_and_attention():
+    # 6 FLOPs per parameter and token; attention 12 x layers x hidden x length per token; per epoch
+    assert training_flops(1000, [10, 20], layers=2, hidden=8, epochs=1) == 6 * 1000 * 30 + 12 * 2 * 8 * (100 + 400)
+    assert training_flops(1000, [10, 20], layers=2, hidden=8, epochs=2.5) == 2.5 * training_flops(1000, [10, 20], 2, 8, 1)

@@ -7,7 +7,7 @@ while it parses options.
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import Any, Sequence
 
 from bertcli.core.errors import UsageError
 
@@ -119,13 +119,46 @@ def accelerator_arguments(device: str, precision: str, compile: bool) -> dict[st
     }
 
 
-def model_flops_utilization(parameters: int, tokens: float, seconds: float, device_name: str, precision: str) -> float | None:
-    """Achieved training FLOP/s (6 x parameters x tokens) over the device's dense peak; None if unknown."""
-    name = device_name.lower()
-    peak = next((v for (frag, prec), v in PEAK_FLOPS.items() if frag in name and prec == precision), None)
-    if peak is None or seconds <= 0:
+def training_flops(matmul_parameters: int, lengths: Sequence[int], layers: int, hidden: int, epochs: float) -> float:
+    """FLOPs a run's training passes cost: 6 x the parameters that multiply (embeddings are look-ups) per
+    token, plus self-attention's 12 x layers x hidden x length per token (scores and weighted sum, forward
+    and backward), over every example as many times as the epochs say."""
+    tokens = sum(lengths)
+    squares = sum(n * n for n in lengths)
+    return epochs * (6.0 * matmul_parameters * tokens + 12.0 * layers * hidden * squares)
+
+
+def cpu_matmul_peak(precision: str, seconds: float = 0.4) -> float:
+    """FLOP/s of a large matrix product on this CPU in `precision` (fp32 or bf16), best of the tries that
+    fit in `seconds`, with the threads torch uses: the ceiling training's utilisation is measured against."""
+    import time
+
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, w = torch.randn(2048, 384, dtype=dtype), torch.randn(1536, 384, dtype=dtype)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    with torch.inference_mode():
+        torch.nn.functional.linear(a, w)  # the first call may pick kernels
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            torch.nn.functional.linear(a, w)
+            best = min(best, time.perf_counter() - started)
+    return 2.0 * 2048 * 384 * 1536 / best
+
+
+def model_flops_utilization(flops: float, seconds: float, device: str, precision: str) -> float | None:
+    """Achieved training FLOP/s over the device's peak: a GPU's dense peak from its datasheet, a CPU's
+    matrix-multiply peak measured here; None where unknown."""
+    if seconds <= 0:
         return None
-    return 6 * parameters * tokens / seconds / peak
+    if device == "cpu":
+        peak: float | None = cpu_matmul_peak(precision)
+    else:
+        name = gpu_name().lower()
+        peak = next((v for (frag, prec), v in PEAK_FLOPS.items() if frag in name and prec == precision), None)
+    return flops / seconds / peak if peak else None
 
 
 def gpu_name() -> str:

@@ -19,10 +19,10 @@ from bertcli.core.device import (
     accelerator_arguments,
     choose_precision,
     describe_hardware,
-    gpu_name,
     model_flops_utilization,
     resolve_attention_dropout,
     training_device,
+    training_flops,
 )
 from bertcli.core.errors import UsageError
 from bertcli.core.training.config import CONFIG_HEADER, TrainConfig, metric_key, validate_config
@@ -384,11 +384,23 @@ def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperp
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
 
+def run_flops(run: PreparedRun, epochs: float) -> float:
+    """The model FLOPs of `epochs` training passes over the run's data (bertcli.core.device.training_flops)."""
+    import torch
+
+    model, config = run.model, run.model.config
+    lookups = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    matmul = sum(p.numel() for p in model.parameters()) - lookups
+    layers, hidden = getattr(config, "num_hidden_layers", 0), getattr(config, "hidden_size", 0)
+    return training_flops(matmul, list(run.train_ds["length"]), layers, hidden, epochs)
+
+
 def run_report(run: PreparedRun, plan: RunPlan, done: FinishedRun, *, checkpoints_removed: int, started: float) -> RunReport:
     """The run as the summary and --json show it."""
     cfg, out, state = run.cfg, run.output.path, done.state
     lowest, lowest_step = lowest_loss(state.log_history)
-    tokens = sum(run.train_ds["length"]) * cfg.epochs
+    epochs = float(state.epoch or cfg.epochs)  # as far as the run went: early stopping and --max-steps end it sooner
+    tokens = sum(run.train_ds["length"]) * epochs
     fresh = not run.output.resume_from  # a resumed run's speed would count the steps it skipped
     return RunReport(
         output_dir=out,
@@ -406,11 +418,7 @@ def run_report(run: PreparedRun, plan: RunPlan, done: FinishedRun, *, checkpoint
         train_seconds=done.train_seconds,
         samples_per_second=done.metrics.get("train_samples_per_second"),
         tokens_per_second=tokens / done.train_seconds if done.train_seconds > 0 and fresh else None,
-        mfu=(
-            model_flops_utilization(plan.parameters, tokens, done.train_seconds, gpu_name(), plan.precision)
-            if plan.device == "cuda" and fresh
-            else None
-        ),
+        mfu=model_flops_utilization(run_flops(run, epochs), done.train_seconds, plan.device, plan.precision) if fresh else None,
         disk_bytes=folder_bytes(out),
         checkpoints_kept=[c.name for c in list_checkpoints(out) if c.complete],
         checkpoints_removed=checkpoints_removed,
