@@ -313,6 +313,7 @@ def evaluate(
         if on_model is not None:
             on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
         clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
+        notes += [note for note in clf.notes if note not in notes]
         evaluations.append(
             evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
                            bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)

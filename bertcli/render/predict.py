@@ -38,6 +38,8 @@ def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
         f"{clf.mode} on {clf.device}",
         highlight=False,
     )
+    for note in clf.notes:
+        console_err().print(f"note: {escape(note)}", highlight=False)
     note_near_chance(resolved.path)
 
 

@@ -92,6 +92,19 @@ class SharedInput:
 FULL_RANGE, REDUCED_RANGE = 127, 63  # the largest weight code: 8 bits, or 7 where pairs add in 16 bits
 
 
+def speed_note() -> str | None:
+    """What int8 buys on this CPU, where the answer is nothing: without VNNI or AMX, oneDNN's int8 products
+    ran no faster than fp32 (bench/README.md: 5.3 vs 5.1 reviews/s on MiniLM, AVX2)."""
+    from bertcli.core.cpu import describe_cpu, has_int8_dot_product
+
+    if has_int8_dot_product():
+        return None
+    return (
+        f"--quantize int8 on this CPU ({describe_cpu()}) gives fp32's labels with 7-bit weights but no speed: "
+        "without VNNI or AMX its int8 products are no faster than fp32 — drop --quantize int8"
+    )
+
+
 def weight_range() -> int:
     """The largest weight code this CPU's int8 kernels sum exactly: 127 with VNNI or AMX, else 63."""
     from bertcli.core.cpu import has_int8_dot_product

@@ -9,7 +9,7 @@ the linear layers where it pays (bertcli.core.inference.int8). A BERT classifier
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Classifier:
     precision: str
     quantized: bool
     load_seconds: float
+    notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
 
     @property
     def mode(self) -> str:
@@ -127,4 +128,12 @@ def load_for_inference(
         precision=chosen_precision,
         quantized=quantize == "int8",
         load_seconds=time.perf_counter() - started,
+        notes=_speed_notes(quantize),
     )
+
+
+def _speed_notes(quantize: str) -> list[str]:
+    from bertcli.core.inference.int8 import speed_note
+
+    note = speed_note() if quantize == "int8" else None
+    return [note] if note else []
