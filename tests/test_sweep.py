@@ -13,6 +13,7 @@ from refusals import assert_refused
 from rich.cells import cell_len
 
 from bertcli.core import sweep as core_sweep
+from bertcli.core.sweep import run as sweep_run
 
 HEAVY_FILES = ("optimizer.pt", "model.safetensors", "scheduler.pt", "rng_state.pth", "training_args.bin")
 
@@ -138,8 +139,8 @@ def test_a_rerun_skips_finished_runs_and_prints_the_table(swept, cli, monkeypatc
     def no_training(*a, **k):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(core_sweep, "train", no_training)
-    monkeypatch.setattr(core_sweep, "score_final_model", no_training)
+    monkeypatch.setattr(sweep_run, "train", no_training)
+    monkeypatch.setattr(sweep_run, "score_final_model", no_training)
     monkeypatch.setenv("COLUMNS", "80")
     table_args = [a for a in args if a != "--json"]
     result = cli(*table_args)
@@ -156,7 +157,7 @@ def test_a_rerun_skips_finished_runs_and_prints_the_table(swept, cli, monkeypatc
 def test_a_killed_run_resumes_and_a_scored_one_is_not_trained_again(tmp_path, tiny_model, reviews_csv, cli, monkeypatch):
     from transformers import TrainerCallback
 
-    real_train = core_sweep.train
+    real_train = sweep_run.train
     calls = []
 
     class KillAfterFirstSave(TrainerCallback):
@@ -170,7 +171,7 @@ def test_a_killed_run_resumes_and_a_scored_one_is_not_trained_again(tmp_path, ti
     out = tmp_path / "s"
     args = tiny_args(tiny_model, reviews_csv, out, "--seeds", "1", "--batch-size", "16", "--max-steps", "4",
                      "--save-steps", "2", "--keep-weights", "--json")
-    monkeypatch.setattr(core_sweep, "train", killed_train)
+    monkeypatch.setattr(sweep_run, "train", killed_train)
     assert cli(*args).exit_code == 130
     run = out / "base" / "seed-1"
     assert (run / "checkpoint-2" / "optimizer.pt").is_file() and not (run / "final").exists()
@@ -182,15 +183,15 @@ def test_a_killed_run_resumes_and_a_scored_one_is_not_trained_again(tmp_path, ti
     def killed_while_scoring(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(core_sweep, "train", spied_train)
-    monkeypatch.setattr(core_sweep, "score_final_model", killed_while_scoring)
+    monkeypatch.setattr(sweep_run, "train", spied_train)
+    monkeypatch.setattr(sweep_run, "score_final_model", killed_while_scoring)
     assert cli(*args).exit_code == 130
     assert calls == [False, True]  # the second run resumed
     state = json.loads((run / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     assert (run / "final" / "model.safetensors").is_file()
 
-    monkeypatch.setattr(core_sweep, "score_final_model", real_score)
+    monkeypatch.setattr(sweep_run, "score_final_model", real_score)
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     assert calls == [False, True], "trained again although final/ was complete"

@@ -60,11 +60,18 @@ def metrics_document(facts: FinalModelFacts) -> dict[str, Any]:
 
 
 def _card_text(facts: FinalModelFacts, name: str) -> str:
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import ModelCard
 
-    t = facts.training
-    base = _base_model_name(str(t.get("model", "")))
-    dataset = _base_model_name(str(t.get("dataset", "")))
+    base = _base_model_name(str(facts.training.get("model", "")))
+    dataset = _base_model_name(str(facts.training.get("dataset", "")))
+    data = _card_data(facts, name, base, dataset)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(facts, name, base, dataset)}").content
+
+
+def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> Any:
+    """The card's metadata block: the hub's model-index with the final model's metrics."""
+    from huggingface_hub import EvalResult, ModelCardData
+
     results = [
         EvalResult(
             task_type="text-classification",
@@ -79,7 +86,7 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
         for key, value in facts.metrics.items()
         if key in CARD_METRICS
     ]
-    data = ModelCardData(
+    return ModelCardData(
         model_name=name,
         base_model=base or None,
         datasets=[dataset] if dataset else None,
@@ -90,8 +97,12 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
         metrics=[r.metric_type for r in results] or None,
         eval_results=results or None,
     )
-    rows = "\n".join(f"| {CARD_METRICS[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
-    settings = [
+
+
+def _training_settings(facts: FinalModelFacts, base: str, dataset: str) -> list[tuple[str, Any]]:
+    """The rows of the card's Training table."""
+    t = facts.training
+    return [
         ("base model", base),
         ("dataset", f"{dataset}: {t.get('train_size')} train / {t.get('eval_size')} eval examples (seed {t.get('seed')})"),
         ("labels", ", ".join(facts.label_names)),
@@ -104,7 +115,12 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
         ("steps", facts.global_step),
         ("training time", f"{facts.train_seconds / 60:.1f} min on {facts.hardware}"),
     ]
-    body = "\n".join(
+
+
+def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> str:
+    """The card's Markdown under its metadata: results, training settings, intended use."""
+    rows = "\n".join(f"| {CARD_METRICS[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
+    return "\n".join(
         [
             f"# {name}",
             "",
@@ -122,7 +138,7 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
             "",
             "| setting | value |",
             "|---|---|",
-            *(f"| {k} | {v} |" for k, v in settings),
+            *(f"| {k} | {v} |" for k, v in _training_settings(facts, base, dataset)),
             "",
             "## Intended use and limits",
             "",
@@ -140,7 +156,6 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
             "",
         ]
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").content
 
 
 def write_model_card(final_dir: str | Path, facts: FinalModelFacts, name: str) -> None:

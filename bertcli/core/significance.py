@@ -31,10 +31,11 @@ class PairedTest:
     verdict: str  # better / worse / within noise
 
     def describe(self) -> str:
-        return f"{self.verdict} (p = {_p_text(self.p_value)})"
+        return f"{self.verdict} (p = {p_text(self.p_value)})"
 
 
-def _p_text(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value as a sentence shows it: < 0.001, 0.008, 0.50."""
     return "< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 

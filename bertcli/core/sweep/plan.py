@@ -1,0 +1,280 @@
+"""The plan of a sweep: a grid (from comma-separated flags or a `[sweep]` table in a TOML file) of variants,
+each run once per seed in its own run folder: `<output_dir>/epochs=2,weight_decay=0.05/seed-1`."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from bertcli.core import limits
+from bertcli.core.errors import UsageError
+from bertcli.core.training import TrainConfig, check_output_path, validate_config
+
+DEFAULT_OUTPUT = Path("results-sweep")
+DEFAULT_SEEDS = (1, 2, 3)
+
+# Keys a [sweep] table (and the command line) can vary, in the order folder names list them.
+AXES = ("epochs", "weight_decay", "batch_size", "lr", "warmup_ratio", "scheduler", "max_length", "truncation")
+# Set by the sweep itself, never by the user.
+RESERVED = {"output_dir": "--output-dir (one for the whole sweep)", "resume": "nothing: a rerun resumes by itself",
+            "overwrite": "nothing: a rerun skips finished runs", "seed": "seeds = [1, 2, 3]"}
+FLAG_NAMES = {"final_from": "final"}  # train's flag where it is not the field's name
+
+
+def flag_of(name: str) -> str:
+    return "--" + FLAG_NAMES.get(name, name.replace("_", "-"))
+
+
+def _config_fields() -> set[str]:
+    return {f.name for f in fields(TrainConfig)}
+
+
+def _key(raw: str) -> str:
+    """A key as written in a file or a flag (weight-decay, weight_decay, final) as the TrainConfig field."""
+    name = raw.strip().lower().replace("-", "_")
+    return {v: k for k, v in FLAG_NAMES.items()}.get(name, name)
+
+
+def value_text(value: Any) -> str:
+    """A value as a folder name shows it: 2.0 → 2, 5e-05 → 5e-05, a name as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "-".join(value_text(v) for v in value)
+    text = str(value)
+    return "".join(c if c.isalnum() or c in "._+-" else "_" for c in text)
+
+
+def parse_value(name: str, value: Any, where: str) -> Any:
+    """One command-line value (text) for TrainConfig field `name`, checked as train checks that flag
+    (bertcli.core.config's table of settings); `where` names it in a refusal."""
+    from bertcli.core.config import parse_class_weights, settings
+
+    setting = next((s for s in settings() if s.field == name), None)
+    kind = setting.kind if setting is not None else None
+    text = value.strip() if isinstance(value, str) else value
+    if kind in ("int", "float"):
+        return setting.within.check(where, value)
+    if kind == "examples":
+        return None if isinstance(text, str) and text.lower() == "all" else int(setting.within.check(where, value))
+    if kind == "choice":
+        return limits.check_choice(where, value, setting.choices)
+    if kind == "class_weights":
+        return parse_class_weights(value, where)
+    if kind == "labels":
+        names = [n.strip() for n in (value if isinstance(value, list) else str(value).split(",")) if n.strip()]
+        if len(names) < 2:
+            raise UsageError(f"{where} takes two or more label names in id order, e.g. negative,positive — not '{value}'")
+        return names
+    if kind in ("str", "path") and (not isinstance(text, str) or not text):
+        raise UsageError(f"{where} is empty — give a value or leave the option out")
+    return text
+
+
+def parse_list(name: str, text: str, flag: str | None = None) -> list[Any]:
+    """A comma-separated flag value (`--epochs 2,3`) as checked values, each once."""
+    flag = flag or flag_of(name)
+    example = {"epochs": "2,3", "batch_size": "8,16", "lr": "2e-5,3e-5", "weight_decay": "0.01,0.05"}.get(name, "A,B")
+    pieces = [p.strip() for p in str(text).split(",")]
+    if not any(pieces):
+        raise UsageError(f"{flag} takes a comma-separated list of values, e.g. {flag} {example} — got '{text}'")
+    if not all(pieces):
+        raise UsageError(f"{flag} '{text}' has an empty value between commas — list values as {flag} {example}")
+    return _once([parse_value(name, p, flag) for p in pieces], flag)
+
+
+def _once(values: list[Any], where: str) -> list[Any]:
+    seen: list[Any] = []
+    for v in values:
+        if v in seen:
+            raise UsageError(f"{where} lists {value_text(v)} twice — give each value once")
+        seen.append(v)
+    return seen
+
+
+def parse_seeds(text: str | Sequence[Any], where: str = "--seeds") -> list[int]:
+    if isinstance(text, (list, tuple)):
+        if not text:
+            raise UsageError(f"{where} is an empty list — give at least one seed, e.g. seeds = [1, 2, 3]")
+        return _once([int(limits.SEED.check(where, v)) for v in text], where)
+    pieces = [p.strip() for p in str(text).split(",")]
+    if not all(pieces):
+        raise UsageError(f"{where} takes a comma-separated list of seeds, e.g. {where} 1,2,3 — got '{text}'")
+    return _once([int(limits.SEED.check(where, p)) for p in pieces], where)
+
+
+# --- the plan: which runs, in which folders -----------------------------------------------------------------------
+
+
+@dataclass
+class SweepRun:
+    variant: int  # 0 is the baseline
+    name: str  # the variant's folder name
+    seed: int
+    folder: Path
+    config: TrainConfig
+
+
+@dataclass
+class SweepPlan:
+    output_dir: Path
+    base: dict[str, Any]  # every TrainConfig field the variants share (as asked: None = train's default)
+    axes: dict[str, list[Any]]  # the fields that vary, each with two or more values
+    seeds: list[int]
+    variants: list[tuple[str, dict[str, Any]]]  # (folder name, the varied values), the baseline first
+    runs: list[SweepRun]
+    keep_weights: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], list[int] | None]:
+    """(base values, [sweep] lists, seeds) from a TOML file. Top-level keys are a train config
+    (bertcli.core.config: keys named like train's flags, checked as they are); the `[sweep]` table lists
+    the values to vary, each checked the same way, and `seeds`."""
+    from bertcli.core.config import parse_settings
+
+    path = Path(path)
+    doc = _read_toml(path)
+    table = doc.pop("sweep", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"'sweep' in {path} must be a table: a [sweep] line followed by lines like epochs = [2, 3]")
+    seeds = _top_level_seeds(doc, path)
+    base = parse_settings(doc, str(path))
+    axes, table_seeds = _sweep_table(table, base, path)
+    return base, axes, table_seeds if table_seeds is not None else seeds
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    if not path.is_file():
+        what = "is a folder, not a TOML file" if path.is_dir() else "does not exist"
+        raise UsageError(f"--config {path} {what} — give the path of a .toml file with a [sweep] table")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
+    except OSError as err:
+        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
+    except tomllib.TOMLDecodeError as err:
+        detail = (str(err).splitlines() or ["cannot be parsed"])[0]
+        raise UsageError(f"--config {path} is not valid TOML: {detail} — write one 'key = value' per line") from None
+
+
+def _top_level_seeds(doc: dict[str, Any], path: Path) -> list[int] | None:
+    """The file's top-level `seeds`, taken out of `doc`; refuses the keys a sweep sets itself, and lists
+    (which belong in the [sweep] table)."""
+    seeds: list[int] | None = None
+    for raw in list(doc):
+        name = _key(raw)
+        if name == "seeds":
+            value = doc.pop(raw)
+            seeds = parse_seeds(value if isinstance(value, list) else [value], f"{raw} in {path}")
+        elif name in RESERVED and name != "output_dir":
+            raise UsageError(f"{raw} in {path}: a sweep sets {name} itself — use {RESERVED[name]}")
+        elif isinstance(doc[raw], list) and name not in ("labels", "class_weights"):
+            raise UsageError(
+                f"{raw} in {path} is a list: values to vary go in the [sweep] table, e.g. [sweep] {raw} = {doc[raw]}"
+            )
+    return seeds
+
+
+def _sweep_table(
+    table: dict[str, Any], base: dict[str, Any], path: Path
+) -> tuple[dict[str, list[Any]], list[int] | None]:
+    """The [sweep] table's lists, each value checked as train checks it, and its `seeds` (None without)."""
+    from bertcli.core.config import parse_settings
+
+    axes: dict[str, list[Any]] = {}
+    seeds: list[int] | None = None
+    where = f"{path} [sweep]"
+    for raw, value in table.items():
+        name = _key(raw)
+        if name in RESERVED:
+            raise UsageError(f"{raw} in {where}: a sweep sets {name} itself — use {RESERVED[name]}")
+        if not isinstance(value, list):
+            raise UsageError(f"{raw} in {where} must be a list, e.g. {raw} = [{json.dumps(value)}]")
+        if not value:
+            raise UsageError(f"{raw} in {where} is an empty list — give at least one value, e.g. {raw} = [2, 3]")
+        if name == "seeds":
+            seeds = parse_seeds(value, f"{raw} in {where}")
+            continue
+        checked = [parse_settings({raw: v}, where) for v in value]
+        field_name = next(iter(checked[0]))
+        if field_name in base:
+            raise UsageError(f"{raw} in {path} is both a single value and a [sweep] list — keep one of them")
+        axes[field_name] = _once([c[field_name] for c in checked], f"{raw} in {where}")
+    return axes, seeds
+
+
+def plan_sweep(
+    *,
+    lists: dict[str, str] | None = None,
+    base: dict[str, Any] | None = None,
+    seeds: str | None = None,
+    config: Path | None = None,
+    output_dir: Path | None = None,
+    keep_weights: bool = False,
+) -> SweepPlan:
+    """The runs of a sweep. Precedence: command-line values (`lists`: field → comma-separated text;
+    `base`: field → one value), then the file's [sweep] lists and top-level values, then train's defaults."""
+    file_base, file_axes, file_seeds = read_sweep_file(config) if config else ({}, {}, None)
+    values = _chosen_values(file_base, file_axes, base or {}, lists or {})
+    # folder names list the file's keys in its order, then the command line's in AXES order
+    flagged = list(lists or {})
+    order = list(file_axes) + [n for n in (*AXES, *flagged) if n in flagged and n not in file_axes]
+    order = list(dict.fromkeys(order))
+    axes = {n: values[n] for n in order if len(values.get(n, [])) > 1}
+    shared = {n: v[0] for n, v in values.items() if n not in axes}
+    shared.setdefault("tensorboard", False)  # the sweep's --plot draws the curves; no event files per run
+    chosen_seeds = parse_seeds(seeds) if seeds is not None else (file_seeds or list(DEFAULT_SEEDS))
+    out = Path(output_dir or file_base.get("output_dir") or DEFAULT_OUTPUT)
+    check_output_path(out)
+    variants, runs = _grid(out, shared, axes, chosen_seeds)
+    notes = []
+    if len(chosen_seeds) == 1:
+        notes.append("one seed: the spread over seeds is unknown and the paired test sees one draw of each run")
+    return SweepPlan(out, {k: v for k, v in shared.items()}, axes, chosen_seeds, variants, runs, keep_weights, notes)
+
+
+def _chosen_values(
+    file_base: dict[str, Any], file_axes: dict[str, list[Any]], base: dict[str, Any], lists: dict[str, str]
+) -> dict[str, list[Any]]:
+    """Each TrainConfig field the sweep sets, with its value(s): the command line over the file."""
+    known = _config_fields()
+    values: dict[str, list[Any]] = {k: [v] for k, v in file_base.items() if k != "output_dir"}
+    values.update(file_axes)
+    for name, given in base.items():
+        if name not in known or name in RESERVED:
+            raise UsageError(f"a sweep cannot set {flag_of(name)}")
+        values[name] = [parse_value(name, given, flag_of(name))]
+    for name, text in lists.items():
+        if name not in known or name in RESERVED:
+            raise UsageError(f"a sweep cannot vary {flag_of(name)}")
+        values[name] = parse_list(name, text)
+    return values
+
+
+def _grid(
+    out: Path, shared: dict[str, Any], axes: dict[str, list[Any]], seeds: list[int]
+) -> tuple[list[tuple[str, dict[str, Any]]], list[SweepRun]]:
+    """Every combination of the axes (a variant, named for its folder), each run once per seed; train's own
+    checks run on every configuration before the first run starts."""
+    variants: list[tuple[str, dict[str, Any]]] = []
+    runs: list[SweepRun] = []
+    for combo in itertools.product(*axes.values()) if axes else [()]:
+        varied = dict(zip(axes, combo))
+        name = ",".join(f"{k}={value_text(v)}" for k, v in varied.items()) or "base"
+        variants.append((name, varied))
+        for seed in seeds:
+            folder = out / name / f"seed-{seed}"
+            cfg = TrainConfig(**{**shared, **varied, "seed": seed, "output_dir": folder})
+            validate_config(copy.deepcopy(cfg))
+            runs.append(SweepRun(len(variants) - 1, name, seed, folder, cfg))
+    return variants, runs
