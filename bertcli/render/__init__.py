@@ -9,9 +9,12 @@ import json
 import math
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def is_main_process() -> bool:
@@ -23,7 +26,7 @@ def is_main_process() -> bool:
 FILE_WIDTH = 160
 
 
-def _width(stream: Any) -> int | None:
+def _width(stream: TextIO) -> int | None:
     """None (rich decides: the terminal's width, or COLUMNS) unless the stream is a file or a pipe."""
     if os.environ.get("COLUMNS"):
         return None
@@ -76,7 +79,7 @@ def human_seconds(s: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def fmt(value: Any, digits: int = 4) -> str:
+def fmt(value: object, digits: int = 4) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -88,7 +91,7 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def save_figure(fig: Any, path: Any, dpi: int, flag: str = "--plot") -> None:
+def save_figure(fig: Any, path: Path, dpi: int, flag: str = "--plot") -> None:
     """Write a matplotlib figure and close it; a path that cannot be written is one error naming the flag."""
     import matplotlib.pyplot as plt
 

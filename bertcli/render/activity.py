@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -71,7 +70,7 @@ class Activity:
     def __enter__(self) -> "Activity":
         return self
 
-    def __exit__(self, kind: Any, *exc: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.close(failed=kind is not None)
 
     def _count(self) -> str:
@@ -169,7 +168,7 @@ class Phases:
     def __enter__(self) -> "Phases":
         return self
 
-    def __exit__(self, kind: Any, *exc: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.close(failed=kind is not None)
 
     def close(self, failed: bool = False) -> None:

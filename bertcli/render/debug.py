@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bertcli.render.table import METRIC_HEADERS, Table
 from rich.text import Text
@@ -10,10 +10,20 @@ from rich.text import Text
 from bertcli.render import console_out, fmt, human_bytes, human_seconds
 from bertcli.render.findings import print_findings
 
+if TYPE_CHECKING:
+    from bertcli.core.diagnose.chance import ChanceRate
+    from bertcli.core.diagnose.data import CleanedData, DataDiagnosis
+    from bertcli.core.diagnose.data_lengths import TokenLengths
+    from bertcli.core.diagnose.model_findings import ModelDiagnosis
+    from bertcli.core.findings import Finding
+    from bertcli.core.runs.diagnosis import RunDiagnosis
+    from bertcli.core.runs.disk import CheckpointSize, DiskUsage, PrunePlan
+    from bertcli.core.runs.trends import EpochGap
+
 BAR = "█"
 
 
-def counts_line(findings: Sequence[Any]) -> Text:
+def counts_line(findings: Sequence[Finding]) -> Text:
     from bertcli.core.findings import count_levels
 
     counts = count_levels(findings)
@@ -31,7 +41,7 @@ def counts_line(findings: Sequence[Any]) -> Text:
 # --- debug run ---------------------------------------------------------------------------------------------------
 
 
-def render_run_diagnosis(d: Any) -> None:
+def render_run_diagnosis(d: RunDiagnosis) -> None:
     from bertcli.render.inspect import run_chart, summary_table
 
     out = console_out()
@@ -46,7 +56,7 @@ def render_run_diagnosis(d: Any) -> None:
     out.print(counts_line(d.findings))
 
 
-def epoch_table(epochs: Sequence[Any], chance: Any = None) -> Table:
+def epoch_table(epochs: Sequence[EpochGap], chance: ChanceRate | None = None) -> Table:
     metrics: list[str] = []
     for e in epochs:
         metrics += [m for m in e.metrics if m not in metrics and m in ("accuracy", "f1", "precision", "recall")]
@@ -65,7 +75,7 @@ def epoch_table(epochs: Sequence[Any], chance: Any = None) -> Table:
     return table
 
 
-def checkpoint_table(disk: Any) -> Table:
+def checkpoint_table(disk: DiskUsage) -> Table:
     table = Table(title=f"Checkpoints in {disk.run_dir}", title_justify="left")
     for name in ("checkpoint", "size", "state"):
         table.add_column(name, justify="right" if name == "size" else "left")
@@ -77,7 +87,7 @@ def checkpoint_table(disk: Any) -> Table:
     return table
 
 
-def _checkpoint_state(c: Any) -> Text:
+def _checkpoint_state(c: CheckpointSize) -> Text:
     tags = [t for t, on in (("best", c.best), ("newest", c.newest)) if on]
     if not c.has_state:
         return Text("half-written", style="yellow")
@@ -86,7 +96,7 @@ def _checkpoint_state(c: Any) -> Text:
     return Text(", ".join(tags), style="green" if c.best or c.newest else "")
 
 
-def render_prune(plan: Any) -> None:
+def render_prune(plan: PrunePlan) -> None:
     out = console_out()
     done = plan.applied
     table = Table(
@@ -124,7 +134,7 @@ def render_prune(plan: Any) -> None:
 # --- debug data --------------------------------------------------------------------------------------------------
 
 
-def render_data_diagnosis(d: Any) -> None:
+def render_data_diagnosis(d: DataDiagnosis) -> None:
     out = console_out()
     out.print(split_table(d))
     if d.lengths is not None:
@@ -137,7 +147,7 @@ def render_data_diagnosis(d: Any) -> None:
     out.print(line)
 
 
-def split_table(d: Any) -> Table:
+def split_table(d: DataDiagnosis) -> Table:
     table = Table(title=f"Dataset {d.source}", title_justify="left")
     for name in ("split", "rows", *d.label_names, "empty", "exact dup", "normalised dup", "conflicts", "markup"):
         table.add_column(name, justify="left" if name == "split" else "right")
@@ -159,7 +169,7 @@ def _count(n: int) -> Text:
     return Text(f"{n:,}", style="yellow" if n else "dim")
 
 
-def length_histogram(t: Any) -> Table:
+def length_histogram(t: TokenLengths) -> Table:
     table = Table(
         title=f"Tokens per '{t.split}' text under {t.tokenizer} (--max-length {t.max_length})",
         title_justify="left",
@@ -179,7 +189,7 @@ def length_histogram(t: Any) -> Table:
     return table
 
 
-def cleaned_table(c: Any) -> Table:
+def cleaned_table(c: CleanedData) -> Table:
     table = Table(title=f"Clean copy in {c.folder}", title_justify="left")
     table.add_column("file")
     table.add_column("kept", justify="right")
@@ -193,14 +203,14 @@ def cleaned_table(c: Any) -> Table:
 # --- debug model -------------------------------------------------------------------------------------------------
 
 
-def render_model_diagnosis(d: Any) -> None:
+def render_model_diagnosis(d: ModelDiagnosis) -> None:
     out = console_out()
     out.print(model_table(d))
     print_findings(out, d.findings)
     out.print(counts_line(d.findings))
 
 
-def model_table(d: Any) -> Table:
+def model_table(d: ModelDiagnosis) -> Table:
     table = Table(title=f"Model {d.model}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")

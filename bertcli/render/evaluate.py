@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from bertcli.render.activity import Activity, Phases
@@ -11,6 +11,10 @@ from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_seconds, save_figure
 from bertcli.render.output import Output
+
+if TYPE_CHECKING:
+    from bertcli.core.evaluation import ChanceLevel, EvaluationReport, ModelEvaluation
+    from bertcli.core.inference.classify import RunStats
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
@@ -34,22 +38,22 @@ class EvalProgress(Phases):
         if self.activity is not None:
             self.activity.update(done)
 
-    def update(self, stats: Any) -> None:
+    def update(self, stats: RunStats) -> None:
         """After each window (the counts include skipped texts)."""
         if self.activity is not None:
             self.activity.update(stats.texts)
 
 
-def render_notes(report: Any) -> None:
+def render_notes(report: EvaluationReport) -> None:
     """Notes about the data, then a warning for each model that scores near chance (stderr)."""
     err = console_err()
     for note in report.notes:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    for warning in getattr(report, "warnings", ()):
+    for warning in report.warnings:
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
-def chance_text(chance: Any) -> str:
+def chance_text(chance: ChanceLevel | None) -> str:
     """`always 'positive' 0.5060 (253 of 500); 1/2 = 0.5000`."""
     if chance is None:
         return "-"
@@ -58,7 +62,7 @@ def chance_text(chance: Any) -> str:
     return f"{who}{chance.majority_rate:.4f}{count}; 1/{round(1 / chance.uniform_rate)} = {chance.uniform_rate:.4f}"
 
 
-def interval_text(model: Any, key: str) -> str:
+def interval_text(model: ModelEvaluation, key: str) -> str:
     """`95% CI 0.8552–0.8848`, or nothing when the interval could not be computed."""
     ci = (model.intervals or {}).get(key)
     return f"95% CI {ci['low']:.4f}–{ci['high']:.4f}" if ci else ""
@@ -72,13 +76,13 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def _speed(model: Any) -> str:
+def _speed(model: ModelEvaluation) -> str:
     if not model.examples_per_second:
         return "-"
     return f"{model.examples_per_second:,.1f} ex/s ({model.tokens_per_second:,.0f} tok/s)"
 
 
-def summary_table(model: Any) -> Table:
+def summary_table(model: ModelEvaluation) -> Table:
     table = Table(title=escape(f"{model.model} ({model.mode}, max length {model.max_length}, {model.truncation})"),
                   title_justify="left", show_header=False)
     table.add_column("metric", style="bold")
@@ -104,7 +108,7 @@ def summary_table(model: Any) -> Table:
     return table
 
 
-def per_class_table(model: Any) -> Table:
+def per_class_table(model: ModelEvaluation) -> Table:
     table = Table(title="Per class", title_justify="left")
     for col in ("label", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "label" else "right")
@@ -115,7 +119,7 @@ def per_class_table(model: Any) -> Table:
     return table
 
 
-def confusion_table(model: Any) -> Table:
+def confusion_table(model: ModelEvaluation) -> Table:
     table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
     table.add_column("true \\ predicted", style="bold")
     for name in model.label_names:
@@ -125,7 +129,7 @@ def confusion_table(model: Any) -> Table:
     return table
 
 
-def reliability_table(model: Any) -> Table:
+def reliability_table(model: ModelEvaluation) -> Table:
     table = Table(title=f"Reliability (ECE {fmt(model.ece)})", title_justify="left")
     for col in ("confidence bin", "examples", "mean confidence", "accuracy", "gap"):
         table.add_column(col, justify="right")
@@ -138,7 +142,7 @@ def reliability_table(model: Any) -> Table:
     return table
 
 
-def mistakes_table(model: Any) -> Table:
+def mistakes_table(model: ModelEvaluation) -> Table:
     table = Table(title="Most confident mistakes", title_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("text", overflow="fold")
@@ -160,7 +164,7 @@ def short_model_name(name: str, limit: int = 32) -> str:
     return str(Path(*parts[-2:])) if len(parts) >= 2 else name
 
 
-def comparison_table(report: Any) -> Table:
+def comparison_table(report: EvaluationReport) -> Table:
     chance = next((m.chance for m in report.models if m.chance is not None), None)
     title = f"{report.dataset} [{report.split}]: {report.examples:,} examples" + (
         f"; chance rate {chance_text(chance)}" if chance is not None else ""
@@ -186,7 +190,7 @@ def comparison_table(report: Any) -> Table:
     return table
 
 
-def paired_table(report: Any) -> Table:
+def paired_table(report: EvaluationReport) -> Table:
     """Each model against the first on the same examples: accuracy with its interval and the McNemar verdict."""
     first = report.models[0]
     table = Table(title=escape(f"Against {short_model_name(first.model)} (exact McNemar on the same examples)"),
@@ -208,7 +212,7 @@ def paired_table(report: Any) -> Table:
     return table
 
 
-def render_evaluation(report: Any) -> None:
+def render_evaluation(report: EvaluationReport) -> None:
     out = console_out()
     if len(report.models) > 1:
         out.print(comparison_table(report))
@@ -254,7 +258,7 @@ def check_plotting(path: Path) -> None:
         raise UsageError("--plot needs matplotlib: pip install 'bertcli[plot]' (or pip install matplotlib)") from None
 
 
-def save_plot(report: Any, path: Path, out: Output) -> None:
+def save_plot(report: EvaluationReport, path: Path, out: Output) -> None:
     """Per model: the confusion matrix and a reliability diagram, side by side."""
     import matplotlib
 

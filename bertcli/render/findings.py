@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.padding import Padding
 from bertcli.render.table import Table
 from rich.text import Text
 
-from bertcli.core.findings import Finding
+if TYPE_CHECKING:
+    from bertcli.core.findings import Finding
 
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 LEVEL_MARK = {"error": "✗", "warning": "!", "info": "•"}
 
 
-def print_findings(out: Any, findings: Sequence[Finding], title: str = "Findings") -> None:
+def print_findings(out: Console, findings: Sequence[Finding], title: str = "Findings") -> None:
     """Each finding's summary under its level's mark, its evidence indented below, then its fix.
 
     The finding and its evidence wrap to the screen under their mark; a fix command is printed on a line of

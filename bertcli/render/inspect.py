@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bertcli.render.table import Table, short_names
 from rich.text import Text
@@ -14,11 +14,15 @@ from bertcli.core.errors import UsageError
 from bertcli.render import console_out, fmt, human_seconds
 from bertcli.render.findings import print_findings
 
+if TYPE_CHECKING:
+    from bertcli.core.runs.analysis import RunAnalysis, RunComparison
+    from bertcli.core.runs.log import LogRow
+
 BLOCKS = "▁▂▃▄▅▆▇█"
 EVAL_COLUMNS = 4
 
 
-def render_run(run: Any, every: int | None) -> None:
+def render_run(run: RunAnalysis, every: int | None) -> None:
     from bertcli.core.runs.log import sample_rows
 
     out = console_out()
@@ -31,7 +35,7 @@ def render_run(run: Any, every: int | None) -> None:
     print_findings(out, run.findings)
 
 
-def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
+def render_comparison(runs: Sequence[RunAnalysis], comparison: RunComparison) -> None:
     out = console_out()
     out.print(comparison_table(comparison))
     if comparison.differing:
@@ -43,7 +47,7 @@ def render_comparison(runs: Sequence[Any], comparison: Any) -> None:
         print_findings(out, run.findings, title=f"Findings: {run.label}")
 
 
-def summary_table(run: Any) -> Table:
+def summary_table(run: RunAnalysis) -> Table:
     s = run.summary
     table = Table(title=f"Run {run.label}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
@@ -112,7 +116,7 @@ EVAL_HEADERS = {"loss": "eval loss", "accuracy": "acc", "precision": "prec", "re
 FIXED_WIDTH, EVAL_WIDTH = 56, 9
 
 
-def loss_table(run: Any, rows: Sequence[Any], every: int | None, width: int = 200) -> Table:
+def loss_table(run: RunAnalysis, rows: Sequence[LogRow], every: int | None, width: int = 200) -> Table:
     fits = max(1, (width - FIXED_WIDTH) // EVAL_WIDTH)
     metrics = run.evals.metrics[: min(EVAL_COLUMNS, fits)]
     caption = "every logged step" if every is None else f"first log per {every} steps + first, last, lowest, spikes, evals"
@@ -165,7 +169,7 @@ def _cell(value: float | None, digits: int) -> Text:
     return Text(fmt(value, digits))
 
 
-def spike_table(run: Any) -> Table:
+def spike_table(run: RunAnalysis) -> Table:
     g = run.grad_norms
     table = Table(
         title=f"Grad-norm spikes (above median {fmt(g.median, 2)} + {g.k:g}×MAD {fmt(g.mad, 2)} = {fmt(g.threshold, 2)})",
@@ -181,7 +185,7 @@ def spike_table(run: Any) -> Table:
     return table
 
 
-def comparison_table(comparison: Any) -> Table:
+def comparison_table(comparison: RunComparison) -> Table:
     """One column per run (named by what tells them apart), one row per measure: fits 80 columns for a few runs."""
     rows = comparison.rows
     table = Table(title="Runs compared", title_justify="left")
@@ -216,7 +220,7 @@ def comparison_table(comparison: Any) -> Table:
     return table
 
 
-def differing_table(comparison: Any) -> Table:
+def differing_table(comparison: RunComparison) -> Table:
     table = Table(title="Hyperparameters that differ", title_justify="left")
     table.add_column("setting", style="bold")
     for label in short_names(list(comparison.labels)):
@@ -226,7 +230,7 @@ def differing_table(comparison: Any) -> Table:
     return table
 
 
-def _setting(value: Any) -> str:
+def _setting(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -238,7 +242,7 @@ def _chart_width(console_width: int) -> int:
     return max(10, console_width - 44)
 
 
-def run_chart(runs: Sequence[Any], width: int, series: Sequence[str] = ("loss", "eval loss", "learning rate", "grad norm")) -> Text:
+def run_chart(runs: Sequence[RunAnalysis], width: int, series: Sequence[str] = ("loss", "eval loss", "learning rate", "grad norm")) -> Text:
     """Sparklines on one step axis: one line per series (per run when comparing), spikes red, lowest green."""
     all_steps = [row.step for run in runs for row in run.rows]
     if not all_steps:
@@ -272,7 +276,7 @@ def run_chart(runs: Sequence[Any], width: int, series: Sequence[str] = ("loss", 
     return lines
 
 
-def _series(name: str) -> tuple[Callable[[Any], float | None], Callable[[list[float]], float]]:
+def _series(name: str) -> tuple[Callable[[LogRow], float | None], Callable[[list[float]], float]]:
     if name == "loss":
         return (lambda row: row.loss), statistics.fmean
     if name == "eval loss":
@@ -282,7 +286,7 @@ def _series(name: str) -> tuple[Callable[[Any], float | None], Callable[[list[fl
     return (lambda row: row.grad_norm), max
 
 
-def _marks(run: Any, name: str) -> dict[int, str]:
+def _marks(run: RunAnalysis, name: str) -> dict[int, str]:
     if name == "loss" and run.lowest_loss is not None:
         return {run.lowest_loss.step: "bold green"}
     if name == "grad norm":
@@ -324,7 +328,7 @@ def _num(value: float, name: str) -> str:
     return fmt(value, 2 if name == "grad norm" else 4)
 
 
-def write_plot(runs: Sequence[Any], path: Path) -> Path:
+def write_plot(runs: Sequence[RunAnalysis], path: Path) -> Path:
     """Loss (+ eval loss), learning rate and grad norm (spikes marked) on a shared step axis; runs overlaid."""
     try:
         import matplotlib
@@ -377,7 +381,7 @@ def write_plot(runs: Sequence[Any], path: Path) -> Path:
     return path
 
 
-def _line(ax: Any, rows: Sequence[Any], pick: Callable[[Any], float | None], color: str, label: str, style: str) -> None:
+def _line(ax: Any, rows: Sequence[LogRow], pick: Callable[[LogRow], float | None], color: str, label: str, style: str) -> None:
     points = [(r.step, pick(r)) for r in rows if pick(r) is not None and math.isfinite(pick(r))]
     if points:
         ax.plot(*zip(*points), style, color=color, label=label, linewidth=1.2)

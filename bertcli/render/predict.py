@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bertcli.core.inference.load import Classifier
     from bertcli.core.inference.predict import PredictRun, PredictSummary
     from bertcli.core.inference.resolve import ResolvedModel
+    from bertcli.render.activity import Activity
 
 SNIPPET = 70
 ERRORS_SHOWN = 10
@@ -204,7 +205,7 @@ def summary_record(summary: PredictSummary, output: Path | None, written: int | 
     }
 
 
-def file_progress(enabled: bool, to_screen: bool) -> Any:
+def file_progress(enabled: bool, to_screen: bool) -> Activity:
     """Progress of `predict --file` on stderr: texts done and the rate (a streamed file's length is unknown).
 
     Off when predictions scroll past on the same terminal (`to_screen`): they show the progress themselves.
@@ -246,7 +247,7 @@ def render_predict_summary(summary: PredictSummary, output: Path | None, written
         err.print(f"[bold]wrote[/] {written:,} record(s) to {escape(str(output))}", highlight=False)
 
 
-def _is_tty(stream: Any) -> bool:
+def _is_tty(stream: IO[str]) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -288,7 +289,7 @@ class PredictSink:
         if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
             check_output_path(output, "--output")
         self.output, self.fmt, self.json_out, self.quiet = output, fmt, out.json, out.quiet
-        self.outputs: list[Any] = []
+        self.outputs: list[TableOutput | RecordOutput | JsonOutput] = []
         self.file: RecordOutput | None = None
         self.flag: str | None = None
         self.shown_errors = 0

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from bertcli.render import console_err, console_out, human_seconds, save_figure
 from bertcli.render.output import Output
 from bertcli.render.table import Table
+
+if TYPE_CHECKING:
+    from bertcli.core.sweep import Spread, SweepEvent, SweepReport
 
 # Column headers for the keys a sweep usually varies: short, so that the table fits 80 columns.
 AXIS_HEADERS = {
@@ -22,7 +25,7 @@ def _axis_header(name: str) -> str:
     return AXIS_HEADERS.get(name, name.replace("_", " "))
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     from bertcli.core.sweep import value_text
 
     return value_text(value)
@@ -35,7 +38,7 @@ class SweepProgress:
         self.enabled = enabled
         self.console = console_err()
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: SweepEvent) -> None:
         if not self.enabled:
             return
         run = event.run
@@ -57,7 +60,7 @@ class SweepProgress:
         self.console.print(text, highlight=False, soft_wrap=True)
 
 
-def _mean_spread(s: Any) -> str:
+def _mean_spread(s: Spread | None) -> str:
     if s is None:
         return "-"
     if s.std is None:
@@ -65,7 +68,7 @@ def _mean_spread(s: Any) -> str:
     return f"{s.mean:.3f}±{s.std:.3f}"
 
 
-def summary_table(report: Any) -> Table:
+def summary_table(report: SweepReport) -> Table:
     seeds = ", ".join(map(str, report.seeds))
     split = f" ({report.eval_split})" if report.eval_split else ""
     examples = f"{report.eval_examples:,} eval reviews{split}" if report.eval_examples else "the eval split"
@@ -93,7 +96,7 @@ def summary_table(report: Any) -> Table:
     return table
 
 
-def _caption(report: Any, seeds: str) -> str:
+def _caption(report: SweepReport, seeds: str) -> str:
     spelled = [f"{_axis_header(n)} = {n.replace('_', ' ')}" for n in report.axes if _axis_header(n) != n]
     lines = [
         f"acc, macro F1: mean±sd over seeds {seeds}; train: mean train time per run.",
@@ -104,7 +107,7 @@ def _caption(report: Any, seeds: str) -> str:
     return "\n".join(lines)
 
 
-def render_sweep(report: Any) -> None:
+def render_sweep(report: SweepReport) -> None:
     out = console_out()
     out.print(summary_table(report))
     err = console_err()
@@ -117,7 +120,7 @@ def render_sweep(report: Any) -> None:
     )
 
 
-def save_plot(report: Any, path: Path, out: Output) -> None:
+def save_plot(report: SweepReport, path: Path, out: Output) -> None:
     """Training loss (left) and eval accuracy (right) against the epoch: one colour per variant, a line per seed."""
     import matplotlib
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table as RichTable
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 # Metric names as column headers: short, so that a table of them fits 80 columns; captions spell them out.
@@ -23,7 +26,7 @@ class Table(RichTable):
         kwargs.setdefault("box", box.HEAVY_HEAD)
         super().__init__(*args, **kwargs)
 
-    def add_column(self, header: Any = "", *args: Any, **kwargs: Any) -> None:
+    def add_column(self, header: RenderableType = "", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("overflow", "fold")
         super().add_column(header, *args, **kwargs)
 

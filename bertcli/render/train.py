@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds, is_main_process
 
+if TYPE_CHECKING:
+    from bertcli.core.training.plan import RunPlan
+    from bertcli.core.training.report import EarlyStop, RunReport
 
-def render_plan(plan: Any) -> None:
+
+def render_plan(plan: RunPlan) -> None:
     """Before training: what will run and what it costs on disk (stderr)."""
     if not is_main_process():
         return
@@ -41,7 +45,7 @@ def render_plan(plan: Any) -> None:
         err.print(f"[dim]{plan.truncated_share:.0%} of training texts are longer than --max-length and get truncated[/]")
 
 
-def epoch_table(rows: list[dict[str, Any]], title: str = "Evaluation per epoch") -> Table:
+def epoch_table(rows: list[dict[str, float]], title: str = "Evaluation per epoch") -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("epoch", "step", "train loss", "eval loss", "accuracy", "F1", "precision", "recall"):
         table.add_column(col, justify="right")
@@ -59,7 +63,7 @@ def epoch_table(rows: list[dict[str, Any]], title: str = "Evaluation per epoch")
     return table
 
 
-def render_train_report(report: Any) -> None:
+def render_train_report(report: RunReport) -> None:
     """After training: the epoch table and a summary (stdout)."""
     if not is_main_process():
         return
@@ -100,7 +104,7 @@ def render_train_report(report: Any) -> None:
     out.print(summary)
 
 
-def early_stop_line(stop: Any) -> str:
+def early_stop_line(stop: EarlyStop) -> str:
     """Where early stopping ended the run and why, in one sentence."""
     epoch = f" (epoch {round(stop.epoch, 2):g})" if stop.epoch is not None else ""
     best = f" after its best {stop.best_value:.4g} at step {stop.best_step}" if stop.best_value is not None else ""
