@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from bertcli.core.errors import ModelError, UsageError
+from bertcli.core.errors import BertCliError, ModelError, UsageError
 from bertcli.core.hub import prepare_hub_access, unreachable
 
 SETTINGS_FILE = "bertcli.json"
@@ -93,6 +93,18 @@ def check_tokenizer_fits(tokenizer: Any, name_or_path: str, embedding_rows: int 
         )
 
 
+def _read(auto: Any, target: str, local: bool, name_or_path: str, failure: str) -> Any:
+    """`auto.from_pretrained(target)`, quietly; a missing file is one error: the hub unreachable, or what
+    the local folder lacks (`failure` starts the sentence, e.g. "cannot load a tokenizer from")."""
+    _quiet_transformers()
+    try:
+        return auto.from_pretrained(target)
+    except OSError as err:
+        if not local:
+            raise unreachable("model", name_or_path, "--model") from err
+        raise ModelError(f"{failure} '{name_or_path}': {str(err).splitlines()[0]}") from err
+
+
 def load_tokenizer(name_or_path: str) -> Any:
     """The model's tokenizer; refused when its files are missing or it has more tokens than the model's vocabulary."""
     from transformers import AutoTokenizer
@@ -100,13 +112,10 @@ def load_tokenizer(name_or_path: str) -> Any:
     target, local = model_source(name_or_path)
     if local:
         _check_tokenizer_files(Path(target), name_or_path)
-    _quiet_transformers()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(target)
-    except OSError as err:
-        if not local:
-            raise unreachable("model", name_or_path, "--model") from err
-        raise ModelError(f"cannot load a tokenizer from '{name_or_path}': {str(err).splitlines()[0]}") from err
+        tokenizer = _read(AutoTokenizer, target, local, name_or_path, "cannot load a tokenizer from")
+    except BertCliError:
+        raise
     except Exception as err:  # tokenizers raises a bare Exception for a truncated tokenizer.json
         if not local:
             raise
@@ -191,13 +200,8 @@ def load_classifier(
     from bertcli.core.guards import check_finite_weights
 
     target, local = model_source(name_or_path)
-    _quiet_transformers()
     try:
-        config = AutoConfig.from_pretrained(target)
-    except OSError as err:
-        if not local:
-            raise unreachable("model", name_or_path, "--model") from err
-        raise ModelError(f"cannot read the model config in '{name_or_path}': {str(err).splitlines()[0]}") from err
+        config = _read(AutoConfig, target, local, name_or_path, "cannot read the model config in")
     except ValueError as err:
         raise ModelError(f"'{name_or_path}' is not a model transformers can load: {str(err).splitlines()[0]}") from err
 
