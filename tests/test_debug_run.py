@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -315,22 +313,6 @@ def test_missing_run_is_one_clean_line(tmp_path, cli):
     result = cli("debug", "run", tmp_path / "nope")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-
-
-def test_debug_run_imports_no_torch(run_folder):
-    code = (
-        "import sys\n"
-        "from bertcli.cli.app import main\n"
-        "try:\n"
-        f"    main(['debug', 'run', {str(run_folder)!r}])\n"
-        "except SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "HEAVY []" in done.stderr
 
 
 # --- the real example runs, when they are in the repository ------------------------------------------------------
