@@ -4,16 +4,13 @@ and training from that file trains the same run again."""
 from __future__ import annotations
 
 import inspect
-import json
-import subprocess
-import sys
 import tomllib
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 
 from bertcli.core.config import COMMAND_LINE_ONLY, CONFIG_FILE, format_config, parse_settings, settings
+from states import logged_losses
 
 
 def test_every_train_option_is_a_config_key():
@@ -74,26 +71,6 @@ def test_the_file_gives_the_options_and_flags_given_override_it(cli, tmp_path):
     assert _print_config(cli, "--config", empty) == _print_config(cli)
 
 
-def test_print_config_loads_nothing(tmp_path):
-    code = (
-        "import sys, runpy\n"
-        "sys.argv = ['bertcli', 'train', '--print-config', '--epochs', '2', '--class-weights', '1,3']\n"
-        "try:\n    runpy.run_module('bertcli', run_name='__main__')\nexcept SystemExit as exit:\n    code = exit.code\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
-        "print('HEAVY=' + ','.join(heavy), 'EXIT=' + str(code), file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert done.stderr.split() == ["HEAVY=", "EXIT=0"], done.stderr
-    printed = tomllib.loads(done.stdout)
-    assert (printed["epochs"], printed["class-weights"]) == (2.0, [1.0, 3.0])
-    assert not (tmp_path / "results").exists()
-
-
-def _losses(folder: Path) -> dict[int, float]:
-    history = json.loads((folder / "trainer_state.json").read_text())["log_history"]
-    return {e["step"]: e["loss"] for e in history if "loss" in e}
-
-
 def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model, reviews_csv, tmp_path):
     first = tmp_path / "first"
     args = ["--model", tiny_model, "--dataset", reviews_csv, "--max-steps", "4", "--batch-size", "8", "--grad-accum", "2",
@@ -117,7 +94,7 @@ def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model,
     assert reproduced.pop("output-dir") == str(second)
     original.pop("output-dir")
     assert reproduced == original
-    assert _losses(second / "checkpoint-4") == pytest.approx(_losses(first / "checkpoint-4"), abs=1e-6)
+    assert logged_losses(second / "checkpoint-4") == pytest.approx(logged_losses(first / "checkpoint-4"), abs=1e-6)
     # the same file without -o names the first run's folder, which train will not overwrite unasked
     again = cli("train", "--config", first / CONFIG_FILE, "-q")
     assert again.exit_code == 2 and "already holds a run" in again.stderr

@@ -9,15 +9,7 @@ import pytest
 
 from bertcli.core.data import DataSpec
 from bertcli.core.diagnose.data import diagnose_data
-
-
-def codes(diagnosis, split: str | None = None) -> dict[str, str]:
-    """Finding code -> level; with `split`, only the findings about that split (by its quoted name)."""
-    return {f.code: f.level for f in diagnosis.findings if split is None or f"'{split}'" in f.summary}
-
-
-def by_code(diagnosis, code: str):
-    return next(f for f in diagnosis.findings if f.code == code)
+from states import by_code, codes
 
 
 # --- debug data ----------------------------------------------------------------------------------------------------

@@ -46,26 +46,6 @@ def test_model_that_cannot_learn_fails(tiny_model, cli):
     assert "cannot overfit one batch" in found["overfit_one_batch"]["summary"]
 
 
-@pytest.fixture(scope="module")
-def trained_head_models(tiny_model, tmp_path_factory):
-    """The tiny BERT saved as a classifier with placeholder labels, and one with label maps that disagree."""
-    from transformers import BertForSequenceClassification, BertTokenizer
-
-    root = tmp_path_factory.mktemp("heads")
-    tokenizer = BertTokenizer.from_pretrained(str(tiny_model))
-    generic = root / "generic"
-    BertForSequenceClassification.from_pretrained(str(tiny_model)).save_pretrained(generic)
-    tokenizer.save_pretrained(generic)
-    broken = root / "broken"
-    model = BertForSequenceClassification.from_pretrained(str(tiny_model), id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
-    model.save_pretrained(broken)
-    tokenizer.save_pretrained(broken)
-    config = json.loads((broken / "config.json").read_text())
-    config["label2id"] = {"neg": 1, "pos": 0}
-    (broken / "config.json").write_text(json.dumps(config))
-    return generic, broken
-
-
 def test_model_label0_problem_and_broken_label_maps(trained_head_models, cli):
     generic, broken = trained_head_models
     result = cli("debug", "model", "--model", generic, "--max-length", "64", "--no-overfit", "--json")

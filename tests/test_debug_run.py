@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,99 +11,22 @@ from bertcli.core.diagnose.stats import rank_correlation
 from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
 from bertcli.core.runs.debug_run import diagnose_run
 from bertcli.core.runs.disk import plan_prune
-
-REPO = Path(__file__).resolve().parents[1]
-LN2 = math.log(2)
-
-
-# --- synthetic trainer states ------------------------------------------------------------------------------------
-
-
-def linear_lr(step: int, total: int, peak: float = 2e-5, warmup: int = 0) -> float:
-    """The LR transformers 5 logs at `step` (the one the step used)."""
-    done = step - 1
-    if done < warmup:
-        return peak * done / max(1, warmup)
-    return peak * (total - done) / max(1, total - warmup)
-
-
-def trainer_state(
-    losses,
-    grad_norms=None,
-    *,
-    every: int = 10,
-    steps_per_epoch: int = 100,
-    evals: dict[int, dict[str, float]] | None = None,
-    lr=None,
-    best: str | None = None,
-    batch: int = 16,
-) -> dict:
-    """A transformers-5 trainer_state.json: one train log every `every` steps, evals after the given steps."""
-    total = every * len(losses)
-    lr = lr or (lambda step: linear_lr(step, total))
-    grad_norms = grad_norms if grad_norms is not None else [1.0 + 0.05 * (i % 3) for i in range(len(losses))]
-    history = []
-    for index, loss in enumerate(losses):
-        step = every * (index + 1)
-        history.append(
-            {"epoch": step / steps_per_epoch, "step": step, "loss": loss, "learning_rate": lr(step), "grad_norm": grad_norms[index]}
-        )
-        if evals and step in evals:
-            history.append(
-                {"epoch": step / steps_per_epoch, "step": step, "eval_runtime": 2.0, "eval_samples_per_second": 250.0,
-                 **{f"eval_{k}": v for k, v in evals[step].items()}}
-            )
-    return {
-        "best_metric": None,
-        "best_model_checkpoint": best,
-        "epoch": total / steps_per_epoch,
-        "global_step": total,
-        "log_history": history,
-        "logging_steps": every,
-        "max_steps": total,
-        "num_train_epochs": math.ceil(total / steps_per_epoch),
-        "save_steps": every,
-        "train_batch_size": batch,
-    }
-
-
-def write_checkpoint(folder: Path, state: dict | None, weights: int = 64, bertcli_json: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    if state is not None:
-        (folder / "trainer_state.json").write_text(json.dumps(state))
-    if weights:
-        (folder / "model.safetensors").write_bytes(b"\0" * weights)
-    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}}))
-    if bertcli_json:
-        (folder / "bertcli.json").write_text(json.dumps({"max_length": 512, "truncation": "head+tail"}))
-    return folder
-
-
-def run_with(tmp_path: Path, state: dict, **kwargs) -> Path:
-    run = tmp_path / "results"
-    write_checkpoint(run / f"checkpoint-{state['global_step']}", state, **kwargs)
-    return run
-
-
-def decaying(n: int, start: float = 0.69, end: float = 0.2, wobble: float = 0.004) -> list[float]:
-    """A loss that falls smoothly from `start` towards `end`, with a small regular wobble."""
-    return [end + (start - end) * math.exp(-4 * i / n) + wobble * (-1) ** i for i in range(n)]
-
-
-def codes(diagnosis) -> dict[str, str]:
-    """Finding code -> level."""
-    return {f.code: f.level for f in diagnosis.findings}
-
-
-def by_code(diagnosis, code: str):
-    return next(f for f in diagnosis.findings if f.code == code)
-
-
-HEALTHY_EVALS = {
-    100: {"loss": 0.32, "accuracy": 0.86},
-    200: {"loss": 0.27, "accuracy": 0.89},
-    300: {"loss": 0.25, "accuracy": 0.90},
-}
+from examples import EXAMPLE_RUNS, REPO
+from states import (
+    BINARY_CONFIG,
+    HEALTHY_EVALS,
+    LN2,
+    RUN_FILES,
+    by_code,
+    codes,
+    decaying,
+    fluctuating_run,
+    linear_lr,
+    reference_state,
+    run_with,
+    trainer_state,
+    write_checkpoint,
+)
 
 
 # --- debug run -----------------------------------------------------------------------------------------------------
@@ -118,7 +38,7 @@ def test_healthy_run_has_no_warnings(tmp_path, cli):
         decaying(30), evals=HEALTHY_EVALS, lr=lambda s: linear_lr(s, total, warmup=30), best="results/checkpoint-300"
     )
     run = run_with(tmp_path, state)
-    write_checkpoint(run / "checkpoint-290", trainer_state(decaying(29)))
+    write_checkpoint(run / "checkpoint-290", trainer_state(decaying(29)), files=RUN_FILES)
     d = diagnose_run(run)
     assert [f for f in d.findings if f.level != "info"] == []
     assert {"loss", "no_overfitting", "fluctuation", "grad_norm", "lr_schedule", "disk"} <= set(codes(d))
@@ -187,23 +107,6 @@ def test_no_evaluation_cannot_tell_overfitting_from_noise(tmp_path):
     assert d.overfitting is None
 
 
-def fluctuating_run(spikes_at: dict[int, float], follow: bool = False) -> tuple[list[float], list[float]]:
-    """Smooth fall for 20 logs, then a loss that swings between ~0.08 and ~0.22; grad norms spike where given.
-
-    With `follow`, the late grad norms also grow with the size of each loss change.
-    """
-    losses = decaying(20, start=0.69, end=0.15, wobble=0.002)
-    late = [0.09, 0.20, 0.10, 0.12, 0.22, 0.09, 0.11, 0.21, 0.08, 0.13, 0.20, 0.10, 0.12, 0.22, 0.09, 0.12]
-    losses += late
-    grads = [2.0 + 0.1 * (i % 4) for i in range(len(losses))]
-    if follow:
-        for i in range(20, len(losses)):
-            grads[i] = 2.0 + 5 * abs(losses[i] - losses[i - 1])
-    for step, value in spikes_at.items():
-        grads[step // 10 - 1] = value
-    return losses, grads
-
-
 def test_fluctuation_with_aligned_spikes(tmp_path, cli):
     # the late jumps up are at logs 22 (0.20), 25 (0.22), 28 (0.21), 31 (0.20), 34 (0.22): spike at three of them
     spikes = {250: 14.0, 280: 12.5, 340: 15.0}
@@ -233,10 +136,8 @@ def test_fluctuation_without_spikes_is_batch_noise(tmp_path):
 
 
 def test_reference_run_spike_is_early_and_does_not_explain_the_late_fluctuation(tmp_path):
-    from test_inspect import make_state
-
     run = tmp_path / "results"
-    write_checkpoint(run / "checkpoint-375", make_state(), bertcli_json=False)
+    write_checkpoint(run / "checkpoint-375", reference_state(), files={"config.json": BINARY_CONFIG})
     d = diagnose_run(run)
     assert d.fluctuation.fluctuating
     assert d.fluctuation.aligned_spike_steps == [70]
@@ -264,7 +165,7 @@ def test_nan_is_an_error_and_fails_the_exit_code(tmp_path, cli):
 def test_nan_averaged_away_by_the_logging_filter_is_named(tmp_path):
     grads = [1.0] * 30
     grads[12] = float("nan")
-    run = run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS), bertcli_json=False)
+    run = run_with(tmp_path, trainer_state(decaying(30), grads, evals=HEALTHY_EVALS), files={"config.json": BINARY_CONFIG})
     finding = by_code(diagnose_run(run), "non_finite")
     assert "grad_norm = nan at step 130" in finding.evidence
     assert any("logging_nan_inf_filter replaced the non-finite loss" in line for line in finding.evidence)
@@ -284,7 +185,8 @@ def test_loss_stuck_at_ln2_is_not_learning(tmp_path, cli):
 
 def test_three_labels_are_judged_against_ln3(tmp_path):
     run = tmp_path / "results"
-    folder = write_checkpoint(run / "checkpoint-400", trainer_state([math.log(3) + 0.003 * (-1) ** i for i in range(40)]))
+    state = trainer_state([math.log(3) + 0.003 * (-1) ** i for i in range(40)])
+    folder = write_checkpoint(run / "checkpoint-400", state, files=RUN_FILES)
     (folder / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b", "2": "c"}}))
     d = diagnose_run(run)
     assert d.loss_trend.num_labels == 3 and d.loss_trend.verdict == "stuck_at_chance"
@@ -335,23 +237,6 @@ def test_rank_correlation():
 # --- disk and --prune ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def run_folder(tmp_path) -> Path:
-    """checkpoint-5/-10/-20/-100 complete (best -10), -50 half-written (older), -110 half-written (newer)."""
-    run = tmp_path / "results"
-    for step, size in ((5, 100), (10, 200), (20, 300), (100, 400)):
-        write_checkpoint(run / f"checkpoint-{step}", trainer_state(decaying(10), every=step // 5 if step >= 5 else 1), weights=size)
-    state = json.loads((run / "checkpoint-100" / "trainer_state.json").read_text())
-    state["best_model_checkpoint"] = "/somewhere/else/results/checkpoint-10"
-    (run / "checkpoint-100" / "trainer_state.json").write_text(json.dumps(state))
-    write_checkpoint(run / "checkpoint-50", None, weights=500)
-    (run / "checkpoint-110").mkdir()
-    (run / "checkpoint-110" / "model.safetensors").write_bytes(b"\0" * 600)
-    (run / "final").mkdir()
-    (run / "final" / "model.safetensors").write_bytes(b"\0" * 700)
-    return run
-
-
 def test_disk_sizes_every_checkpoint_in_numeric_order(run_folder):
     d = diagnose_run(run_folder)
     names = [c.name for c in d.disk.checkpoints]
@@ -394,7 +279,7 @@ def test_prune_keep_two_newest(run_folder):
 
 def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
     run = tmp_path / "results"
-    write_checkpoint(run / "checkpoint-10", trainer_state(decaying(10), every=1))
+    write_checkpoint(run / "checkpoint-10", trainer_state(decaying(10), every=1), files=RUN_FILES)
     (run / "checkpoint-20").mkdir()
     (run / "checkpoint-9").mkdir()
     result = cli("debug", "run", run, "--prune", "--yes", "--json")
@@ -402,8 +287,8 @@ def test_prune_never_removes_the_only_complete_checkpoint(tmp_path, cli):
     assert [c["name"] for c in data["prune"]["remove"]] == ["checkpoint-9"]
     assert (run / "checkpoint-10").is_dir() and (run / "checkpoint-20").is_dir()
     states_only = tmp_path / "states"
-    write_checkpoint(states_only / "checkpoint-3", trainer_state(decaying(10), every=1), weights=0)
-    write_checkpoint(states_only / "checkpoint-6", trainer_state(decaying(10), every=1), weights=0)
+    write_checkpoint(states_only / "checkpoint-3", trainer_state(decaying(10), every=1), weights=0, files=RUN_FILES)
+    write_checkpoint(states_only / "checkpoint-6", trainer_state(decaying(10), every=1), weights=0, files=RUN_FILES)
     assert plan_prune(states_only, None).remove == []
     d = diagnose_run(states_only)
     assert "half_written" not in codes(d) and "trainer states only" in by_code(d, "disk").summary
@@ -430,28 +315,9 @@ def test_missing_run_is_one_clean_line(tmp_path, cli):
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
 
 
-def test_debug_run_imports_no_torch(run_folder):
-    code = (
-        "import sys\n"
-        "from bertcli.cli.app import main\n"
-        "try:\n"
-        f"    main(['debug', 'run', {str(run_folder)!r}])\n"
-        "except SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "HEAVY []" in done.stderr
-
-
 # --- the real example runs, when they are in the repository ------------------------------------------------------
 
-from examples import EXAMPLE_RUNS as REAL_RUNS  # noqa: E402
-
-
-@pytest.mark.parametrize("run", REAL_RUNS, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("run", EXAMPLE_RUNS, ids=lambda p: str(p.relative_to(REPO)))
 def test_real_example_runs(cli, run):
     result = cli("debug", "run", run, "--json")
     assert result.exit_code in (0, 1), result.stderr

@@ -19,11 +19,19 @@ from pathlib import Path
 import pytest
 
 from factory import make_reviews, write_csv
-from test_debug_model import trained_head_models  # noqa: F401  (a fixture used here)
-from test_debug_run import HEALTHY_EVALS, decaying, fluctuating_run, trainer_state, write_checkpoint
-from test_underfitting import EXAMPLE_EVALS, EXAMPLE_LOSSES, binary_eval
+from states import (
+    EXAMPLE_EVALS,
+    EXAMPLE_LOSSES,
+    HEALTHY_EVALS,
+    LN2,
+    RUN_FILES,
+    binary_eval,
+    decaying,
+    fluctuating_run,
+    trainer_state,
+    write_checkpoint,
+)
 
-LN2 = math.log(2)
 MAX_LENGTH = 64  # the tiny model has 128 positions
 SPACED = "my runs"  # planted runs live in a folder whose name has a space: every path to them must be quoted
 COMMANDS_IN_EVIDENCE = re.compile(r": (bertcli .*)$")  # an evidence line names a command last, after ': '
@@ -68,7 +76,7 @@ def record(run: Path, training: dict) -> Path:
 
 def plant(root: Path, name: str, state: dict, training: dict, *, config: dict | None = None) -> Path:
     run = root / name
-    folder = write_checkpoint(run / f"checkpoint-{state['global_step']}", state)
+    folder = write_checkpoint(run / f"checkpoint-{state['global_step']}", state, files=RUN_FILES)
     if config is not None:
         (folder / "config.json").write_text(json.dumps(config))
     return record(run, training)
@@ -78,7 +86,7 @@ def plant_disk_run(root: Path, training: dict) -> Path:
     """Four complete checkpoints (best -10) and a half-written one newer than all of them."""
     run = root / "disk"
     for step in (5, 10, 20, 100):
-        write_checkpoint(run / f"checkpoint-{step}", trainer_state(decaying(10), every=step // 5), weights=100 * step)
+        write_checkpoint(run / f"checkpoint-{step}", trainer_state(decaying(10), every=step // 5), weights=100 * step, files=RUN_FILES)
     (run / "checkpoint-110").mkdir()
     (run / "checkpoint-110" / "model.safetensors").write_bytes(b"\0" * 600)
     return record(run, training)
@@ -86,11 +94,6 @@ def plant_disk_run(root: Path, training: dict) -> Path:
 
 def evals(loss: float, accuracy: float) -> dict[str, float]:
     return {"loss": loss, "accuracy": accuracy}
-
-
-def unprefixed(metrics: dict[str, float]) -> dict[str, float]:
-    """test_underfitting's eval_* metrics as test_debug_run's trainer_state takes them."""
-    return {key.removeprefix("eval_"): value for key, value in metrics.items()}
 
 
 def planted_runs(root: Path, tiny_model: Path, reviews_csv: Path) -> dict[str, tuple[Path, dict]]:
@@ -106,17 +109,14 @@ def planted_runs(root: Path, tiny_model: Path, reviews_csv: Path) -> dict[str, t
     chance_evals = {200: {"loss": 0.6932, "accuracy": 0.5}, 400: {"loss": 0.6931, "accuracy": 0.5}}
     overfit_evals = {100: evals(0.30, 0.88), 200: evals(0.27, 0.90), 300: evals(0.41, 0.89)}
     extra_evals = {100: evals(0.45, 0.798), 200: evals(0.313, 0.884), 300: evals(0.300, 0.880)}
-    underfit_evals = {step: unprefixed(metrics) for step, metrics in EXAMPLE_EVALS.items()}
-    at_chance_evals = {
-        40: unprefixed(binary_eval(130, 120, 250, 250, 0.72)), 120: unprefixed(binary_eval(128, 125, 250, 250, 0.80))
-    }
+    at_chance_evals = {40: binary_eval(130, 120, 250, 250, 0.72), 120: binary_eval(128, 125, 250, 250, 0.80)}
     falling = [0.69 * math.exp(-i / 3) + 0.03 for i in range(12)]
     nan_losses = decaying(30)
     nan_losses[17] = float("nan")
     spikes = fluctuating_run({250: 14.0, 280: 12.5, 340: 15.0}, follow=True)
     noise = fluctuating_run({})
     states = {  # name: (trainer state, recorded recipe)
-        "underfit": (trainer_state(EXAMPLE_LOSSES, steps_per_epoch=25, evals=underfit_evals), plain),
+        "underfit": (trainer_state(EXAMPLE_LOSSES, steps_per_epoch=25, evals=EXAMPLE_EVALS), plain),
         "stuck": (trainer_state(chance_losses, evals=chance_evals), spaced),
         "eval-at-chance": (trainer_state(falling, steps_per_epoch=40, evals=at_chance_evals), renamed),
         "overfit": (trainer_state(decaying(30, end=0.05), evals=overfit_evals, best="elsewhere/checkpoint-200"), spaced),

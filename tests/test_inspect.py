@@ -1,4 +1,4 @@
-"""bertcli inspect-checkpoint: the reference run's findings, exactly; any Trainer state; clean errors; no torch."""
+"""bertcli inspect-checkpoint: the reference run's findings, exactly; any Trainer state; clean errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 import math
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,126 +17,14 @@ from bertcli.core.runs.inspect import analyze_run, inspect_runs
 from bertcli.core.runs.log import sample_rows
 from bertcli.core.runs.lr_schedule import describe_lr_schedule
 from bertcli.core.runs.state import load_trainer_state, parse_trainer_state
-
-REPO = Path(__file__).resolve().parents[1]
-
-# The reference run: 2,000 reviews, batch 16, 3 epochs = 375 steps, lr 2e-5 linear, logging every 10 steps.
-REFERENCE_LOSS = [
-    0.6997, 0.6914, 0.6801, 0.6423, 0.4242, 0.4610, 0.5132, 0.4025, 0.3811, 0.4233,
-    0.3518, 0.3302, 0.2951, 0.2610, 0.2240, 0.2502, 0.2388, 0.2150, 0.2604, 0.2777,
-    0.2010, 0.1893, 0.2105, 0.1760, 0.2279, 0.1402, 0.1311, 0.0843, 0.1502, 0.1187,
-    0.1964, 0.1345, 0.1721, 0.1093, 0.1880, 0.1432, 0.1228,
-]  # steps 10, 20, ..., 370
-REFERENCE_GRAD_NORM = [
-    2.41, 1.87, 2.95, 3.62, 4.10, 3.05, 15.03, 4.52, 3.87, 4.95,
-    3.21, 2.76, 3.94, 2.58, 4.31, 3.47, 2.12, 3.68, 4.77, 4.02,
-    2.39, 1.96, 3.33, 2.85, 4.64, 1.54, 2.27, 1.12, 3.71, 2.04,
-    4.46, 1.83, 3.09, 1.41, 3.95, 2.63, 1.98,
-]
-PEAK_LR, TOTAL, STEPS_PER_EPOCH = 2e-5, 375, 125
-
-
-def linear_lr(step: int, before_step: bool = True, peak: float = PEAK_LR, total: int = TOTAL) -> float:
-    """The LR Trainer logs at `step`: transformers 5 logs the one the step used, 4.x the one after it."""
-    done = step - 1 if before_step else step
-    return peak * (total - done) / total
-
-
-def make_state(
-    losses=REFERENCE_LOSS,
-    grad_norms=REFERENCE_GRAD_NORM,
-    *,
-    every: int = 10,
-    total: int = TOTAL,
-    steps_per_epoch: int = STEPS_PER_EPOCH,
-    global_step: int | None = None,
-    batch: int = 16,
-    epochs: int = 3,
-    lr=None,
-    evals: dict[int, dict[str, float]] | None = None,
-    transformers4: bool = False,
-) -> dict:
-    lr = lr or (lambda step: linear_lr(step, before_step=not transformers4, total=total))
-    history = []
-    for index, loss in enumerate(losses):
-        step = every * (index + 1)
-        entry = {"epoch": round(step / steps_per_epoch, 2), "learning_rate": lr(step), "loss": loss, "step": step}
-        if grad_norms is not None:
-            entry["grad_norm"] = grad_norms[index]
-        history.append(entry)
-        for eval_step, metrics in sorted((evals or {}).items()):
-            if step < eval_step <= step + every:
-                history.append(
-                    {"epoch": round(eval_step / steps_per_epoch, 2), "step": eval_step, "eval_runtime": 3.2,
-                     "eval_samples_per_second": 156.1, **{f"eval_{k}": v for k, v in metrics.items()}}
-                )
-    global_step = global_step if global_step is not None else every * len(losses) + (total - every * len(losses)) % every
-    state = {
-        "best_metric": None,
-        "best_model_checkpoint": None,
-        "epoch": round(global_step / steps_per_epoch, 4),
-        "eval_steps": 500,
-        "global_step": global_step,
-        "is_hyper_param_search": False,
-        "is_local_process_zero": True,
-        "is_world_process_zero": True,
-        "log_history": history,
-        "logging_steps": every,
-        "max_steps": total,
-        "num_train_epochs": epochs,
-        "save_steps": every,
-        "total_flos": 3.1e15,
-        "train_batch_size": batch,
-        "trial_name": None,
-        "trial_params": None,
-    }
-    if not transformers4:
-        state.update(
-            best_global_step=None,
-            num_input_tokens_seen=0,
-            stateful_callbacks={"TrainerControl": {"args": {"should_training_stop": global_step >= total}, "attributes": {}}},
-        )
-    return state
-
-
-def write_checkpoint(folder: Path, state: dict | str | bytes, weights: bool = True, extra: dict | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(state, dict):
-        (folder / "trainer_state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
-    elif isinstance(state, bytes):
-        (folder / "trainer_state.json").write_bytes(state)
-    else:
-        (folder / "trainer_state.json").write_text(state)
-    if weights:
-        (folder / "model.safetensors").write_bytes(b"\0" * 16)
-    for name, data in (extra or {}).items():
-        (folder / name).write_text(json.dumps(data))
-    return folder
-
-
-@pytest.fixture
-def reference_run(tmp_path) -> Path:
-    """results/ with checkpoint-370 and checkpoint-375 (complete) and checkpoint-380 half-written."""
-    run = tmp_path / "results"
-    write_checkpoint(run / "checkpoint-370", make_state(REFERENCE_LOSS, global_step=370))
-    write_checkpoint(run / "checkpoint-375", make_state())
-    (run / "checkpoint-380").mkdir()
-    (run / "checkpoint-380" / "model.safetensors").write_bytes(b"\0" * 16)
-    return run
+from examples import EXAMPLE_STATES, REPO
+from refusals import one_line_error
+from states import REFERENCE_GRAD_NORM, REFERENCE_LOSS, TOTAL, reference_state, trainer_state, write_checkpoint
 
 
 @pytest.fixture
 def wide(monkeypatch):
     monkeypatch.setenv("COLUMNS", "240")
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr and "unexpected" not in lines[0], lines[0]
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # --- the reference run's numbers --------------------------------------------------------------------------------
@@ -238,7 +124,7 @@ def test_trainer_state_file_directly(cli, reference_run):
 def test_transformers4_state_without_grad_norm(tmp_path, cli, wide):
     evals = {125: {"loss": 0.31, "accuracy": 0.874, "matthews": 0.75}, 250: {"loss": 0.27, "accuracy": 0.902, "matthews": 0.80},
              375: {"loss": 0.29, "accuracy": 0.898, "matthews": 0.79}}
-    state = make_state(grad_norms=None, transformers4=True, evals=evals)
+    state = reference_state(grad_norms=None, transformers4=True, evals=evals)
     folder = write_checkpoint(tmp_path / "old" / "checkpoint-375", state)
     run = inspect_runs([folder])[0]
 
@@ -266,7 +152,7 @@ def test_nan_loss_is_found(tmp_path, cli, wide):
     losses[11] = float("nan")  # step 120
     grads = list(REFERENCE_GRAD_NORM)
     grads[11] = float("inf")
-    folder = write_checkpoint(tmp_path / "checkpoint-375", make_state(losses, grads))  # json writes NaN / Infinity
+    folder = write_checkpoint(tmp_path / "checkpoint-375", reference_state(losses, grads))  # json writes NaN / Infinity
     run = inspect_runs([folder])[0]
     assert [(n.step, n.key, n.value) for n in run.non_finite] == [(120, "grad_norm", "inf"), (120, "loss", "nan")]
     nan = next(f for f in run.findings if f.code == "non_finite")
@@ -283,7 +169,7 @@ def test_nan_loss_is_found(tmp_path, cli, wide):
 
 
 def test_bertcli_runs_log_nan_unfiltered(tmp_path):
-    folder = write_checkpoint(tmp_path / "checkpoint-375", make_state(), extra={"bertcli.json": {"max_length": 512, "truncation": "head+tail"}})
+    folder = write_checkpoint(tmp_path / "checkpoint-375", reference_state(), files={"bertcli.json": {"max_length": 512, "truncation": "head+tail"}})
     run = inspect_runs([folder])[0]
     codes = {f.code: f for f in run.findings}
     assert "nan_filter" not in codes and codes["non_finite"].level == "info"
@@ -291,7 +177,7 @@ def test_bertcli_runs_log_nan_unfiltered(tmp_path):
 
 
 def test_intermediate_checkpoint_says_how_far_it_got(tmp_path):
-    folder = write_checkpoint(tmp_path / "checkpoint-120", make_state(REFERENCE_LOSS[:12], REFERENCE_GRAD_NORM[:12], global_step=120))
+    folder = write_checkpoint(tmp_path / "checkpoint-120", reference_state(REFERENCE_LOSS[:12], REFERENCE_GRAD_NORM[:12], global_step=120))
     run = inspect_runs([folder])[0]
     progress = next(f for f in run.findings if f.code == "progress")
     assert "step 120 of 375 (epoch 0.96 of 3)" in progress.summary
@@ -332,7 +218,7 @@ def test_steady_grad_norms_have_no_spikes(tmp_path):
     """Few, steady norms: a MAD near zero must not turn a 1.4x bump into a spike."""
     norms = [0.45, 0.44, 0.64, 0.46, 0.45, 0.37, 0.45, 0.46]
     losses = [0.6956, 0.6940, 0.6921, 0.6900, 0.6885, 0.6870, 0.6831, 0.6882]
-    folder = write_checkpoint(tmp_path / "checkpoint-8", make_state(losses, norms, every=1, total=8, steps_per_epoch=4))
+    folder = write_checkpoint(tmp_path / "checkpoint-8", trainer_state(losses, norms, every=1, steps_per_epoch=4))
     run = inspect_runs([folder])[0]
     assert run.grad_norms.spikes == [] and run.grad_norms.threshold > 0.64
     loss = next(f for f in run.findings if f.code == "loss")
@@ -380,15 +266,15 @@ def test_plot_into_a_missing_folder_is_a_clean_error(cli, reference_run, tmp_pat
 
 
 def test_compare_two_runs(tmp_path, cli, wide):
-    three = write_checkpoint(tmp_path / "epochs3" / "checkpoint-375", make_state(),
-                             extra={"bertcli.json": {"max_length": 512, "weight_decay": 0.01}})
+    three = write_checkpoint(tmp_path / "epochs3" / "checkpoint-375", reference_state(),
+                             files={"bertcli.json": {"max_length": 512, "weight_decay": 0.01}})
     losses2 = [round(0.7 - 0.0025 * i, 4) for i in range(50)]
     grads2 = [2.0 + (i % 5) * 0.3 for i in range(50)]
     evals = {250: {"loss": 0.25, "accuracy": 0.91}, 500: {"loss": 0.27, "accuracy": 0.915}}
     two = write_checkpoint(
         tmp_path / "epochs2" / "checkpoint-500",
-        make_state(losses2, grads2, total=500, steps_per_epoch=250, batch=8, epochs=2, evals=evals),
-        extra={"bertcli.json": {"max_length": 512, "weight_decay": 0.05}},
+        trainer_state(losses2, grads2, steps_per_epoch=250, batch=8, evals=evals),
+        files={"bertcli.json": {"max_length": 512, "weight_decay": 0.05}},
     )
     result = cli("inspect-checkpoint", tmp_path / "epochs3", tmp_path / "epochs2", "--json")
     assert result.exit_code == 0, result.stderr
@@ -420,8 +306,8 @@ def test_compare_two_runs(tmp_path, cli, wide):
 
 def _bad(tmp_path: Path, case: str) -> Path:
     run = tmp_path / "run"
-    write_checkpoint(run / "checkpoint-370", make_state(global_step=370, losses=REFERENCE_LOSS))
-    state = make_state()
+    write_checkpoint(run / "checkpoint-370", reference_state(global_step=370))
+    state = reference_state()
     if case == "missing":
         return run / "checkpoint-999"
     if case == "no state folder":
@@ -515,7 +401,7 @@ def test_malicious_training_args_is_never_loaded(cli, tmp_path, wide):
     marker = tmp_path / "PWNED"
     payload = pickle.dumps(_Booby(marker))
     run = tmp_path / "results"
-    folder = write_checkpoint(run / "checkpoint-375", make_state())
+    folder = write_checkpoint(run / "checkpoint-375", reference_state())
     (folder / "training_args.bin").write_bytes(payload)
     for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
         (folder / name).write_bytes(payload)
@@ -543,7 +429,7 @@ json_values = st.recursive(
 )
 LOG_KEYS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_accuracy", "train_runtime", "x"]
 STATE_KEYS = ["global_step", "max_steps", "epoch", "train_batch_size", "best_metric", "best_model_checkpoint", "logging_steps"]
-REFERENCE_TEXT = json.dumps(make_state(), indent=2)
+REFERENCE_TEXT = json.dumps(reference_state(), indent=2)
 
 
 def _survives(text: str) -> None:
@@ -574,7 +460,7 @@ def test_fuzz_random_json(value):
     )
 )
 def test_fuzz_mutated_reference_state(mutations):
-    state = make_state()
+    state = reference_state()
     for in_log, index, key, value in mutations:
         target = state["log_history"][index % len(state["log_history"])] if in_log else state
         if value == "<drop>":
@@ -604,7 +490,7 @@ def test_fuzz_rendering_never_crashes(mutations):
 
     from bertcli.render.inspect import render_run
 
-    state = make_state(evals={125: {"loss": 0.3, "accuracy": 0.9}})
+    state = reference_state(evals={125: {"loss": 0.3, "accuracy": 0.9}})
     for index, key, value in mutations:
         state["log_history"][index % len(state["log_history"])][key] = value
     try:
@@ -622,31 +508,9 @@ def test_deeply_nested_json_is_a_clean_error():
         parse_trainer_state("[" * 100_000 + "]" * 100_000, Path("deep.json"))
 
 
-# --- light and fast ---------------------------------------------------------------------------------------------
-
-
-def test_inspect_imports_no_torch(reference_run):
-    code = (
-        "import sys\n"
-        "from bertcli.cli.app import main\n"
-        "try:\n"
-        f"    main(['inspect-checkpoint', {str(reference_run)!r}])\n"
-        "except SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules)\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "HEAVY []" in done.stderr
-    assert "lowest loss" in done.stdout
-
-
 # --- the real example runs, when they are in the repository ------------------------------------------------------
 
-from examples import EXAMPLE_STATES as REAL_STATES  # noqa: E402
-
-@pytest.mark.parametrize("state_file", REAL_STATES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("state_file", EXAMPLE_STATES, ids=lambda p: str(p.relative_to(REPO)))
 def test_real_example_states(cli, state_file):
     run = inspect_runs([state_file])[0]
     codes = {f.code for f in run.findings}

@@ -390,20 +390,6 @@ def test_newest_run_wins_among_runs_in_results(run_dir, tmp_path):
     assert found.path == str(results / "newer" / "final") and found.chosen_as == "final"
 
 
-def test_help_has_examples_and_imports_no_torch():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\nfrom typer.testing import CliRunner\nfrom bertcli.cli.app import app\n"
-        "r = CliRunner().invoke(app, ['predict', '--help'])\nassert r.exit_code == 0, r.output\n"
-        "assert 'bertcli predict' in r.output, r.output\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_int8_quantizes_qkv_and_ffn_input_only(final):
     from bertcli.core.inference.load import load_for_inference
 

@@ -13,7 +13,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from refusals import assert_refused
+from refusals import assert_refused, error_lines
 
 from bertcli.core.runs.checkpoints import list_checkpoints, newest_resumable_checkpoint
 
@@ -128,11 +128,6 @@ def test_refused_and_nothing_lost(cli, small_run, tiny_model, reviews_csv, tmp_p
         assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
-def _error_lines(result) -> list[str]:
-    assert "Traceback" not in result.stderr, result.stderr
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
-
-
 def _fill_the_disk_at(monkeypatch, step: int, name: str = "optimizer.pt", code: int = errno.ENOSPC) -> None:
     """The save of checkpoint-`step` fails after writing part of `name`, as on a full (or read-only) disk."""
     import torch
@@ -203,7 +198,7 @@ def test_a_failed_save_through_the_cli_is_one_error_line(cli, tiny_model, review
     _fill_the_disk_at(monkeypatch, 4, "scheduler.pt", code)
     result = cli(*_args(tiny_model, reviews_csv, out))
     assert result.exit_code == 1
-    errors = _error_lines(result)
+    errors = error_lines(result)
     assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]), result.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]

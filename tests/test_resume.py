@@ -22,6 +22,7 @@ from bertcli.core.runs.checkpoints import (
     newest_resumable_checkpoint,
     remove_folder,
 )
+from states import logged_losses
 
 # --- in process: an uninterrupted run kept whole, and runs "killed" at a chosen checkpoint ----------------------
 # 96 reviews, 10 carved for eval → 86 train, batch 8 → 11 steps per epoch; epoch 2 is steps 12-22.
@@ -36,11 +37,6 @@ def _config(model: Path, data: Path, out: Path, **overrides):
                   max_length=64, train_size=None, eval_size=None, save_steps=3, logging_steps=1,
                   keep_checkpoints=100, tensorboard=False)
     return TrainConfig(**{**values, **overrides})
-
-
-def _losses(checkpoint: Path) -> dict[int, float]:
-    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
-    return {e["step"]: e["loss"] for e in history if "loss" in e}
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +67,13 @@ def test_resume_in_epoch_2_logs_the_same_losses(uninterrupted, tiny_model, revie
     from bertcli.core.training import train
 
     assert killed_at > STEPS_PER_EPOCH
-    expected = _losses(uninterrupted / f"checkpoint-{TOTAL}")
+    expected = logged_losses(uninterrupted / f"checkpoint-{TOTAL}")
     assert sorted(expected) == list(range(1, TOTAL + 1))
     out = _killed_copy(uninterrupted, tmp_path / "run", [s for s in (3, 6, 9, 11, 12, 15, 18) if s <= killed_at])
 
     report = train(_config(tiny_model, reviews_csv, out, resume=True))
     assert report.global_step == TOTAL
-    got = _losses(out / f"checkpoint-{TOTAL}")
+    got = logged_losses(out / f"checkpoint-{TOTAL}")
     assert sorted(got) == sorted(expected)
     after = [s for s in expected if s > killed_at]
     assert after, "nothing trained after the resume point"
@@ -186,7 +182,7 @@ def test_half_deleted_and_stray_folders_are_never_resumed_and_are_cleared(
     assert report.global_step == TOTAL
     assert all(c.resumable for c in list_checkpoints(out))
     # resumed from 15, so steps 16-22 match the uninterrupted run
-    expected, got = _losses(uninterrupted / f"checkpoint-{TOTAL}"), _losses(out / f"checkpoint-{TOTAL}")
+    expected, got = logged_losses(uninterrupted / f"checkpoint-{TOTAL}"), logged_losses(out / f"checkpoint-{TOTAL}")
     assert [got[s] for s in range(16, TOTAL + 1)] == pytest.approx([expected[s] for s in range(16, TOTAL + 1)], rel=1e-5)
 
 
@@ -270,7 +266,7 @@ def uninterrupted_cli(tmp_path_factory, tiny_model, reviews_csv) -> dict[int, fl
     out = tmp_path_factory.mktemp("uninterrupted-cli") / "run"
     done = subprocess.run(_train_cmd(tiny_model, reviews_csv, out), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return _losses(newest_complete_checkpoint(out).path)
+    return logged_losses(newest_complete_checkpoint(out).path)
 
 
 def test_resume_after_sigkill_in_epoch_2_reaches_the_same_losses(tiny_model, reviews_csv, tmp_path, uninterrupted_cli):
@@ -293,7 +289,7 @@ def test_resume_after_sigkill_in_epoch_2_reaches_the_same_losses(tiny_model, rev
     state = json.loads((newest_complete_checkpoint(out).path / "trainer_state.json").read_text())
     assert state["global_step"] == MAX_STEPS
     # the history continues where the killed run stopped: every step logged exactly once, with the same loss
-    got = _losses(newest_complete_checkpoint(out).path)
+    got = logged_losses(newest_complete_checkpoint(out).path)
     assert sorted(got) == list(range(1, MAX_STEPS + 1))
     after = list(range(killed_at + 1, MAX_STEPS + 1))
     assert [got[s] for s in after] == pytest.approx([uninterrupted_cli[s] for s in after], rel=1e-5)
@@ -310,6 +306,6 @@ def test_resume_after_sigkill_during_a_save(tiny_model, reviews_csv, tmp_path, u
     newest = newest_complete_checkpoint(out)
     assert newest.step == MAX_STEPS
     assert all(c.resumable for c in list_checkpoints(out))
-    got = _losses(newest.path)
+    got = logged_losses(newest.path)
     after = list(range(resumed_from + 1, MAX_STEPS + 1))
     assert [got[s] for s in after] == pytest.approx([uninterrupted_cli[s] for s in after], rel=1e-5)

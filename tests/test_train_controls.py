@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from refusals import assert_refused
+from states import decaying, logged_losses, read_state, run_with, trainer_state
 
 # 96 reviews, 10 carved for eval → 86 train; batch 8 → 11 steps per epoch.
 FAST = ["--batch-size", "8", "--lr", "5e-3", "--max-length", "32", "--train-size", "all", "--eval-size", "all",
         "--save-steps", "100", "--logging-steps", "1", "--no-tensorboard", "-q"]
-
-
-def _state(folder: Path) -> dict:
-    return json.loads((folder / "trainer_state.json").read_text())
-
-
-def _losses(folder: Path) -> dict[int, float]:
-    return {e["step"]: e["loss"] for e in _state(folder)["log_history"] if "loss" in e}
 
 
 def _newest(run: Path) -> Path:
@@ -132,7 +125,7 @@ def test_early_stopping_ends_the_run_and_says_why(stopped):
     assert report["global_step"] == 8
     stop = report["early_stop"]
     assert (stop["step"], stop["patience"], stop["best_step"], stop["metric"]) == (8, 3, 2, "loss")
-    evals = [e for e in _state(out / "checkpoint-8")["log_history"] if "eval_loss" in e]
+    evals = [e for e in read_state(out / "checkpoint-8")["log_history"] if "eval_loss" in e]
     assert [e["step"] for e in evals] == [2, 4, 6, 8]  # every --eval-steps, each with its checkpoint
     assert {f"checkpoint-{s}" for s in (2, 4, 6, 8)} <= {p.name for p in out.glob("checkpoint-*")}
     assert stop["best_value"] == pytest.approx(evals[0]["eval_loss"])
@@ -161,8 +154,8 @@ def test_patience_survives_a_kill_and_resume(stopped, tiny_model, reviews_csv, t
     report = train(_config(tiny_model, reviews_csv, out, resume=True))
     assert report.global_step == 8
     assert report.early_stop is not None and (report.early_stop.step, report.early_stop.best_step) == (8, 2)
-    expected = _losses(run / "checkpoint-8")
-    got = _losses(out / "checkpoint-8")
+    expected = logged_losses(run / "checkpoint-8")
+    got = logged_losses(out / "checkpoint-8")
     assert [pytest.approx(got[s], abs=1e-6) for s in (7, 8)] == [expected[7], expected[8]]
 
 
@@ -191,7 +184,6 @@ def test_inspect_checkpoint_says_early_stopping_ended_the_run(cli, stopped):
 
 def test_debug_run_does_not_suggest_fewer_epochs_after_early_stopping(tmp_path):
     from bertcli.core.runs.debug_run import diagnose_run
-    from test_debug_run import decaying, run_with, trainer_state
 
     evals = {100: {"loss": 0.45, "accuracy": 0.798}, 200: {"loss": 0.313, "accuracy": 0.884}, 300: {"loss": 0.300, "accuracy": 0.880}}
     run = run_with(tmp_path, trainer_state(decaying(30), evals=evals))
@@ -312,7 +304,7 @@ def weighted_runs(tmp_path_factory, tiny_model, reviews_csv):
 
 
 def test_class_weights_one_one_train_as_no_weights(weighted_runs):
-    assert _losses(weighted_runs["ones"] / "checkpoint-6") == _losses(weighted_runs["none"] / "checkpoint-6")
+    assert logged_losses(weighted_runs["ones"] / "checkpoint-6") == logged_losses(weighted_runs["none"] / "checkpoint-6")
 
 
 def test_class_weights_favouring_a_label_predict_it_more_often(weighted_runs, reviews_csv):
@@ -346,9 +338,9 @@ def test_label_smoothing_keeps_the_loss_above_its_floor(cli, tiny_model, reviews
     q = 1 - smoothing + smoothing / 2
     floor = -(q * math.log(q) + (1 - q) * math.log(1 - q))
     memorise = ["--train-size", "8", "--max-steps", "20", "--lr", "2e-2", "--no-group-by-length"]
-    plain = _losses(_newest(_train(cli, tiny_model, reviews_csv, tmp_path / "plain", *memorise)))
+    plain = logged_losses(_newest(_train(cli, tiny_model, reviews_csv, tmp_path / "plain", *memorise)))
     smoothed_run = _train(cli, tiny_model, reviews_csv, tmp_path / "smoothed", *memorise, "--label-smoothing", str(smoothing))
-    smoothed = _losses(_newest(smoothed_run))
+    smoothed = logged_losses(_newest(smoothed_run))
     assert min(plain.values()) < floor - 0.05, min(plain.values())  # memorised: the floor is what holds the other back
     assert min(smoothed.values()) >= floor - 1e-4, (min(smoothed.values()), floor)
     assert min(smoothed.values()) < floor + 0.1  # and it did memorise, down to near the floor
@@ -366,7 +358,7 @@ def test_grad_accum_takes_the_steps_and_losses_of_the_bigger_batch(cli, tiny_mod
     assert result.exit_code == 0, result.stderr
     assert "6 optimizer steps (6/epoch) of batch 8 x 2 accumulated = effective batch 16" in result.stderr
     accumulated = tmp_path / "b8x2"
-    a, b = _losses(big / "checkpoint-6"), _losses(accumulated / "checkpoint-6")
+    a, b = logged_losses(big / "checkpoint-6"), logged_losses(accumulated / "checkpoint-6")
     assert sorted(a) == sorted(b) == list(range(1, 7))
     for step in a:
         assert b[step] == pytest.approx(a[step], rel=0.05), (step, a, b)

@@ -19,88 +19,18 @@ from bertcli.core.diagnose.chance import (
 )
 from bertcli.core.runs.debug_run import diagnose_run
 from bertcli.core.runs.underfitting import recorded_accuracy
+from examples import REPO
+from factory import make_reviews, write_csv
+from states import EXAMPLE_EVALS, EXAMPLE_LOSSES, LN2, MINILM_CONFIG, binary_eval, by_code, codes, plant_run
 
-REPO = Path(__file__).resolve().parents[1]
-LN2, LN3 = math.log(2), math.log(3)
-MINILM_CONFIG = {"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6, "id2label": {"0": "negative", "1": "positive"}}
 BASE_CONFIG = {"model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12, "id2label": {"0": "negative", "1": "positive"}}
-
-
-# --- planted run states --------------------------------------------------------------------------------------------
-
-
-def binary_eval(tp: int, tn: int, positives: int, negatives: int, loss: float) -> dict[str, float]:
-    """The eval metrics bertcli logs for two labels, from a confusion matrix."""
-    predicted_positive = tp + negatives - tn
-    precision, recall = tp / predicted_positive, tp / positives
-    return {
-        "eval_loss": loss,
-        "eval_accuracy": (tp + tn) / (positives + negatives),
-        "eval_precision": precision,
-        "eval_recall": recall,
-        "eval_f1": 2 * precision * recall / (precision + recall),
-    }
-
-
-def plant_run(
-    tmp_path: Path,
-    losses: list[float],
-    *,
-    every: int = 10,
-    per_epoch: int = 25,
-    total: int | None = None,
-    max_steps: int | None = None,
-    evals: dict[int, dict[str, float]] | None = None,
-    lr: float = 2e-5,
-    config: dict | None = None,
-    training: dict | None = None,
-) -> Path:
-    """A run folder with one checkpoint: trainer_state.json (linear LR from `lr`, no warmup), config.json, bertcli.json."""
-    total = total or every * len(losses)
-    max_steps = max_steps or total
-    history = [
-        {"epoch": every * (i + 1) / per_epoch, "step": every * (i + 1), "loss": loss, "grad_norm": 1.2 + 0.05 * (i % 3),
-         "learning_rate": lr * (max_steps - every * (i + 1) + 1) / max_steps}
-        for i, loss in enumerate(losses)
-    ]
-    for step, metrics in (evals or {}).items():
-        history.append({"epoch": step / per_epoch, "step": step, **metrics, "eval_runtime": 3.0})
-    history.sort(key=lambda h: (h["step"], "eval_loss" in h))
-    state = {
-        "global_step": total, "max_steps": max_steps, "epoch": total / per_epoch, "num_train_epochs": math.ceil(max_steps / per_epoch),
-        "logging_steps": every, "save_steps": every, "train_batch_size": 16, "log_history": history,
-    }
-    folder = tmp_path / "run" / f"checkpoint-{total}"
-    folder.mkdir(parents=True)
-    (folder / "trainer_state.json").write_text(json.dumps(state))
-    (folder / "config.json").write_text(json.dumps(config or MINILM_CONFIG))
-    settings = {"max_length": 256, "truncation": "head+tail"}
-    if training is not None:
-        settings["training"] = training
-    (folder / "bertcli.json").write_text(json.dumps(settings))
-    return folder.parent
-
-
 MINILM_RECIPE = {
     "model": "models/all-MiniLM-L6-v2", "dataset": "data/imdb", "train_size": 400, "eval_size": 500,
     "learning_rate": 2e-5, "num_train_epochs": 3, "train_batch_size": 16,
 }
-# The reference recipe on MiniLM with 400 train reviews at 256 tokens: 75 steps, loss 0.6934 → 0.6755,
-# eval accuracy 0.534 / 0.554 / 0.670 on 500 reviews, 253 of them positive.
-EXAMPLE_LOSSES = [0.6934, 0.6921, 0.6905, 0.6880, 0.6851, 0.6790, 0.6755]
-EXAMPLE_EVALS = {
-    25: binary_eval(200, 67, 253, 247, 0.6921),
-    50: binary_eval(190, 87, 253, 247, 0.6893),
-    75: binary_eval(170, 165, 253, 247, 0.6832),
-}
 
 
-def codes(d) -> dict[str, str]:
-    return {f.code: f.level for f in d.findings}
-
-
-def by_code(d, code: str):
-    return next(f for f in d.findings if f.code == code)
+# --- planted run states --------------------------------------------------------------------------------------------
 
 
 def test_reference_recipe_on_400_reviews_is_underfitting(tmp_path, cli):
@@ -286,8 +216,6 @@ def chance_run(tmp_path_factory, tiny_model, reviews_csv) -> Path:
 
 @pytest.fixture(scope="module")
 def held_out_reviews(tmp_path_factory) -> Path:
-    from factory import make_reviews, write_csv
-
     return write_csv(tmp_path_factory.mktemp("held") / "held.csv", make_reviews(60, seed=7))
 
 
