@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,9 @@ def test_command_line_mistakes_are_one_line(cli, args, needle):
 
 
 def test_shell_completion_script():
+    # typer finds the shell from the parent processes unless told which one (its own switch for tests):
+    # under a scheduler or in the background the parent need not be a shell
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     done = subprocess.run([sys.executable, "-m", "bertcli", "--show-completion", "bash"], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env=env)
     assert done.returncode == 0 and "complete" in done.stdout and "bertcli" in done.stdout
