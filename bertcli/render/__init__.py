@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
+from bertcli.core.formatting import size_text as human_bytes  # noqa: F401  (one byte format, core and render)
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -54,17 +56,6 @@ def print_json(data: Any) -> None:
     from bertcli.core.jsondata import plain
 
     sys.stdout.write(json.dumps(plain(data), indent=2, allow_nan=False) + "\n")
-
-
-def human_bytes(n: float | int | None) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def human_seconds(s: float | None) -> str:

@@ -23,6 +23,7 @@ from bertcli.core.runs.checkpoints import (
     remove_folder,
 )
 from bertcli.core.errors import BertCliError, CheckpointError, DiskSpaceError, UsageError
+from bertcli.core.formatting import size_text
 from bertcli.core.training.processes import is_main_process
 
 if TYPE_CHECKING:
@@ -42,13 +43,6 @@ class OutputDirPlan:
     remove: list[Path] = field(default_factory=list)  # deleted only once every check has passed
     reclaimable_bytes: int = 0  # what the run's earlier files hold: kept, overwritten or deleted, never extra
     notes: list[str] = field(default_factory=list)
-
-
-def _size(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{int(n)} bytes"
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -119,7 +113,7 @@ def inspect_output_dir(cfg: TrainConfig) -> OutputDirPlan:
         plan.reclaimable_bytes = sum(folder_bytes(p) for p in earlier)
         plan.notes.append(
             f"--overwrite: deleting the earlier run in {out} ({len(existing)} checkpoint(s), "
-            f"{_size(plan.reclaimable_bytes)})"
+            f"{size_text(plan.reclaimable_bytes)})"
         )
     elif leftovers:
         plan.remove = leftovers
@@ -179,9 +173,9 @@ def check_disk(out: Path, run_bytes: int, free: int, reclaimable: int) -> None:
     """Refuse a run that will not fit; what the run's earlier checkpoints hold counts as space it has."""
     if free + reclaimable >= run_bytes * DISK_HEADROOM:
         return
-    held = f" (its earlier files hold {_size(reclaimable)} of that)" if reclaimable else ""
+    held = f" (its earlier files hold {size_text(reclaimable)} of that)" if reclaimable else ""
     raise DiskSpaceError(
-        f"the run needs about {_size(run_bytes * DISK_HEADROOM)} in {out}{held} but only {_size(free)} is free — "
+        f"the run needs about {size_text(run_bytes * DISK_HEADROOM)} in {out}{held} but only {size_text(free)} is free — "
         f"free some space, use --output-dir on a bigger disk, or lower --keep-checkpoints"
     )
 
@@ -211,7 +205,7 @@ def write_failure(err: OSError, out: Path, trainer: Any = None) -> BertCliError 
         where = f"while writing {err.filename or out}" + (f" at step {step}" if step else "")
     if err.errno in DISK_FULL_ERRNOS:
         return DiskSpaceError(
-            f"no space left on the device {where}: {_size(free_bytes(out))} free in {out} — free some space; {then}"
+            f"no space left on the device {where}: {size_text(free_bytes(out))} free in {out} — free some space; {then}"
         )
     return BertCliError(
         f"cannot write {where.removeprefix('while writing ').removeprefix('while saving ')}: "
