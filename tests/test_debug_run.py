@@ -323,3 +323,14 @@ def test_real_example_runs(cli, run):
     assert result.exit_code in (0, 1), result.stderr
     data = json.loads(result.stdout)
     assert data["findings"] and data["loss_trend"]["verdict"] != "too_few"
+
+
+def test_fix_for_a_run_that_carved_its_eval_split_carves_again(tmp_path):
+    """bertcli.json records a carved eval split by what it is ('carved from train'), which is no split name:
+    the printed fix names the train split, which carves again, instead of that phrase."""
+    evals = {100: {"loss": 0.30, "accuracy": 0.88}, 200: {"loss": 0.27, "accuracy": 0.90}, 300: {"loss": 0.41, "accuracy": 0.89}}
+    training = {"dataset": "reviews.csv", "train_split": "train", "eval_split": "carved from train"}
+    files = {**RUN_FILES, "bertcli.json": {**RUN_FILES["bertcli.json"], "training": training}}
+    run = run_with(tmp_path, trainer_state(decaying(30, start=0.69, end=0.05), evals=evals), files=files)
+    fix = by_code(diagnose_run(run), "overfitting").fix
+    assert "--eval-split train " in fix and "carved from train" not in fix

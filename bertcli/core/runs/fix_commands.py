@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertcli.core.commands import bertcli_command, data_flags
+from bertcli.core.data.selection import CARVED
 from bertcli.core.formatting import sci
 from bertcli.core.runs.diagnosis import RunDiagnosis
 from bertcli.core.runs.numbers import general, is_finite
@@ -77,13 +78,15 @@ def recorded_model(d: RunDiagnosis) -> str | None:
 def run_data_flags(d: RunDiagnosis) -> dict[str, Any]:
     """The run's dataset options and model, as `debug data` takes them."""
     recorded = d.recorded
+    train_split = _text(recorded.train_split) or "train"
+    eval_split = _text(recorded.eval_split)
     return data_flags(
         _text(recorded.dataset),
         model=recorded_model(d),
         text_column=_text(recorded.text_column) or "text",
         label_column=_text(recorded.label_column) or "label",
-        train_split=_text(recorded.train_split) or "train",
-        eval_split=_text(recorded.eval_split),
+        train_split=train_split,
+        eval_split=train_split if eval_split == CARVED else eval_split,  # naming the train split carves again
     )
 
 
