@@ -46,11 +46,6 @@ def console_err() -> Console:
     return Console(file=sys.stderr, stderr=True, width=_width(sys.stderr))
 
 
-def hint(message: str) -> None:
-    if is_main_process():
-        console_err().print(message, highlight=False)
-
-
 def print_json(data: Any) -> None:
     """One JSON document on stdout, through bertcli's one encoding (dataclasses, paths, arrays; NaN as null)."""
     from bertcli.core.jsondata import plain
