@@ -17,7 +17,7 @@ def test_gpu_arguments_turn_on_fused_adamw_pinned_memory_and_compile():
     assert gpu["bf16"] and not gpu["fp16"] and gpu["optim"] == "adamw_torch_fused"
     assert gpu["dataloader_pin_memory"] and gpu["torch_compile"] and not gpu["use_cpu"]
     cpu = accelerator_arguments("cpu", "fp32", compile=False)
-    assert not cpu["bf16"] and cpu["optim"] == "adamw_torch" and not cpu["dataloader_pin_memory"] and cpu["use_cpu"]
+    assert not cpu["bf16"] and cpu["optim"] == "adamw_torch_fused" and not cpu["dataloader_pin_memory"] and cpu["use_cpu"]
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
     assert set(gpu) <= names and set(cpu) <= names
     TrainingArguments(output_dir="unused", report_to="none", **cpu)  # accepted as it is on this machine

@@ -185,7 +185,7 @@ TrainedModelOpt = Annotated[
     ),
 ]
 QuantizeOpt = Annotated[
-    str, choice_option("--quantize", choices=QUANTIZATIONS, help="none, or int8: dynamic int8 query/key/value and FFN-input layers on oneDNN, the rest in --precision (x86 CPU; fastest with VNNI or AMX, less gain on AVX2-only CPUs).")
+    str, choice_option("--quantize", choices=QUANTIZATIONS, help="none, or int8: dynamic int8 query/key/value and FFN-input layers on oneDNN, the rest in --precision (x86 CPU; pays off with VNNI or AMX, not on AVX2-only CPUs: bench/README.md).")
 ]
 InferencePrecisionOpt = Annotated[
     str, choice_option("--precision", choices=INFERENCE_PRECISIONS, help="auto (bf16 where the GPU or CPU has native bf16, else fp32), fp32 or bf16.")

@@ -102,7 +102,7 @@ def resolve_attention_dropout(requested: float | None, device: str) -> float | N
 
 
 def accelerator_arguments(device: str, precision: str, compile: bool) -> dict[str, Any]:
-    """TrainingArguments that depend on the hardware: mixed precision, fused AdamW, pinned memory, compile.
+    """TrainingArguments that depend on the hardware: mixed precision, pinned memory, compile; fused AdamW on both.
 
     The same code runs on CPU with the accelerator-only features switched off.
     """
@@ -110,7 +110,7 @@ def accelerator_arguments(device: str, precision: str, compile: bool) -> dict[st
     return {
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
-        "optim": "adamw_torch_fused" if on_gpu else "adamw_torch",
+        "optim": "adamw_torch_fused",  # on CPU too: 6x less optimizer time than foreach (bench/README.md)
         "dataloader_pin_memory": on_gpu,
         "dataloader_num_workers": 2 if on_gpu else 0,
         "torch_compile": compile,

@@ -9,8 +9,9 @@ GELU and LayerNorm.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any
+from typing import Any, Iterator
 
 SUPPORTED = ("BertForSequenceClassification",)
 
@@ -71,3 +72,19 @@ def run_last_layer_for_cls_only(model: Any) -> bool:
         return False
     model.bert.encoder.layer[-1] = wrapper(model.bert.encoder.layer[-1])
     return True
+
+
+@contextlib.contextmanager
+def cls_only_during(model: Any) -> Iterator[bool]:
+    """Inside the block the last layer runs for [CLS] alone where the model supports it (evaluation during
+    training); the original layer is back in place after it, before training or saving go on."""
+    if not supports_cls_only(model):
+        yield False
+        return
+    layers = model.bert.encoder.layer
+    original = layers[-1]
+    layers[-1] = _last_layer_cls_only_class()(original)
+    try:
+        yield True
+    finally:
+        layers[-1] = original

@@ -93,15 +93,17 @@ FULL_RANGE, REDUCED_RANGE = 127, 63  # the largest weight code: 8 bits, or 7 whe
 
 
 def speed_note() -> str | None:
-    """What int8 buys on this CPU, where it is less than it promises: without VNNI or AMX, int8 ran 1.76x the
-    transformers pipeline on an AVX2-only machine against 3.7x with AMX (bench/README.md)."""
+    """What int8 buys on this CPU, where it does not pay off: without VNNI or AMX, int8 ran 1.76x the
+    transformers pipeline on an AVX2-only machine (short of the 2x that would make it worth its label
+    changes) against 3.7x with AMX (bench/README.md)."""
     from bertcli.core.cpu import describe_cpu, has_int8_dot_product
 
     if has_int8_dot_product():
         return None
     return (
-        f"--quantize int8 on this CPU ({describe_cpu()}): 7-bit weights, and less speed than int8 promises — "
-        "1.76x the transformers pipeline measured on an AVX2-only machine, 3.7x with AMX (bench/README.md)"
+        f"--quantize int8 on this CPU ({describe_cpu()}): 7-bit weights, and int8 does not pay off here as it does "
+        "with VNNI or AMX — 1.76x the transformers pipeline on an AVX2-only machine (short of 2x; fp32 gave 1.14x), "
+        "3.7x with AMX (bench/README.md)"
     )
 
 

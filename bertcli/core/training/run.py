@@ -352,7 +352,11 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
             load_safetensors_weights(trainer.model, best)
             done.final_from = best.name
         if run.eval_ds is not None:
-            done.final_metrics = {k[5:]: v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
+            scored = best if best is not None and done.final_from == best.name else None
+            final_step = int(scored.name.rsplit("-", 1)[1]) if scored else state.global_step
+            done.final_metrics = scored_in_this_run(state.log_history, final_step, run.output.resume_from) or {
+                k[5:]: v for k, v in trainer.evaluate().items() if k.startswith("eval_")
+            }
         trainer.save_model(str(done.final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
             write_final_files(run, plan, done, hyperparameters)
@@ -365,6 +369,20 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
         if is_distributed():
             destroy_process_group()
     return done
+
+
+def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
+    """The eval metrics this run logged at `step`, if it evaluated there: the final model is then the very
+    weights that were scored, and a final evaluation would repeat those numbers (a fifth of a short run's
+    time on CPU, bench/README.md). An evaluation from before a resume does not count: it may have scored
+    another eval set."""
+    first_step = int(Path(resumed_from).name.rsplit("-", 1)[-1]) if resumed_from else -1
+    if step <= first_step:
+        return None
+    for entry in reversed(log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {k[5:]: v for k, v in entry.items() if k.startswith("eval_")}
+    return None
 
 
 def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperparameters: dict[str, Any]) -> None:
