@@ -388,3 +388,17 @@ def test_plan_counts_optimizer_steps_for_the_disk_estimate(tiny_model, reviews_c
     assert (one.steps_per_epoch, one.steps) == (11, 22)
     assert (four.steps_per_epoch, four.steps, four.effective_batch) == (3, 6, 32)
     assert four.unbounded_bytes < one.unbounded_bytes  # a checkpoint every optimizer step: fewer steps, fewer saves
+
+
+def test_compile_on_cpu_is_noted_with_what_it_measured():
+    from bertcli.core.training.config import TrainConfig
+    from bertcli.core.training.plan import plan_notes, plan_steps
+
+    cfg = TrainConfig(model="m", dataset="d", compile=True)
+    schedule = plan_steps(cfg, 2000, True, 1)
+    cpu = plan_notes(cfg, schedule, earlier=[], resume_from=None, attention_dropout=0.0, device="cpu")
+    assert any(n.startswith("--compile on CPU") and "no faster" in n for n in cpu)
+    gpu = plan_notes(cfg, schedule, earlier=[], resume_from=None, attention_dropout=None, device="cuda")
+    assert not any("--compile" in n for n in gpu)
+    plain = TrainConfig(model="m", dataset="d")
+    assert not any("--compile" in n for n in plan_notes(plain, schedule, earlier=[], resume_from=None, attention_dropout=0.0))

@@ -79,7 +79,13 @@ def estimate_run_bytes(parameters: int, saves: int, keep_checkpoints: int) -> tu
 
 
 def plan_notes(
-    cfg: TrainConfig, schedule: Schedule, *, earlier: Sequence[str], resume_from: str | None, attention_dropout: float | None
+    cfg: TrainConfig,
+    schedule: Schedule,
+    *,
+    earlier: Sequence[str],
+    resume_from: str | None,
+    attention_dropout: float | None,
+    device: str = "cpu",
 ) -> list[str]:
     """The plan's notes: `earlier` (where the model and data came from, the output dir), then where the run
     differs from what was asked."""
@@ -94,6 +100,11 @@ def plan_notes(
         notes.append("--resume: no complete checkpoint yet, starting fresh")
     if cfg.attention_dropout is None and attention_dropout == 0.0:
         notes.append("attention dropout off on CPU (3-5x faster steps; --attention-dropout 0.1 turns it back on)")
+    if cfg.compile and device == "cpu":
+        notes.append(
+            "--compile on CPU: the first step compiles for minutes (131 s for MiniLM on 2 cores) and the steps after "
+            "it ran no faster than without (bench/README.md)"
+        )
     if schedule.eval_steps is not None and schedule.eval_steps < cfg.eval_steps:
         notes.append(f"evaluating every {schedule.eval_steps} step(s): --eval-steps {cfg.eval_steps} is longer than the run")
     return notes

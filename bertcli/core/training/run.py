@@ -233,7 +233,12 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         effective_batch=cfg.batch_size * schedule.world * cfg.grad_accum,
         controls=describe_controls(cfg, schedule.eval_steps, has_eval, run.class_weights),
         notes=plan_notes(
-            cfg, schedule, earlier=run.notes, resume_from=run.output.resume_from, attention_dropout=run.attention_dropout
+            cfg,
+            schedule,
+            earlier=run.notes,
+            resume_from=run.output.resume_from,
+            attention_dropout=run.attention_dropout,
+            device=run.device,
         ),
     )
     return plan, schedule
