@@ -106,3 +106,25 @@ def write_acl(root: Path, rows: list[tuple[str, int]], test_rows: list[tuple[str
         for i, (text, label) in enumerate(data):
             (root / split / ("pos" if label else "neg") / f"{i}_{7 if label else 2}.txt").write_text(text)
     return root
+
+
+MULTI_LABELS = ["good", "bad", "music"]
+
+
+def make_multi_label_rows(n: int, seed: int = 0) -> list[tuple[str, list[int]]]:
+    """Short texts with any of three labels: praise → good, complaints → bad, 'music' → music; some carry none."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        labels = [k for k in range(3) if (i >> k) & 1]  # every combination, in turn, the empty one too
+        words = ["the", "film", "was"]
+        if 0 in labels:
+            words += [rng.choice(POSITIVE_WORDS), rng.choice(POSITIVE_WORDS)]
+        if 1 in labels:
+            words += [rng.choice(NEGATIVE_WORDS), rng.choice(NEGATIVE_WORDS)]
+        if 2 in labels:
+            words += ["music", "music"]
+        words += [rng.choice(["plot", "cast", "story", "script"]) for _ in range(3)]
+        rng.shuffle(words)
+        rows.append((" ".join(words), labels))
+    return rows

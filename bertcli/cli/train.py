@@ -96,6 +96,18 @@ def train_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
+    label_names: Annotated[
+        Optional[str],
+        typer.Option("--label-names", help="A text file of label names, one a line (line 1 = id 0), instead of --labels.", show_default=False),
+    ] = None,
+    multi_label: Annotated[
+        bool,
+        typer.Option(
+            "--multi-label",
+            help="Each text may carry several labels (or none): sigmoid outputs and binary cross-entropy. Recognised "
+            "without the flag when the label column holds lists (0,5 or [\"joy\",\"fear\"]) or --label-column names several 0/1 columns.",
+        ),
+    ] = False,
     group_by_length: Annotated[
         bool, typer.Option("--group-by-length/--no-group-by-length", help="Batch texts of similar length together.")
     ] = True,
@@ -145,6 +157,7 @@ def train_cmd(
       bertcli train --dataset ../shared/data/imdb --max-length 256 --epochs 2
       bertcli train --eval-steps 20 --early-stopping 3 --epochs 5
       bertcli train --config results/bertcli.toml --seed 7 -o results-seed7
+      bertcli train --dataset emotions.tsv --label-column labels --label-names labels.txt --multi-label
     """
     from bertcli.core.data import parse_size
     from bertcli.core.data.labels import parse_label_names
@@ -180,6 +193,8 @@ def train_cmd(
         train_split=train_split,
         eval_split=eval_split,
         labels=parse_label_names(labels),
+        label_names_file=label_names,
+        multi_label=multi_label,
         group_by_length=group_by_length,
         precision=precision,
         compile=compile,

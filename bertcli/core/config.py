@@ -76,6 +76,8 @@ def settings() -> tuple[Setting, ...]:
         Setting("train-split", "train_split", "str"),
         Setting("eval-split", "eval_split", "str"),
         Setting("labels", "labels", "labels"),
+        Setting("label-names", "label_names_file", "str"),
+        Setting("multi-label", "multi_label", "bool"),
         Setting("group-by-length", "group_by_length", "bool"),
         Setting("precision", "precision", "choice", choices=PRECISIONS),
         Setting("compile", "compile", "bool"),

@@ -181,3 +181,131 @@ def expected_calibration_error(labels: Sequence[int], probs: np.ndarray, n_bins:
     if total == 0:
         return float("nan")
     return float(sum(b.count / total * abs(b.accuracy - b.confidence) for b in bins if b.count))
+
+
+# --- multi-label: a 0/1 matrix of examples x labels, each label decided by its own threshold ---------------------
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def sigmoid(logits: Any) -> np.ndarray:
+    """Each label's probability from its logit (multi-label heads score labels independently)."""
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def apply_thresholds(probs: Any, thresholds: Sequence[float]) -> np.ndarray:
+    """0/1 decisions: a label is on where its probability reaches its threshold."""
+    import numpy as np
+
+    return (np.asarray(probs, dtype=float) >= np.asarray(thresholds, dtype=float)[None, :]).astype(np.int64)
+
+
+def best_f1_threshold(is_positive: Any, probs: Any) -> float:
+    """The threshold that maximises one label's F1 on these examples: halfway between the lowest probability
+    kept and the next one below (ties cut together); DEFAULT_THRESHOLD for a label with no positive example."""
+    import numpy as np
+
+    y = np.asarray(is_positive, dtype=bool)
+    p = np.asarray(probs, dtype=float)
+    positives = int(y.sum())
+    if positives == 0 or p.size == 0:
+        return DEFAULT_THRESHOLD
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    predicted = np.arange(1, p.size + 1)
+    f1 = 2 * tp / (positives + predicted)
+    cut_ok = np.append(p_sorted[1:] < p_sorted[:-1], True)  # a cut never splits equal probabilities
+    f1 = np.where(cut_ok, f1, -1.0)
+    best = int(np.argmax(f1))
+    below = p_sorted[best + 1] if best + 1 < p.size else 0.0
+    return float((p_sorted[best] + below) / 2)
+
+
+def tune_thresholds(y_true: Any, probs: Any) -> list[float]:
+    """One threshold per label, each maximising that label's F1 on (y_true, probs)."""
+    import numpy as np
+
+    y, p = np.asarray(y_true), np.asarray(probs, dtype=float)
+    return [best_f1_threshold(y[:, k] >= 0.5, p[:, k]) for k in range(p.shape[1])]
+
+
+def multilabel_scores(y_true: Any, y_pred: Any) -> dict[str, Any]:
+    """Multi-label scores of 0/1 matrices (examples x labels): micro and macro P/R/F1 (sklearn, zero_division=0),
+    per-label P/R/F1 and support, subset accuracy (every label right), Hamming loss (labels wrong), and the
+    mean number of labels per example, true and predicted."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    y = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(y_pred, dtype=np.int64)
+    if y.shape[0] == 0:
+        nan = float("nan")
+        return {"micro": {"precision": nan, "recall": nan, "f1": nan}, "macro": {"precision": nan, "recall": nan, "f1": nan},
+                "per_label": {"precision": [], "recall": [], "f1": [], "support": []}, "subset_accuracy": nan,
+                "hamming_loss": nan, "cardinality_true": nan, "cardinality_pred": nan}
+    out: dict[str, Any] = {}
+    for average in ("micro", "macro"):
+        precision, recall, f1, _ = precision_recall_fscore_support(y, pred, average=average, zero_division=0)
+        out[average] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+    precision, recall, f1, support = precision_recall_fscore_support(y, pred, average=None, zero_division=0)
+    out["per_label"] = {"precision": [float(x) for x in precision], "recall": [float(x) for x in recall],
+                        "f1": [float(x) for x in f1], "support": [int(x) for x in support]}
+    out["subset_accuracy"] = float((y == pred).all(axis=1).mean())
+    out["hamming_loss"] = float((y != pred).mean())
+    out["cardinality_true"] = float(y.sum(axis=1).mean())
+    out["cardinality_pred"] = float(pred.sum(axis=1).mean())
+    return out
+
+
+def majority_per_label(y_true: Any) -> np.ndarray:
+    """The chance baseline of multi-label data: every example gets each label's majority value (on where more
+    than half the examples carry it) — usually no label at all."""
+    import numpy as np
+
+    y = np.asarray(y_true, dtype=np.int64)
+    on = (y.mean(axis=0) > 0.5).astype(np.int64) if y.shape[0] else np.zeros(y.shape[1], dtype=np.int64)
+    return np.tile(on, (y.shape[0], 1))
+
+
+def multilabel_eval_metrics(labels: Any, logits: Any) -> tuple[dict[str, float], list[float]]:
+    """What a multi-label evaluation logs, and the per-label thresholds behind it: the thresholds are tuned on
+    these examples (as final/ keeps them), so `f1` is the macro F1 the tuned model scores; `f1_at_0.5` is
+    the same with every threshold at 0.5. `accuracy` is subset accuracy."""
+    import numpy as np
+
+    y = np.asarray(labels) >= 0.5
+    probs = sigmoid(logits)
+    thresholds = tune_thresholds(y, probs)
+    tuned = multilabel_scores(y, apply_thresholds(probs, thresholds))
+    half = multilabel_scores(y, apply_thresholds(probs, [DEFAULT_THRESHOLD] * probs.shape[1]))
+    metrics = {
+        "accuracy": tuned["subset_accuracy"],
+        "f1": tuned["macro"]["f1"],
+        "precision": tuned["macro"]["precision"],
+        "recall": tuned["macro"]["recall"],
+        "micro_f1": tuned["micro"]["f1"],
+        "hamming_loss": tuned["hamming_loss"],
+        "f1_at_0.5": half["macro"]["f1"],
+    }
+    return metrics, thresholds
+
+
+class MultiLabelMetrics:
+    """Trainer's compute_metrics for a multi-label run; remembers the thresholds of each evaluation by the
+    step it ran at (`trainer` is set once the Trainer exists), so the final model's need no second pass."""
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.thresholds_at: dict[int, list[float]] = {}
+
+    def __call__(self, eval_pred) -> dict[str, float]:
+        logits, labels = eval_pred[0], eval_pred[1]
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        metrics, thresholds = multilabel_eval_metrics(labels, logits)
+        if self.trainer is not None:
+            self.thresholds_at[int(self.trainer.state.global_step)] = thresholds
+        return metrics

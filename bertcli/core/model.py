@@ -13,6 +13,7 @@ from bertcli.core.hub import prepare_hub_access, unreachable
 SETTINGS_FILE = "bertcli.json"
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TRUNCATION = "head+tail"
+MULTI_LABEL = "multi_label_classification"  # transformers' problem_type of a multi-label head
 
 
 @dataclass
@@ -188,8 +189,10 @@ def load_classifier(
     attn_implementation: str | None = "sdpa",
     attention_dropout: float | None = None,
     require_trained_head: bool = False,
+    multi_label: bool = False,
 ) -> Any:
-    """A sequence-classification model whose label maps read `label_names`.
+    """A sequence-classification model whose label maps read `label_names` (with `multi_label`, sigmoid
+    outputs trained with binary cross-entropy: problem_type "multi_label_classification").
 
     A base encoder (BertModel, MiniLM) gets a new classification head (refused with
     `require_trained_head`); a classifier with another label count gets its head replaced. Weights
@@ -214,6 +217,8 @@ def load_classifier(
         )
         if getattr(config, "num_labels", None) != len(label_names):
             kwargs["ignore_mismatched_sizes"] = True
+    if multi_label:
+        kwargs["problem_type"] = MULTI_LABEL
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if attention_dropout is not None:

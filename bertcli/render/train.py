@@ -29,7 +29,7 @@ def render_plan(plan: RunPlan) -> None:
         )
     err.print(
         f"[bold]train[/] {plan.model} on {plan.dataset}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
-        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {steps} "
+        f"({plan.eval_split or 'no eval'}), {plan.task} labels {', '.join(plan.label_names)}; {steps} "
         f"on {plan.device} in {plan.precision}{resumed}",
         highlight=False,
     )

@@ -23,6 +23,15 @@ from bertcli.core.data.labels import (
     refuse_unknown_labels,
 )
 from bertcli.core.data.loading import describe_source, load_raw
+from bertcli.core.data.multilabel import (
+    encode_multi_hot,
+    ids_of_rows,
+    is_multi_label,
+    names_from_lists,
+    normalise_multi_label,
+    positive_counts,
+    stored_lists,
+)
 from bertcli.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -48,6 +57,7 @@ class DataSpec:
     seed: int = 42
     label_names: Sequence[str] | None = None  # None: as the data declares or implies them
     carve_fraction: float = 0.1  # of the train split, carved when --eval-size is 'all'
+    multi_label: bool = False  # --multi-label: the label column holds label lists (else recognised from the data)
 
 
 @dataclass
@@ -61,6 +71,7 @@ class LabelledData:
     train_split: str | None
     eval_split: str | None
     notes: list[str] = field(default_factory=list)
+    multi_label: bool = False  # labels are lists (core/data/multilabel.py): multi-hot vectors for training
 
 
 def parse_size(value: str | int | None, flag: str) -> int | None:
@@ -102,8 +113,8 @@ def normalise_columns(ds: "Dataset", text_column: str, label_column: str | None,
     return ds
 
 
-def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Dataset"], str | None]:
-    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns."""
+def pick_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[str, str | None]:
+    """The names of the train split and the eval split (validation, else test, else none)."""
     source, train_split, eval_split = spec.source, spec.train_split, spec.eval_split
     if train_split not in raw:
         raise DataError(f"dataset '{source}' has no split '{train_split}' (splits: {', '.join(raw)}) — try --train-split")
@@ -113,6 +124,12 @@ def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Datase
         eval_split = next((s for s in EVAL_SPLIT_PREFERENCE if s in raw and s != train_split), None)
     elif eval_split == train_split:
         eval_split = None  # scoring on the training rows would flatter the model: carve a held-out part instead
+    return train_split, eval_split
+
+
+def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Dataset"], str | None]:
+    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns."""
+    train_split, eval_split = pick_splits(raw, spec)
     used = {train_split: raw[train_split]}
     if eval_split:
         used[eval_split] = raw[eval_split]
@@ -188,6 +205,8 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     row as the data has it, in the data's order unless a size draws a sample. With `spec.train_split` None
     only the eval split is read, as named (evaluate)."""
     raw = load_raw(spec.source)
+    if is_multi_label(raw, spec):
+        return select_multi_label(raw, spec, for_training=for_training)
     if spec.train_split is None:
         return _named_split(raw, spec)
     used, eval_split = select_splits(raw, spec)
@@ -237,8 +256,8 @@ def _check_training_sets(
     return notes
 
 
-def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
-    """Only `spec.eval_split`, as named (a single data file: its rows), drawn to `spec.eval_size` in the data's order."""
+def select_named(raw: "DatasetDict", spec: DataSpec) -> tuple[str, list[str]]:
+    """The split `spec.eval_split` names (a single data file: its one split), and a note when it stands in."""
     split, notes = spec.eval_split, []
     if split not in raw:
         if describe_source(spec.source) == "file" and len(raw) == 1:
@@ -248,12 +267,70 @@ def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
             raise DataError(
                 f"dataset '{spec.source}' has no split '{split}' (splits: {', '.join(raw)}) — pick one with --split"
             )
+    return split, notes
+
+
+def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
+    """Only `spec.eval_split`, as named (a single data file: its rows), drawn to `spec.eval_size` in the data's order."""
+    split, notes = select_named(raw, spec)
     ds = normalise_columns(raw[split], spec.text_column, spec.label_column, split)
     names = label_names_of({split: ds})
     if spec.eval_size is not None and spec.eval_size >= len(ds):
         notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
     evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
     return LabelledData(None, evaluation, names, spec.source, None, split, notes)
+
+
+def select_multi_label(raw: "DatasetDict", spec: DataSpec, *, for_training: bool) -> LabelledData:
+    """select_examples for multi-label data: the same splits, carving and draws, labels as lists (or, for
+    training, multi-hot vectors)."""
+    if spec.train_split is None:
+        split, notes = select_named(raw, spec)
+        ds = normalise_multi_label(raw[split], spec.text_column, spec.label_column, split)
+        names = list(spec.label_names) if spec.label_names else names_from_lists(stored_lists(ds))
+        if spec.eval_size is not None and spec.eval_size >= len(ds):
+            notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
+        evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
+        return LabelledData(None, evaluation, names, spec.source, None, split, notes, multi_label=True)
+
+    train_split, eval_split = pick_splits(raw, spec)
+    train = normalise_multi_label(raw[train_split], spec.text_column, spec.label_column, train_split)
+    evaluation = normalise_multi_label(raw[eval_split], spec.text_column, spec.label_column, eval_split) if eval_split else None
+    lists = stored_lists(train) + (stored_lists(evaluation) if evaluation is not None else [])
+    columns = [c.strip() for c in spec.label_column.split(",") if c.strip()]
+    names = list(spec.label_names) if spec.label_names else columns if len(columns) > 1 else names_from_lists(lists)
+    notes: list[str] = []
+    if for_training:
+        ids_of_rows(lists, names, train_split)  # refuse labels outside the names before anything is drawn
+        check_texts(train, train_split)
+    eval_name = eval_split
+    if evaluation is None and len(train) >= 4:
+        test_size: float | int = spec.carve_fraction
+        if spec.eval_size is not None:
+            test_size = max(1, min(spec.eval_size, int(len(train) * 0.2)))
+        kept, held = carve_rows(len(train), None, names, test_size, spec.seed)
+        train, evaluation, eval_name = train.select(kept), train.select(held), CARVED
+        why = f"--eval-split {spec.train_split}" if spec.eval_split == spec.train_split else "no validation or test split"
+        notes.append(f"{why}: carved a random {len(evaluation)}-example split from {train_split}, held out of training")
+    elif evaluation is None and for_training:
+        raise DataError(f"only {len(train)} examples in '{spec.source}' — too few to carve a validation split")
+    train = draw(train, spec.train_size, spec.seed, keep_order=not for_training)
+    if evaluation is not None:
+        evaluation = draw(evaluation, spec.eval_size, spec.seed, keep_order=not for_training)
+    if for_training:
+        check_texts(evaluation, eval_name)
+        counts = positive_counts(ids_of_rows(stored_lists(train), names, train_split), len(names))
+        if sum(1 for n in counts if n) < 1:
+            raise DataError("no training example carries a label — check --label-column and the data")
+        absent = [name for name, n in zip(names, counts) if n == 0]
+        if absent:
+            notes.append(f"label(s) {', '.join(absent)} have no training example: the model cannot learn them")
+        train, evaluation = encode_multi_hot(train, names, train_split), encode_multi_hot(evaluation, names, eval_name)
+    for requested, drawn, what in ((spec.train_size, train, "train"), (spec.eval_size, evaluation, "eval")):
+        if requested is not None and drawn is not None and len(drawn) < requested:
+            notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
+    return LabelledData(train, evaluation, names, spec.source, train_split, eval_name, notes, multi_label=True)
+
 
 
 def load_labelled_data(
@@ -268,10 +345,12 @@ def load_labelled_data(
     eval_split: str | None = None,
     label_names: list[str] | None = None,
     carve_fraction: float = 0.1,
+    multi_label: bool = False,
 ) -> LabelledData:
     """Load, normalise, validate and draw the train and eval sets of a run (select_examples for training)."""
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=train_size, eval_size=eval_size, seed=seed, label_names=label_names, carve_fraction=carve_fraction,
+        multi_label=multi_label,
     )
     return select_examples(spec, for_training=True)

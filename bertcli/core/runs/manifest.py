@@ -35,6 +35,7 @@ _ACCEPTS: dict[str, Callable[[Any], bool]] = {
     "bool | None": lambda value: isinstance(value, bool),
     "list[str] | None": lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
     "list[int] | None": lambda value: isinstance(value, list) and all(_is_int(v) for v in value),
+    "list[float] | None": lambda value: isinstance(value, list) and all(_is_number(v) for v in value),
 }
 _BOOKKEEPING = ("extra", "keys")
 
@@ -107,6 +108,7 @@ class TrainingRecord(_Record):
     early_stopping: int | None = None  # evaluations without improving before the run stops
     min_delta: float | None = None
     stopped_early_at: int | None = None  # the step where early stopping ended the run
+    multi_label: bool | None = None  # each text may carry several labels (sigmoid outputs, BCE)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)
 
@@ -118,6 +120,8 @@ class RunManifest(_Record):
     max_length: int | None = None
     truncation: str | None = None
     training: TrainingRecord | None = None
+    multi_label: bool | None = None  # a multi-label model: every label over its threshold is predicted
+    thresholds: list[float] | None = None  # per label, in id order: tuned on the eval split for that label's F1
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)
 

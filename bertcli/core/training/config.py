@@ -55,6 +55,8 @@ class TrainConfig:
     class_weights: str | list[float] | None = None  # "auto" (inverse label frequency) or one weight per label
     label_smoothing: float = 0.0
     grad_accum: int = 1  # batches accumulated per optimizer step
+    label_names_file: str | None = None  # --label-names: one label name a line, line 1 = id 0
+    multi_label: bool = False  # --multi-label (also recognised from the data: core/data/multilabel.py)
 
 
 def metric_key(best_metric: str) -> str:
@@ -104,6 +106,13 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         from bertcli.core.config import parse_class_weights
 
         cfg.class_weights = parse_class_weights(cfg.class_weights)
+    if cfg.label_names_file is not None:
+        from bertcli.core.data.multilabel import read_label_names_file
+
+        if cfg.labels:
+            raise UsageError("--labels and --label-names both name the labels: give one")
+        cfg.labels = read_label_names_file(cfg.label_names_file)
+        cfg.label_names_file = None  # the names themselves go to bertcli.toml, so the run reads back without the file
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg

@@ -40,6 +40,7 @@ class RunPlan:
     grad_accum: int = 1
     effective_batch: int = 0  # examples per optimizer step, every process together
     controls: list[str] = field(default_factory=list)  # evaluation cadence, early stopping, the loss
+    task: str = "single-label"  # or "multi-label": a text may carry several labels
 
 
 @dataclass
@@ -131,6 +132,24 @@ def describe_controls(cfg: TrainConfig, eval_steps: int | None, has_eval: bool, 
             parts.append(f"label smoothing {cfg.label_smoothing:g}")
         lines.append("training loss: cross-entropy with " + " and ".join(parts) + "; eval loss stays plain cross-entropy")
     return lines
+
+
+# What --best-metric means on a multi-label run.
+MULTI_LABEL_BEST = {"f1": "macro F1 at the tuned thresholds", "accuracy": "subset accuracy", "loss": "eval loss"}
+
+
+def describe_task(multi_label: bool, positive_weights: list[float] | None, cfg: TrainConfig) -> list[str]:
+    """The plan's line on a multi-label run: its loss, its positive weights, its thresholds, its best metric."""
+    if not multi_label:
+        return []
+    weights = ""
+    if positive_weights:
+        source = "negatives / positives per label" if cfg.class_weights == "auto" else "as given"
+        weights = f" with positive weights {', '.join(f'{w:.3g}' for w in positive_weights)} ({source}; eval loss unweighted)"
+    return [
+        f"multi-label: a sigmoid per label and binary cross-entropy{weights}; a threshold per label tuned on the eval "
+        f"split for that label's F1 (saved in final/bertcli.json); best checkpoint by {MULTI_LABEL_BEST[cfg.best_metric]}"
+    ]
 
 
 def label_counts(ds: Any, n_labels: int) -> list[int] | None:

@@ -39,6 +39,7 @@ from bertcli.core.training.plan import (
     RunPlan,
     Schedule,
     describe_controls,
+    describe_task,
     estimate_checkpoint_bytes,
     estimate_run_bytes,
     label_counts,
@@ -116,8 +117,10 @@ def train(
         schedule,
         attention_dropout=run.attention_dropout,
         class_weights=run.class_weights,
-        eval_label_counts=label_counts(run.eval_ds, len(plan.label_names)),
+        eval_label_counts=None if run.data.multi_label else label_counts(run.eval_ds, len(plan.label_names)),
     )
+    if run.data.multi_label:
+        hyperparameters["multi_label"] = True
     trainer, keeper = build_trainer(run, plan, schedule, hyperparameters, callbacks)
     done = finish(run, plan, trainer, hyperparameters)
     return run_report(run, plan, done, checkpoints_removed=keeper.removed, started=started)
@@ -137,7 +140,15 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
     if output.resume_from and cfg.early_stopping:
         refuse_resuming_a_stopped_run(cfg, Path(output.resume_from))
     data, tokenizer, train_ds, eval_ds = load_tokenized_data(cfg)
-    class_weights = resolve_class_weights(cfg.class_weights, label_counts(train_ds, len(data.label_names)), data.label_names)
+    if data.multi_label:
+        from bertcli.core.data.multilabel import multi_hot_counts, positive_weights
+
+        positives = multi_hot_counts(train_ds, len(data.label_names))
+        class_weights = positive_weights(cfg.class_weights, positives, len(train_ds), data.label_names)
+        if cfg.best_metric == "accuracy":  # subset accuracy rewards the commonest label sets: macro F1 instead
+            cfg.best_metric = "f1"
+    else:
+        class_weights = resolve_class_weights(cfg.class_weights, label_counts(train_ds, len(data.label_names)), data.label_names)
     if cfg.early_stopping and eval_ds is None:
         raise UsageError("--early-stopping needs evaluations, and this run has no eval set — give --eval-split or drop --early-stopping")
     device = training_device()
@@ -153,7 +164,7 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
         class_weights=class_weights,
         device=device,
         attention_dropout=attention_dropout,
-        model=load_model(cfg, data.label_names, attention_dropout),
+        model=load_model(cfg, data.label_names, attention_dropout, multi_label=data.multi_label),
     )
 
 
@@ -174,6 +185,7 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             train_split=cfg.train_split,
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
+            multi_label=cfg.multi_label,
         )
         tokenizer = load_tokenizer(cfg.model)
         tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
@@ -182,14 +194,14 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
     return data, tokenizer, train_ds, eval_ds
 
 
-def load_model(cfg: TrainConfig, label_names: list[str], attention_dropout: float | None) -> Any:
-    """The classifier to fine-tune, its new head drawn with --seed."""
+def load_model(cfg: TrainConfig, label_names: list[str], attention_dropout: float | None, *, multi_label: bool = False) -> Any:
+    """The classifier to fine-tune, its new head drawn with --seed (sigmoid outputs for multi-label data)."""
     from transformers import set_seed
 
     from bertcli.core.model import check_max_length, load_classifier
 
     set_seed(cfg.seed)
-    model = load_classifier(cfg.model, label_names, attention_dropout=attention_dropout)
+    model = load_classifier(cfg.model, label_names, attention_dropout=attention_dropout, multi_label=multi_label)
     check_max_length(model, cfg.max_length)
     return model
 
@@ -231,7 +243,9 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         batch_size=cfg.batch_size,
         grad_accum=cfg.grad_accum,
         effective_batch=cfg.batch_size * schedule.world * cfg.grad_accum,
-        controls=describe_controls(cfg, schedule.eval_steps, has_eval, run.class_weights),
+        controls=describe_task(run.data.multi_label, run.class_weights, cfg)
+        + describe_controls(cfg, schedule.eval_steps, has_eval, None if run.data.multi_label else run.class_weights),
+        task="multi-label" if run.data.multi_label else "single-label",
         notes=plan_notes(
             cfg,
             schedule,
@@ -254,11 +268,12 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.metrics import MultiLabelMetrics, compute_eval_metrics
     from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
+    compute_metrics = MultiLabelMetrics() if run.data.multi_label else compute_eval_metrics
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
     trainer = BertCliTrainer(
@@ -268,13 +283,16 @@ def build_trainer(
         eval_dataset=run.eval_ds,
         processing_class=run.tokenizer,
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
-        compute_metrics=compute_eval_metrics,
+        compute_metrics=compute_metrics,
         # the guard last: it cancels saves
         callbacks=[SaveWhereEvaluated(), *stopping, keeper, *callbacks, nonfinite_guard()],
         sampler_seed=cfg.seed,
         class_weights=run.class_weights,
         label_smoothing=cfg.label_smoothing,
+        multi_label=run.data.multi_label,
     )
+    if isinstance(compute_metrics, MultiLabelMetrics):
+        compute_metrics.trainer = trainer
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer, keeper
@@ -365,6 +383,8 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
         trainer.save_model(str(done.final_dir))  # writes on the main process only
         if trainer.is_world_process_zero():
             write_final_files(run, plan, done, hyperparameters)
+            if run.data.multi_label and run.eval_ds is not None:
+                save_tuned_thresholds(run, trainer, done, final_step)
     except OSError as err:
         failure = write_failure(err, out, trainer)
         if failure is err:
@@ -374,6 +394,24 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
         if is_distributed():
             destroy_process_group()
     return done
+
+
+def save_tuned_thresholds(run: PreparedRun, trainer: Any, done: FinishedRun, final_step: int) -> None:
+    """A multi-label model's decision threshold per label, tuned on the eval split for that label's F1, into
+    final/bertcli.json (predict and evaluate read them): those of the evaluation that scored the final
+    weights, else from one more pass over the eval split."""
+    from bertcli.core.metrics import multilabel_eval_metrics
+    from bertcli.core.runs.manifest import RunManifest
+
+    thresholds = trainer.compute_metrics.thresholds_at.get(final_step)
+    if thresholds is None:  # scored before a resume: not in this process's record
+        output = trainer.predict(run.eval_ds)
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        _, thresholds = multilabel_eval_metrics(output.label_ids, logits)
+    manifest = RunManifest.read(done.final_dir) or RunManifest()
+    manifest.multi_label = True
+    manifest.thresholds = [round(t, 6) for t in thresholds]
+    manifest.write(done.final_dir)
 
 
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:

@@ -73,9 +73,11 @@ class BertCliTrainer(Trainer):
         sampler_seed: int,
         class_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
+        multi_label: bool = False,
         **kwargs: Any,
     ) -> None:
         self.sampler_seed = sampler_seed
+        self.multi_label = multi_label  # binary cross-entropy per label; class_weights are then positive weights
         self.loss_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
         self.label_smoothing = label_smoothing
         self.saving: Path | None = None  # the checkpoint folder being written, while it is
@@ -128,6 +130,9 @@ class BertCliTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if self.multi_label:
+            loss = self._multi_label_loss(logits, labels.to(logits.device), num_items_in_batch)
+            return (loss, outputs) if return_outputs else loss
         labels = labels.view(-1).to(logits.device)
         per_example = torch.nn.functional.cross_entropy(
             logits.float().view(labels.numel(), -1), labels, reduction="none", label_smoothing=self.label_smoothing
@@ -141,6 +146,18 @@ class BertCliTrainer(Trainer):
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.accelerator.num_processes  # the count covered every process
         return (loss, outputs) if return_outputs else loss
+
+    def _multi_label_loss(self, logits: Any, labels: Any, num_items_in_batch: Any) -> Any:
+        """Binary cross-entropy of each label, --class-weights as each label's positive weight, averaged over
+        every label of every example of the (accumulated) batch: with no weights, the model's own
+        BCEWithLogitsLoss, so train and eval loss compare."""
+        pos_weight = self.loss_weights.to(logits.device) if self.loss_weights is not None else None
+        per_label = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), pos_weight=pos_weight, reduction="none"
+        )
+        if num_items_in_batch is None:
+            return per_label.mean()
+        return per_label.sum() / num_items_in_batch  # the Trainer counts every label of every example
 
 
 def padding_collator(tokenizer: Any, pad_to_multiple_of: int | None):
