@@ -41,6 +41,10 @@ def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
     )
     for note in clf.notes:
         console_err().print(f"note: {escape(note)}", highlight=False)
+    if clf.multi_label:  # subset accuracy is no single-label accuracy: the near-chance check does not apply
+        shown = ", ".join(f"{name} {t:.2f}" for name, t in zip(clf.label_names, clf.thresholds or []))
+        console_err().print(f"[bold]multi-label[/]: every label over its threshold ({escape(shown)})", highlight=False)
+        return
     note_near_chance(resolved.path)
 
 
@@ -96,8 +100,9 @@ class TableOutput:
                 cells = [str(pred.index + 1), text or "[dim](none)[/]", f"[red]skipped: {escape(pred.error)}[/]", "-"]
                 cells += ["-"] * len(self.label_names)
             else:
-                style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 else "bold"
-                cells = [str(pred.index + 1), text, f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
+                style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 and pred.labels is None else "bold"
+                label = escape(pred.label) if pred.labels is None else escape(", ".join(pred.labels)) or "[dim](none)[/]"
+                cells = [str(pred.index + 1), text, f"[{style}]{label}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
             if self.flag:
                 cells.append("[bold yellow]⚑ yes[/]" if pred.flagged else "")
@@ -124,6 +129,7 @@ class RecordOutput:
         record = prediction_record(pred, self.label_names)
         if self.writer.format == "csv":
             probs = record.pop("probabilities", None) or {}
+            record.pop("labels", None)  # multi-label: 'label' holds them, comma-separated
             record.update({f"p_{n}": probs.get(n) for n in self.label_names})
             if self.writer.columns is None:  # the input's own columns between ours, then the probabilities
                 ours = {*OUTPUT_KEYS, *(f"p_{n}" for n in self.label_names)}
@@ -180,6 +186,8 @@ def json_header(run: PredictRun) -> dict[str, Any]:
         "mode": clf.mode,
         "flag": run.flag,
         "threshold": run.threshold,
+        "multi_label": clf.multi_label,
+        "thresholds": dict(zip(clf.label_names, clf.thresholds)) if clf.multi_label and clf.thresholds else None,
     }
 
 
@@ -236,7 +244,9 @@ def render_predict_summary(summary: PredictSummary, output: Path | None, written
         f"{summary.truncated:,} cut at {summary.max_length} tokens",
         highlight=False,
     )
-    if summary.flag:
+    if summary.flag and summary.multi_label:
+        err.print(f"[bold]flagged[/] {summary.flagged:,} carrying {summary.flag}", highlight=False)
+    elif summary.flag:
         err.print(
             f"[bold]flagged[/] {summary.flagged:,} predicted {summary.flag} with confidence ≥ {summary.threshold:.2f}",
             highlight=False,

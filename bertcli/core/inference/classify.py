@@ -38,6 +38,7 @@ class Prediction:
     fields: dict[str, Any] | None = None  # the input row's other columns, kept so that an id joins back
     where: str = ""  # where it came from: "line 3", "row 2 (line 3)", "record 7"
     flagged: bool = False  # predicted as predict's --flag label with at least its --threshold
+    labels: list[str] | None = None  # multi-label: every label over its threshold (none: an empty list)
 
     @property
     def ok(self) -> bool:
@@ -89,7 +90,8 @@ def _autocast(clf: Classifier):
 
 
 def classify_token_ids(clf: Classifier, batch: Sequence[Sequence[int]]) -> Any:
-    """Class probabilities (float64 numpy, rows sum to 1) for one batch of token id lists, padded to its longest."""
+    """Class probabilities (float64 numpy, rows sum to 1; for a multi-label model each label's own) for one
+    batch of token id lists, padded to its longest."""
     import numpy as np
     import torch
 
@@ -103,6 +105,10 @@ def classify_token_ids(clf: Classifier, batch: Sequence[Sequence[int]]) -> Any:
     with torch.inference_mode(), _autocast(clf):
         logits = clf.model(input_ids=input_ids.to(clf.device), attention_mask=mask.to(clf.device)).logits
     logits = logits.float().cpu().numpy().astype(np.float64)
+    if clf.multi_label:  # each label on its own: a sigmoid, not a softmax across labels
+        from bertcli.core.metrics import sigmoid
+
+        return sigmoid(logits)
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return probs / probs.sum(axis=1, keepdims=True)
@@ -147,6 +153,9 @@ def _classify_usable(
             result.label = clf.label_names[best]
             result.confidence = float(probs[row, best])
             result.probabilities = [float(x) for x in probs[row]]
+            if clf.multi_label:
+                result.labels = [name for name, p, t in zip(clf.label_names, probs[row], clf.thresholds) if p >= t]
+                result.label = ",".join(result.labels)
             result.n_tokens = n_tokens[p]
             result.truncated = n_tokens[p] > clf.max_length
             stats.tokens += len(ids[p])

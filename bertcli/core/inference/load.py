@@ -34,6 +34,8 @@ class Classifier:
     quantized: bool
     load_seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
+    multi_label: bool = False  # sigmoid outputs: every label over its threshold is predicted
+    thresholds: list[float] | None = None  # per label (multi-label): saved with the model, else 0.5
 
     @property
     def mode(self) -> str:
@@ -111,6 +113,7 @@ def load_for_inference(
     if not getattr(model.config, "id2label", None) or model.config.num_labels < 2:
         raise ModelError(f"'{name_or_path}' has no classification labels — fine-tune it first with `bertcli train --model {name_or_path}`")
     settings = load_input_settings(Path(name_or_path).expanduser(), tokenizer)
+    multi_label, thresholds = _decision_thresholds(model, Path(name_or_path).expanduser())
     length = max_length or settings.max_length
     limit = getattr(model.config, "max_position_embeddings", None)
     if max_length is None and limit is not None:
@@ -129,7 +132,25 @@ def load_for_inference(
         quantized=quantize == "int8",
         load_seconds=time.perf_counter() - started,
         notes=_speed_notes(quantize),
+        multi_label=multi_label,
+        thresholds=thresholds,
     )
+
+
+def _decision_thresholds(model: Any, folder: Path) -> tuple[bool, list[float] | None]:
+    """Whether the model is multi-label (its config says so), and its per-label thresholds from bertcli.json
+    (0.5 each where none were saved, or where they do not match its labels)."""
+    from bertcli.core.metrics import DEFAULT_THRESHOLD
+    from bertcli.core.model import MULTI_LABEL
+    from bertcli.core.runs.manifest import RunManifest
+
+    if getattr(model.config, "problem_type", None) != MULTI_LABEL:
+        return False, None
+    manifest = RunManifest.read(folder) if folder.is_dir() else None
+    saved = manifest.thresholds if manifest is not None else None
+    if saved is None or len(saved) != model.config.num_labels:
+        return True, [DEFAULT_THRESHOLD] * model.config.num_labels
+    return True, [float(t) for t in saved]
 
 
 def _speed_notes(quantize: str) -> list[str]:

@@ -126,6 +126,7 @@ class PredictSummary(RunStats):
     flagged: int | None = None
     source: str | None = None
     complete: bool = False
+    multi_label: bool = False
 
     def skip_reasons(self) -> str:
         """Why texts were skipped, the commonest first: '3 empty text, 1 not valid UTF-8'."""
@@ -175,8 +176,21 @@ def check_flag(flag: str | None, threshold: float | None, label_names: Sequence[
 
 
 def is_flagged(pred: Prediction, flag: str | None, threshold: float) -> bool:
-    """Predicted as the flagged label with at least `threshold` confidence."""
-    return flag is not None and pred.error is None and pred.label == flag and (pred.confidence or 0.0) >= threshold
+    """Predicted as the flagged label with at least `threshold` confidence (multi-label: among its labels)."""
+    if flag is None or pred.error is not None:
+        return False
+    if pred.labels is not None:
+        return flag in pred.labels
+    return pred.label == flag and (pred.confidence or 0.0) >= threshold
+
+
+def override_thresholds(clf: "Classifier", threshold: float | None) -> None:
+    """--threshold on a multi-label model: one decision threshold for every label instead of the tuned ones."""
+    if threshold is None:
+        return
+    if not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"--threshold is a probability between 0 and 1, not {threshold}")
+    clf.thresholds = [float(threshold)] * len(clf.label_names)
 
 
 def predict(source: PredictSource, options: PredictOptions, sink: PredictionSink) -> PredictSummary:
@@ -191,11 +205,16 @@ def predict(source: PredictSource, options: PredictOptions, sink: PredictionSink
     resolved = resolve_model(options.model)
     clf = load_for_inference(resolved.path, precision=options.precision, quantize=options.quantize,
                              allow_untrained_head=options.allow_untrained_head)
-    flag, min_confidence = check_flag(options.flag, options.threshold, clf.label_names)
-    threshold = min_confidence if flag else None
+    if clf.multi_label:  # --threshold decides every label, --flag picks texts carrying one
+        override_thresholds(clf, options.threshold)
+        flag, min_confidence = check_flag(options.flag, None, clf.label_names)
+        threshold = options.threshold if flag else None
+    else:
+        flag, min_confidence = check_flag(options.flag, options.threshold, clf.label_names)
+        threshold = min_confidence if flag else None
     sink.start(PredictRun(source, resolved, clf, flag, threshold))
     summary = PredictSummary(model=resolved.path, mode=clf.mode, max_length=clf.max_length, flag=flag, threshold=threshold,
-                             flagged=0 if flag else None, source=source.name)
+                             flagged=0 if flag else None, source=source.name, multi_label=clf.multi_label)
     try:
         for chunk in predict_stream(clf, items, batch_size=batching.batch_size, window_batches=batching.window_batches,
                                     max_wait=batching.max_wait, stats=summary, on_batch=sink.progress):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = ("jsonl", "csv")
 # What a prediction record holds of its own: an input column of the same name is kept as input_<name>.
-OUTPUT_KEYS = ("index", "line", "text", "label", "confidence", "probabilities", "n_tokens", "truncated", "error")
+OUTPUT_KEYS = ("index", "line", "text", "label", "labels", "confidence", "probabilities", "n_tokens", "truncated", "error")
 
 
 def prediction_record(pred: Prediction, label_names: Sequence[str], *, with_text: bool = True) -> dict[str, Any]:
@@ -36,6 +36,8 @@ def prediction_record(pred: Prediction, label_names: Sequence[str], *, with_text
     if pred.error is not None:
         record.update(label=None, confidence=None, error=pred.error)
         return record
+    if pred.labels is not None:  # multi-label: every label over its threshold ('label' joins them with commas)
+        record["labels"] = pred.labels
     record.update(
         label=pred.label,
         confidence=round(pred.confidence, 6),
