@@ -54,6 +54,15 @@ def evaluate_cmd(
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
+    threshold: Annotated[
+        Optional[float],
+        number_option(
+            "--threshold",
+            within=limits.THRESHOLD,
+            help="Multi-label models: one decision threshold for every label (default: the ones tuned and saved with the model).",
+            show_default=False,
+        ),
+    ] = None,
     allow_untrained_head: Annotated[
         bool, typer.Option("--allow-untrained-head", help="Score a model that has no trained classification head (a base encoder).")
     ] = False,
@@ -113,6 +122,7 @@ def evaluate_cmd(
         mistakes=mistakes,
         bins=bins,
         allow_untrained_head=allow_untrained_head,
+        threshold=threshold,
     )
     progress = EvalProgress(enabled=out.live)
     with progress:

@@ -36,6 +36,7 @@ class EvalConfig:
     bins: int = 10
     results_dir: Path = Path("results")
     allow_untrained_head: bool = False
+    threshold: float | None = None  # multi-label models: one decision threshold for every label (else their saved ones)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class EvalData:
     label_names: list[str]
     split: str
     notes: list[str] = field(default_factory=list)
+    multi_label: bool = False  # the labels are lists (core/data/multilabel.py)
 
 
 @dataclass
@@ -139,6 +141,7 @@ def load_eval_data(
     """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`."""
     from bertcli.core.data import DataSpec, select_examples
     from bertcli.core.data.labels import label_values
+    from bertcli.core.data.multilabel import stored_lists
 
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=None, eval_split=split,
@@ -147,8 +150,8 @@ def load_eval_data(
     data = select_examples(spec, for_training=False)
     ds = data.eval
     return EvalData(
-        texts=list(ds["text"]), labels=label_values(ds), label_names=data.label_names, split=data.eval_split,
-        notes=data.notes,
+        texts=list(ds["text"]), labels=stored_lists(ds) if data.multi_label else label_values(ds),
+        label_names=data.label_names, split=data.eval_split, notes=data.notes, multi_label=data.multi_label,
     )
 
 
@@ -314,22 +317,51 @@ def evaluate(
             on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
         clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
         notes += [note for note in clf.notes if note not in notes]
+        if clf.multi_label:
+            from bertcli.core.evaluation_multilabel import evaluate_multi_label_model
+
+            evaluations.append(
+                evaluate_multi_label_model(clf, data.texts, data.labels, chosen_as=r.chosen_as, batch_size=cfg.batch_size,
+                                           seed=cfg.seed, threshold=cfg.threshold, on_progress=on_progress, on_batch=on_batch)
+            )
+            continue
+        refuse_for_single_label(r.path, data, cfg.threshold)
         evaluations.append(
             evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
                            bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
         )
+    if len({getattr(e, "multi_label", False) for e in evaluations}) > 1:
+        raise UsageError("some of these models are multi-label and some are not: compare models of one kind")
     for other in evaluations[1:]:
         other.versus_first = paired_test(evaluations[0], other)
+    if any(getattr(e, "multi_label", False) for e in evaluations) and len(evaluations) > 1:
+        notes.append("multi-label models are compared on exact matches (every label of an example right)")
     skipped = max((e.skipped for e in evaluations), default=0)
     if skipped:
         notes.append(f"{skipped} empty or unreadable text(s) left out of the metrics")
-    warnings = [near_chance_warning(e) for e in evaluations if e.chance is not None and e.chance.near_chance]
+    warnings = [near_chance_warning(e) for e in evaluations if isinstance(e, ModelEvaluation) and e.chance is not None
+                and e.chance.near_chance]
     return EvaluationReport(
         dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes, warnings=warnings
     )
 
 
-def _right_by_example(model: ModelEvaluation) -> dict[int, bool]:
+def refuse_for_single_label(model: str, data: EvalData, threshold: float | None) -> None:
+    """What a single-label model cannot be scored with: label lists, or --threshold (a multi-label setting)."""
+    if threshold is not None:
+        raise UsageError(f"--threshold sets the decision threshold of multi-label models; {model} is single-label — drop --threshold")
+    if data.multi_label:
+        raise DataError(
+            f"the labels of [{data.split}] are lists (multi-label) but {model} is a single-label model — evaluate a model "
+            "trained on this data (bertcli train --multi-label), or give a column with one label per example"
+        )
+
+
+def _right_by_example(model: Any) -> dict[int, bool]:
+    if getattr(model, "multi_label", False):
+        from bertcli.core.evaluation_multilabel import exact_match_by_example
+
+        return exact_match_by_example(model)
     return {p.index: p.label_id == g for p, g in zip(model.predictions, model.gold) if p.error is None}
 
 
@@ -389,6 +421,12 @@ def prediction_rows(report: EvaluationReport) -> list[dict[str, Any]]:
     several = len(report.models) > 1
     for model in report.models:
         for pred, gold in zip(model.predictions, model.gold):
+            if getattr(model, "multi_label", False):
+                from bertcli.core.evaluation_multilabel import prediction_row
+
+                record = prediction_row(pred, gold, model.label_names)
+                rows.append({"model": model.model, **record} if several else record)
+                continue
             record = prediction_record(pred, model.label_names)
             record["true_label"] = model.label_names[gold]
             record["correct"] = None if pred.error else pred.label_id == gold

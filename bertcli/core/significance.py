@@ -134,3 +134,29 @@ def exact_mcnemar(reference_right: Sequence[bool], model_right: Sequence[bool], 
         p = min(1.0, 2 * tail / 2**n)
     verdict = "within noise" if p >= alpha else ("better" if c > b else "worse")
     return PairedTest(b, c, p, verdict)
+
+
+def multilabel_bootstrap_intervals(
+    y_true, y_pred, *, samples: int = BOOTSTRAP_SAMPLES, confidence: float = CONFIDENCE, seed: int = 0
+) -> dict[str, Interval | None]:
+    """Percentile-bootstrap intervals for macro F1, micro F1 and subset accuracy of 0/1 label matrices
+    (examples x labels), resampling examples as `bootstrap_intervals` does."""
+    import numpy as np
+
+    y, p = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    if y.shape[0] == 0:
+        return {"macro_f1": None, "micro_f1": None, "subset_accuracy": None}
+    idx = _resample_indices(y.shape[0], samples, seed)
+    tp = np.stack([(y & p)[:, k].astype(np.int64)[idx].sum(axis=1) for k in range(y.shape[1])], axis=1)
+    predicted = np.stack([p[:, k].astype(np.int64)[idx].sum(axis=1) for k in range(y.shape[1])], axis=1)
+    actual = np.stack([y[:, k].astype(np.int64)[idx].sum(axis=1) for k in range(y.shape[1])], axis=1)
+    denom = predicted + actual  # zero where a label is absent from truth and predictions: F1 0 (zero_division=0)
+    per_label = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    micro_denom = denom.sum(axis=1)
+    micro = np.where(micro_denom > 0, 2 * tp.sum(axis=1) / np.maximum(micro_denom, 1), 0.0)
+    exact = (y == p).all(axis=1)[idx].mean(axis=1)
+    return {
+        "macro_f1": _percentile_interval(per_label.mean(axis=1), confidence),
+        "micro_f1": _percentile_interval(micro, confidence),
+        "subset_accuracy": _percentile_interval(exact, confidence),
+    }

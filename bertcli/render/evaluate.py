@@ -14,6 +14,7 @@ from bertcli.render.output import Output
 
 if TYPE_CHECKING:
     from bertcli.core.evaluation import ChanceLevel, EvaluationReport, ModelEvaluation
+    from bertcli.core.evaluation_multilabel import MultiLabelEvaluation
     from bertcli.core.inference.classify import RunStats
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -212,8 +213,62 @@ def paired_table(report: EvaluationReport) -> Table:
     return table
 
 
+def multi_label_summary(model: MultiLabelEvaluation) -> Table:
+    """A multi-label model's scores beside what always answering each label's majority value scores."""
+    table = Table(title=escape(f"{model.model} (multi-label; {model.mode}, max length {model.max_length}, {model.truncation})"),
+                  title_justify="left")
+    for col in ("metric", "value", "95% CI", "chance"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+
+    def ci(key: str) -> str:
+        found = (model.intervals or {}).get(key)
+        return f"{found['low']:.4f}–{found['high']:.4f}" if found else "-"
+
+    table.add_row("macro F1", fmt(model.macro["f1"]), ci("macro_f1"), fmt(model.chance["macro_f1"]))
+    table.add_row("micro F1", fmt(model.micro["f1"]), ci("micro_f1"), fmt(model.chance["micro_f1"]))
+    table.add_row("subset accuracy", fmt(model.subset_accuracy), ci("subset_accuracy"), fmt(model.chance["subset_accuracy"]))
+    table.add_row("Hamming loss", fmt(model.hamming_loss), "-", fmt(model.chance["hamming_loss"]))
+    table.add_row("labels per example", f"{model.labels_per_example['predicted']:.3f} predicted",
+                  f"{model.labels_per_example['true']:.3f} true", "")
+    table.add_row("no label", f"{model.no_label['predicted']:,} predicted", f"{model.no_label['true']:,} true", "")
+    return table
+
+
+def per_label_table(model: MultiLabelEvaluation) -> Table:
+    table = Table(title="Per label (worst F1 first)", title_justify="left")
+    for col in ("label", "threshold", "precision", "recall", "F1", "support", "predicted"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for row in sorted(model.per_label, key=lambda r: r.f1):
+        table.add_row(escape(row.label), f"{row.threshold:.3f}", fmt(row.precision), fmt(row.recall), fmt(row.f1),
+                      f"{row.support:,}", f"{row.predicted:,}")
+    table.add_row("[bold]macro[/]", "", fmt(model.macro["precision"]), fmt(model.macro["recall"]), fmt(model.macro["f1"]), "", "")
+    table.add_row("[bold]micro[/]", "", fmt(model.micro["precision"]), fmt(model.micro["recall"]), fmt(model.micro["f1"]), "", "")
+    return table
+
+
+def render_multi_label(report: EvaluationReport) -> None:
+    out = console_out()
+    out.print(f"[bold]{escape(report.dataset)}[/] {escape(f'[{report.split}]')}: {report.examples:,} examples, multi-label",
+              highlight=False)
+    for model in report.models:
+        out.print(multi_label_summary(model))
+        out.print(per_label_table(model))
+        skipped = f"; {model.skipped} skipped" if model.skipped else ""
+        out.print(f"[dim]thresholds {escape(model.thresholds_from)}; chance: every example gets each label's majority "
+                  f"value (here: {'no label' if model.chance['micro_f1'] == 0 else 'the common labels'}); "
+                  f"{model.examples:,} examples{skipped}; {_speed(model)}[/]", highlight=False)
+        if model.versus_first is not None:
+            test = model.versus_first
+            out.print(f"against {escape(short_model_name(report.models[0].model))} on exact matches: "
+                      f"{test.only_reference_right:,} only it right, {test.only_model_right:,} only this right — "
+                      f"{escape(test.describe())}", highlight=False)
+
+
 def render_evaluation(report: EvaluationReport) -> None:
     out = console_out()
+    if getattr(report.models[0], "multi_label", False):
+        render_multi_label(report)
+        return
     if len(report.models) > 1:
         out.print(comparison_table(report))
         out.print("[dim]acc: accuracy; F1 and AUC: macro; acc cut: accuracy on truncated texts. --json for every metric of each model[/]",
@@ -260,6 +315,11 @@ def check_plotting(path: Path) -> None:
 
 def save_plot(report: EvaluationReport, path: Path, out: Output) -> None:
     """Per model: the confusion matrix and a reliability diagram, side by side."""
+    if any(getattr(model, "multi_label", False) for model in report.models):
+        from bertcli.core.errors import UsageError
+
+        raise UsageError("--plot draws a confusion matrix and reliability of single-label models; for a multi-label "
+                         "model see the per-label table (or --json)")
     import matplotlib
 
     matplotlib.use("Agg")
