@@ -164,3 +164,11 @@ class RunManifest(_Record):
     def _plain(self, key: str) -> Any:
         value = getattr(self, key)
         return value.to_json() if isinstance(value, TrainingRecord) else value
+
+
+def record_thresholds(folder: str | Path, thresholds: list[float]) -> Path:
+    """Mark the model in `folder` multi-label, with its per-label decision thresholds, in its bertcli.json."""
+    manifest = RunManifest.read(folder) or RunManifest()
+    manifest.multi_label = True
+    manifest.thresholds = [round(float(t), 6) for t in thresholds]
+    return manifest.write(folder)

@@ -89,3 +89,19 @@ class StopWithoutImprovement(TrainerCallback):
             if state.global_step < state.max_steps:  # a stop at the last step is no early stop
                 self.hyperparameters["stopped_early_at"] = state.global_step
         return control
+
+
+class SaveThresholds(TrainerCallback):
+    """Multi-label runs: beside each checkpoint an evaluation scored, the per-label thresholds tuned then
+    (in its bertcli.json), so predict and evaluate decide labels on a checkpoint as on final/."""
+
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics  # bertcli.core.metrics.MultiLabelMetrics
+
+    def on_save(self, args, state, control, **kwargs):
+        from bertcli.core.runs.manifest import record_thresholds
+
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        thresholds = self.metrics.thresholds_at.get(state.global_step)
+        if state.is_world_process_zero and thresholds is not None and saved.is_dir():
+            record_thresholds(saved, thresholds)

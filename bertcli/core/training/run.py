@@ -269,11 +269,17 @@ def build_trainer(
 
     from bertcli.core.guards import nonfinite_guard
     from bertcli.core.metrics import MultiLabelMetrics, compute_eval_metrics
-    from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
+    from bertcli.core.training.callbacks import (
+        KeepBestAndNewest,
+        SaveThresholds,
+        SaveWhereEvaluated,
+        StopWithoutImprovement,
+    )
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
     compute_metrics = MultiLabelMetrics() if run.data.multi_label else compute_eval_metrics
+    thresholds = [SaveThresholds(compute_metrics)] if isinstance(compute_metrics, MultiLabelMetrics) else []
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
     trainer = BertCliTrainer(
@@ -285,7 +291,7 @@ def build_trainer(
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
         compute_metrics=compute_metrics,
         # the guard last: it cancels saves
-        callbacks=[SaveWhereEvaluated(), *stopping, keeper, *callbacks, nonfinite_guard()],
+        callbacks=[SaveWhereEvaluated(), *stopping, keeper, *thresholds, *callbacks, nonfinite_guard()],
         sampler_seed=cfg.seed,
         class_weights=run.class_weights,
         label_smoothing=cfg.label_smoothing,
@@ -401,17 +407,14 @@ def save_tuned_thresholds(run: PreparedRun, trainer: Any, done: FinishedRun, fin
     final/bertcli.json (predict and evaluate read them): those of the evaluation that scored the final
     weights, else from one more pass over the eval split."""
     from bertcli.core.metrics import multilabel_eval_metrics
-    from bertcli.core.runs.manifest import RunManifest
+    from bertcli.core.runs.manifest import record_thresholds
 
     thresholds = trainer.compute_metrics.thresholds_at.get(final_step)
     if thresholds is None:  # scored before a resume: not in this process's record
         output = trainer.predict(run.eval_ds)
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         _, thresholds = multilabel_eval_metrics(output.label_ids, logits)
-    manifest = RunManifest.read(done.final_dir) or RunManifest()
-    manifest.multi_label = True
-    manifest.thresholds = [round(t, 6) for t in thresholds]
-    manifest.write(done.final_dir)
+    record_thresholds(done.final_dir, thresholds)
 
 
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
