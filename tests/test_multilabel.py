@@ -267,3 +267,37 @@ def test_evaluate_threshold_refused_for_a_single_label_model(cli, final, reviews
     assert result.exit_code == 2
     [line] = error_lines(result)
     assert "--threshold" in line and "single-label" in line
+
+
+# --- debug data, debug run, sweep -------------------------------------------------------------------------------
+
+
+def test_debug_data_counts_labels_rows_with_none_and_pairs(cli, ml_file):
+    result = cli("debug", "data", "--dataset", ml_file, "--label-column", "labels", "--label-names",
+                 ml_file.parent / "names.txt", "--no-lengths", "--json")
+    doc = json.loads(result.stdout)
+    rows = make_multi_label_rows(160)
+    overviews = {o["split"]: o for o in doc["multi_label"]}
+    assert sum(o["examples"] for o in overviews.values()) == 160
+    for k, name in enumerate(MULTI_LABELS):
+        assert sum(o["counts"][name] for o in overviews.values()) == sum(k in ls for _, ls in rows)
+    assert sum(o["no_label"] for o in overviews.values()) == sum(not ls for _, ls in rows)
+    train = overviews["train"]
+    assert train["pairs"][0][2] == max(n for _, _, n in train["pairs"])  # the commonest pair first
+    codes = {f["code"] for f in doc["findings"]}
+    assert "labels" in codes and "missing_label" not in codes and "unlabelled" not in codes
+
+
+def test_debug_run_leaves_out_single_label_chance_on_a_multi_label_run(cli, ml_run):
+    result = cli("debug", "run", ml_run, "--json")
+    doc = json.loads(result.stdout)
+    codes = {f["code"] for f in doc["findings"]}
+    assert "multi_label" in codes
+    assert not codes & {"underfitting", "eval_at_chance", "stuck_at_chance"}
+
+
+def test_sweep_refuses_multi_label_data_before_training(cli, tiny_model, ml_file, tmp_path):
+    result = cli("sweep", "--model", tiny_model, "--dataset", ml_file, "--label-column", "labels", "--lr", "1e-3,2e-3",
+                 "-o", tmp_path / "s")
+    assert_refused(result, 2, "multi-label", "bertcli evaluate")
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").rglob("checkpoint-*"))

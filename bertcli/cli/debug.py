@@ -15,7 +15,9 @@ from bertcli.cli.options import (
     EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelNamesOpt,
     LabelsOpt,
+    MultiLabelOpt,
     MaxLengthOpt,
     ModelOpt,
     SeedOpt,
@@ -124,6 +126,8 @@ def data_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
+    label_names: LabelNamesOpt = None,
+    multi_label: MultiLabelOpt = False,
     train_size: TrainSizeOpt = "all",
     eval_size: EvalSizeOpt = "all",
     seed: SeedOpt = 42,
@@ -155,6 +159,7 @@ def data_cmd(
     """
     from bertcli.core.data import DataSpec, parse_size
     from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.data.multilabel import given_label_names
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
@@ -169,7 +174,7 @@ def data_cmd(
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
-        label_names=parse_label_names(labels),
+        label_names=given_label_names(parse_label_names(labels), label_names), multi_label=multi_label,
     )
     tokenizer, limit = None, None
     if lengths:

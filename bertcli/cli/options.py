@@ -158,6 +158,18 @@ EvalSplitOpt = Annotated[
 LabelsOpt = Annotated[
     Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")
 ]
+LabelNamesOpt = Annotated[
+    Optional[str],
+    typer.Option("--label-names", help="A text file of label names, one a line (line 1 = id 0), instead of --labels.", show_default=False),
+]
+MultiLabelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--multi-label",
+        help="Each text may carry several labels (or none): sigmoid outputs and binary cross-entropy. Recognised without "
+        "the flag when the label column holds lists (0,5 or [\"joy\",\"fear\"]) or --label-column names several 0/1 columns.",
+    ),
+]
 TrainSizeOpt = Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")]
 EvalSizeOpt = Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")]
 SeedOpt = Annotated[int, number_option("--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")]

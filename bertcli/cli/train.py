@@ -13,7 +13,9 @@ from bertcli.cli.options import (
     EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelNamesOpt,
     LabelsOpt,
+    MultiLabelOpt,
     MaxLengthOpt,
     ModelOpt,
     OutputDirOpt,
@@ -96,18 +98,8 @@ def train_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
-    label_names: Annotated[
-        Optional[str],
-        typer.Option("--label-names", help="A text file of label names, one a line (line 1 = id 0), instead of --labels.", show_default=False),
-    ] = None,
-    multi_label: Annotated[
-        bool,
-        typer.Option(
-            "--multi-label",
-            help="Each text may carry several labels (or none): sigmoid outputs and binary cross-entropy. Recognised "
-            "without the flag when the label column holds lists (0,5 or [\"joy\",\"fear\"]) or --label-column names several 0/1 columns.",
-        ),
-    ] = False,
+    label_names: LabelNamesOpt = None,
+    multi_label: MultiLabelOpt = False,
     group_by_length: Annotated[
         bool, typer.Option("--group-by-length/--no-group-by-length", help="Batch texts of similar length together.")
     ] = True,

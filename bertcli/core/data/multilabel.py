@@ -40,6 +40,15 @@ def read_label_names_file(path: str | Path) -> list[str]:
     return names
 
 
+def given_label_names(labels: Sequence[str] | None, names_file: str | Path | None) -> list[str] | None:
+    """The label names --labels or --label-names FILE gives (refused when both do); None when neither."""
+    if names_file is None:
+        return list(labels) if labels else None
+    if labels:
+        raise UsageError("--labels and --label-names both name the labels: give one")
+    return read_label_names_file(names_file)
+
+
 def label_column_list(label_column: str) -> list[str]:
     """--label-column joy,fear → ['joy', 'fear'] (several 0/1 columns); one name → [name]."""
     return [c.strip() for c in label_column.split(",") if c.strip()]

@@ -104,6 +104,8 @@ class DataDiagnosis:
     cleaned: CleanedData | None = None
     # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
     flags: dict[str, Any] = field(default_factory=dict)
+    # multi-label data: per split, label counts, rows with no label, labels per row, the commonest pairs
+    multi_label: list[Any] | None = None
 
 
 @dataclass
@@ -115,6 +117,8 @@ class SplitRows:
     labels: list[str | None]
     exact: list[bytes | None] = field(default_factory=list)
     normal: list[bytes | None] = field(default_factory=list)
+    # multi-label: each row's label ids (`labels` then holds the set as one name, 'joy+fear', for duplicates and leakage)
+    label_ids: list[list[int]] | None = None
 
 
 def diagnose_data(
@@ -139,6 +143,8 @@ def diagnose_data(
     for split in splits:
         split.exact, split.normal = text_digests(split.texts, phase_progress(on_progress, f"hashing {split.name}", len(split.texts)))
         reports.append(describe_split(split))
+        if split.label_ids is not None:  # the balance of labels, not of label sets
+            reports[-1].labels = multi_label_counts(split.label_ids, data.label_names)
     leakage = find_leakage(splits[0], splits[1]) if len(splits) > 1 else None
     lengths = None
     if tokenizer is not None:
@@ -160,8 +166,12 @@ def diagnose_data(
         seconds=0.0,
         flags=spec_flags(spec, tokenizer_name),
     )
+    if data.multi_label:
+        from bertcli.core.data.multilabel import label_overview
+
+        result.multi_label = [label_overview(s.label_ids or [], data.label_names, s.name) for s in splits]
     if clean_to is not None:
-        result.cleaned = write_clean_copy(splits, Path(clean_to))
+        result.cleaned = write_clean_copy(splits, Path(clean_to), data.label_names)
     result.findings = sort_findings(data_findings(result, spec.source))
     result.seconds = time.perf_counter() - started
     return result
@@ -173,8 +183,32 @@ def read_splits(spec: DataSpec) -> tuple[LabelledData, list[SplitRows]]:
     picked = [(spec.train_split, data.train)]
     if data.eval is not None:
         picked.append((data.eval_split, data.eval))
+    if data.multi_label:
+        return data, [multi_label_rows(name, ds, data.label_names) for name, ds in picked]
     splits = [SplitRows(name, list(ds["text"]), row_label_names(ds, data.label_names)) for name, ds in picked]
     return data, splits
+
+
+def multi_label_rows(name: str, ds: Any, label_names: list[str]) -> SplitRows:
+    """A multi-label split's rows: label ids per row, and the set as one name for duplicates and leakage
+    ('(no label)' for none; None where a label is outside the names)."""
+    from bertcli.core.data.multilabel import NO_LABEL, map_label_list, stored_lists
+
+    ids, sets = [], []
+    for row in stored_lists(ds):
+        found, bad = map_label_list(row, label_names)
+        ids.append(found)
+        sets.append(None if bad else "+".join(label_names[i] for i in found) or NO_LABEL)
+    return SplitRows(name, list(ds["text"]), sets, label_ids=ids)
+
+
+def multi_label_counts(ids: Sequence[Sequence[int]], label_names: Sequence[str]) -> dict[str, int]:
+    """Rows carrying each label, then rows with none."""
+    from bertcli.core.data.multilabel import NO_LABEL, positive_counts
+
+    counts = dict(zip(label_names, positive_counts(ids, len(label_names))))
+    counts[NO_LABEL] = sum(1 for row in ids if not row)
+    return counts
 
 
 def spec_flags(spec: DataSpec, model: str = "") -> dict[str, Any]:
@@ -185,6 +219,8 @@ def spec_flags(spec: DataSpec, model: str = "") -> dict[str, Any]:
     )
     if spec.label_names:
         flags["--labels"] = ",".join(spec.label_names)
+    if spec.multi_label:
+        flags["--multi-label"] = True
     return flags
 
 
@@ -306,7 +342,7 @@ def find_leakage(train: SplitRows, evaluation: SplitRows) -> Leakage:
     return Leakage(train.name, evaluation.name, len(evaluation.texts), exact, normal, conflicting, examples)
 
 
-def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
+def write_clean_copy(splits: Sequence[SplitRows], folder: Path, names_of: Sequence[str] = ()) -> CleanedData:
     """Each split as JSON Lines without empty texts, markup, duplicates, conflicting labels or leaked eval rows.
 
     The folder loads with `bertcli train --dataset FOLDER` (train.jsonl plus the eval split's file; an eval
@@ -314,8 +350,9 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
     """
     if len(splits) > 1 and splits[1].name == CARVED:  # the data has one split: so has its clean copy
         train, held = splits
+        ids = train.label_ids + held.label_ids if train.label_ids is not None and held.label_ids is not None else None
         splits = [SplitRows(train.name, train.texts + held.texts, train.labels + held.labels, train.exact + held.exact,
-                            train.normal + held.normal)]
+                            train.normal + held.normal, ids)]
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"--clean-to {folder} already has files in it — give a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -329,7 +366,8 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
         reasons: Counter = Counter()
         path = folder / f"{split.name}.jsonl"
         with path.open("w", encoding="utf-8") as out:
-            for text, label, key in zip(split.texts, split.labels, split.normal):
+            lists = [[names_of[i] for i in row] for row in split.label_ids] if split.label_ids is not None else None
+            for row, (text, label, key) in enumerate(zip(split.texts, split.labels, split.normal)):
                 if key is None:
                     reasons["empty"] += 1
                 elif label is None:
@@ -343,7 +381,8 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
                 else:
                     seen.add(key)
                     cleaned = " ".join(html.unescape(TAG_RE.sub(" ", text)).split())
-                    out.write(json.dumps({"text": cleaned, "label": label}, ensure_ascii=False) + "\n")
+                    value = lists[row] if lists is not None else label  # multi-label: the list of names
+                    out.write(json.dumps({"text": cleaned, "label": value}, ensure_ascii=False) + "\n")
                     kept[split.name] = kept.get(split.name, 0) + 1
         files[split.name] = str(path)
         kept.setdefault(split.name, 0)

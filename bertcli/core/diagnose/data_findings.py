@@ -23,9 +23,12 @@ def data_findings(d: DataDiagnosis, source: str) -> list[Finding]:
     train_flag = bertcli_command("train", keep, dataset=folder)  # the clean copy has text and label columns
     # Once the clean copy is written, the fix is to train on it; before, to write it.
     clean = train_flag if d.cleaned else bertcli_command("debug data", d.flags, clean_to=folder)
-    for report in d.splits:
+    for index, report in enumerate(d.splits):
         is_train = report.name == d.train_split
-        findings += _label_findings(d, report, is_train)
+        if d.multi_label is not None:
+            findings += _multi_label_findings(d, report, d.multi_label[index], is_train)
+        else:
+            findings += _label_findings(d, report, is_train)
         findings += _empty_findings(report, clean)
         findings += _duplicate_findings(d, report, clean, train_flag)
         findings += _conflict_findings(report, clean)
@@ -39,7 +42,8 @@ def data_findings(d: DataDiagnosis, source: str) -> list[Finding]:
             Finding(
                 "carved_eval",
                 "info",
-                f"{why}: '{CARVED}' is the stratified {d.splits[1].rows:,}-example eval set bertcli train holds out "
+                f"{why}: '{CARVED}' is the {'random' if d.multi_label else 'stratified'} {d.splits[1].rows:,}-example "
+                "eval set bertcli train holds out "
                 f"of '{d.train_split}'",
             )
         )
@@ -111,6 +115,48 @@ def _label_findings(d: DataDiagnosis, r: SplitReport, is_train: bool) -> list[Fi
         )
     else:
         findings.append(Finding("labels", "info", f"labels in '{r.name}' ({r.rows:,} rows): {shown}"))
+    return findings
+
+
+def _multi_label_findings(d: DataDiagnosis, r: SplitReport, overview: Any, is_train: bool) -> list[Finding]:
+    """Multi-label data: each label's share of rows, rows with no label, labels per row, the commonest pairs;
+    a label no row carries; labels so rare that positive weights would help."""
+    findings = []
+    shown = ", ".join(f"{name} {n:,} ({_pct(n, r.rows)})" for name, n in overview.counts.items())
+    pairs = ", ".join(f"{a}+{b} {n:,}" for a, b, n in overview.pairs[:5]) or "none"
+    evidence = [
+        shown,
+        f"{overview.no_label:,} row(s) ({_pct(overview.no_label, r.rows)}) with no label; {overview.mean_labels:.2f} labels "
+        f"per row (at most {overview.most_labels})",
+        f"commonest pairs: {pairs}",
+    ]
+    if r.labels.get(UNLABELLED):
+        n = r.labels[UNLABELLED]
+        findings.append(Finding(
+            "unlabelled", "error", f"{n:,} row(s) of '{r.name}' carry a label outside {d.label_names}",
+            [f"row indices {', '.join(map(str, r.unlabelled_rows))}"],
+            "fix or drop them (bertcli train refuses them), or give every name with --labels or --label-names FILE",
+        ))
+    missing = [name for name, n in overview.counts.items() if n == 0]
+    if missing:
+        findings.append(Finding(
+            "missing_label", "error" if is_train else "warning",
+            f"'{r.name}' has no example of {', '.join(missing)}: "
+            + ("the model can never learn it" if is_train else "the eval score says nothing about it"),
+            evidence, f"check --label-column ({'train' if is_train else 'eval'} split '{r.name}')",
+        ))
+        return findings
+    rarest = min(overview.counts, key=overview.counts.get)
+    share = overview.counts[rarest] / r.rows if r.rows else 0.0
+    if is_train and share < 0.05:
+        findings.append(Finding(
+            "imbalance", "warning",
+            f"multi-label '{r.name}': '{rarest}' is on {share:.1%} of rows — at a threshold of 0.5 a rare label is "
+            "seldom predicted; bertcli tunes each label's threshold on the eval split, and positive weights help it learn",
+            evidence, bertcli_command("train", d.flags, class_weights="auto") + "  # per-label positive weights (negatives / positives)",
+        ))
+    else:
+        findings.append(Finding("labels", "info", f"multi-label '{r.name}' ({r.rows:,} rows)", evidence))
     return findings
 
 

@@ -38,7 +38,8 @@ def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagn
         overfitting=find_overfitting(epochs) if state.eval_logs else None,
         fluctuation=measure_fluctuation(state, analysis.grad_norms),
         loss_trend=trend,
-        underfitting=measure_underfitting(state, trend, analysis.summary.get("finished")),
+        # chance for a multi-label run is no majority class nor ln k: those measures are left out (see run_diagnoses)
+        underfitting=None if state.recorded.multi_label else measure_underfitting(state, trend, analysis.summary.get("finished")),
         disk=measure_disk(run_dir, state) if run_dir is not None else None,
     )
     diagnosis.findings = sort_findings(run_diagnoses(diagnosis))

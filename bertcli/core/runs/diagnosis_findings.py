@@ -37,7 +37,26 @@ def run_diagnoses(d: RunDiagnosis) -> list[Finding]:
     findings += lr_diagnoses(d)
     if d.disk is not None:
         findings += _disk_diagnoses(d.disk, d)
+    if d.recorded.multi_label:
+        findings = [f for f in findings if f.code not in CHANCE_CODES] + [multi_label_note(d)]
     return findings
+
+
+# Findings that compare a run with a single-label chance (the majority class, ln k): not for multi-label runs.
+CHANCE_CODES = ("underfitting", "eval_at_chance", "stuck_at_chance")
+
+
+def multi_label_note(d: RunDiagnosis) -> Finding:
+    """What debug run leaves out of a multi-label run, and where its scores are."""
+    final = f"{d.run_dir}/final" if d.run_dir else "OUTPUT_DIR/final"
+    return Finding(
+        "multi_label",
+        "info",
+        "multi-label run: its loss is binary cross-entropy per label and 'accuracy' is subset accuracy, so the "
+        "checks against single-label chance (majority class, ln k) are left out; loss, overfitting, gradients, "
+        "learning rate and disk are read as for any run",
+        fix=f"bertcli evaluate --model {final}  # per-label F1 against the majority-per-label baseline",
+    )
 
 
 def _loss_diagnoses(d: RunDiagnosis) -> list[Finding]:

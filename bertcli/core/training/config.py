@@ -107,11 +107,9 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
 
         cfg.class_weights = parse_class_weights(cfg.class_weights)
     if cfg.label_names_file is not None:
-        from bertcli.core.data.multilabel import read_label_names_file
+        from bertcli.core.data.multilabel import given_label_names
 
-        if cfg.labels:
-            raise UsageError("--labels and --label-names both name the labels: give one")
-        cfg.labels = read_label_names_file(cfg.label_names_file)
+        cfg.labels = given_label_names(cfg.labels, cfg.label_names_file)
         cfg.label_names_file = None  # the names themselves go to bertcli.toml, so the run reads back without the file
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
