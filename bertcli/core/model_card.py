@@ -31,6 +31,8 @@ class FinalModelFacts:
     global_step: int
     train_seconds: float
     hardware: str
+    multi_label: bool = False  # a text may carry several labels: 'accuracy' is subset accuracy, 'f1' macro F1
+    thresholds: list[float] | None = None  # multi-label: per label, tuned on the eval split
 
 
 def _base_model_name(model: str) -> str:
@@ -80,7 +82,7 @@ def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> An
             dataset_name=dataset,
             dataset_split=facts.eval_split,
             metric_type=key,
-            metric_name=CARD_METRICS[key],
+            metric_name=_metric_names(facts)[key],
             metric_value=round(float(value), 4),
         )
         for key, value in facts.metrics.items()
@@ -106,6 +108,7 @@ def _training_settings(facts: FinalModelFacts, base: str, dataset: str) -> list[
         ("base model", base),
         ("dataset", f"{dataset}: {t.get('train_size')} train / {t.get('eval_size')} eval examples (seed {t.get('seed')})"),
         ("labels", ", ".join(facts.label_names)),
+        *_multi_label_settings(facts),
         ("max length", f"{facts.max_length} tokens, truncation {facts.truncation}"),
         ("epochs", t.get("num_train_epochs")),
         ("batch size", t.get("train_batch_size")),
@@ -117,9 +120,27 @@ def _training_settings(facts: FinalModelFacts, base: str, dataset: str) -> list[
     ]
 
 
+# What the card calls a multi-label run's metrics.
+MULTI_LABEL_METRICS = {"accuracy": "Subset accuracy", "f1": "Macro F1", "precision": "Macro precision",
+                       "recall": "Macro recall", "loss": "BCE loss"}
+
+
+def _metric_names(facts: FinalModelFacts) -> dict[str, str]:
+    return MULTI_LABEL_METRICS if facts.multi_label else CARD_METRICS
+
+
+def _multi_label_settings(facts: FinalModelFacts) -> list[tuple[str, Any]]:
+    if not facts.multi_label:
+        return []
+    thresholds = ", ".join(f"{n} {t:.3f}" for n, t in zip(facts.label_names, facts.thresholds or [])) or "0.5 each"
+    return [("task", "multi-label: a sigmoid per label, binary cross-entropy; every label over its threshold is predicted"),
+            ("thresholds", f"{thresholds} (each tuned on the eval split for that label's F1; in bertcli.json)")]
+
+
 def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> str:
     """The card's Markdown under its metadata: results, training settings, intended use."""
-    rows = "\n".join(f"| {CARD_METRICS[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
+    names = _metric_names(facts)
+    rows = "\n".join(f"| {names[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in names)
     return "\n".join(
         [
             f"# {name}",

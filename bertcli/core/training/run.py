@@ -387,10 +387,10 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
                 k[5:]: v for k, v in trainer.evaluate().items() if k.startswith("eval_")
             }
         trainer.save_model(str(done.final_dir))  # writes on the main process only
+        # every process predicts when a pass is needed (a collective under torchrun); the main one writes
+        thresholds = tuned_thresholds(run, trainer, final_step) if run.data.multi_label and run.eval_ds is not None else None
         if trainer.is_world_process_zero():
-            write_final_files(run, plan, done, hyperparameters)
-            if run.data.multi_label and run.eval_ds is not None:
-                save_tuned_thresholds(run, trainer, done, final_step)
+            write_final_files(run, plan, done, hyperparameters, thresholds)
     except OSError as err:
         failure = write_failure(err, out, trainer)
         if failure is err:
@@ -402,19 +402,17 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
     return done
 
 
-def save_tuned_thresholds(run: PreparedRun, trainer: Any, done: FinishedRun, final_step: int) -> None:
-    """A multi-label model's decision threshold per label, tuned on the eval split for that label's F1, into
-    final/bertcli.json (predict and evaluate read them): those of the evaluation that scored the final
-    weights, else from one more pass over the eval split."""
+def tuned_thresholds(run: PreparedRun, trainer: Any, final_step: int) -> list[float]:
+    """A multi-label model's decision threshold per label, tuned on the eval split for that label's F1: those
+    of the evaluation that scored the final weights, else from one more pass over the eval split."""
     from bertcli.core.metrics import multilabel_eval_metrics
-    from bertcli.core.runs.manifest import record_thresholds
 
     thresholds = trainer.compute_metrics.thresholds_at.get(final_step)
     if thresholds is None:  # scored before a resume: not in this process's record
         output = trainer.predict(run.eval_ds)
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         _, thresholds = multilabel_eval_metrics(output.label_ids, logits)
-    record_thresholds(done.final_dir, thresholds)
+    return thresholds
 
 
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
@@ -431,19 +429,24 @@ def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_fro
     return None
 
 
-def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperparameters: dict[str, Any]) -> None:
-    """Beside final/'s weights: bertcli.json, bertcli.toml and the model card."""
+def write_final_files(
+    run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperparameters: dict[str, Any], thresholds: list[float] | None = None
+) -> None:
+    """Beside final/'s weights: bertcli.json (with a multi-label model's thresholds), bertcli.toml and the model card."""
     from bertcli.core.model import save_input_settings
     from bertcli.core.model_card import FinalModelFacts, write_model_card
+    from bertcli.core.runs.manifest import record_thresholds
 
     cfg = run.cfg
     save_input_settings(done.final_dir, _input_settings(cfg), hyperparameters)
+    if thresholds is not None:
+        record_thresholds(done.final_dir, thresholds)
     write_config(done.final_dir, cfg, CONFIG_HEADER)
     facts = FinalModelFacts(
         training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
-        hardware=describe_hardware(plan.device),
+        hardware=describe_hardware(plan.device), thresholds=thresholds, multi_label=run.data.multi_label,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
