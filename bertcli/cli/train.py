@@ -149,7 +149,7 @@ def train_cmd(
       bertcli train --dataset ../shared/data/imdb --max-length 256 --epochs 2
       bertcli train --eval-steps 20 --early-stopping 3 --epochs 5
       bertcli train --config results/bertcli.toml --seed 7 -o results-seed7
-      bertcli train --dataset emotions.tsv --label-column labels --label-names labels.txt --multi-label
+      bertcli train --dataset emotions.tsv --label-column labels --multi-label
     """
     from bertcli.core.data import parse_size
     from bertcli.core.data.labels import parse_label_names
