@@ -85,7 +85,17 @@ def partial_file(path: Path) -> tuple[int, Path]:
     """(descriptor, path) of a new temporary file beside `path`, where its content is written before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:  # mkstemp makes it private (0600); the file it becomes gets the mode a plain open() would give
+        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError:
+        pass
     return fd, Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def settle(partial: Path, path: Path, complete: bool) -> Path:
