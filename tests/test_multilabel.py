@@ -301,3 +301,31 @@ def test_sweep_refuses_multi_label_data_before_training(cli, tiny_model, ml_file
                  "-o", tmp_path / "s")
     assert_refused(result, 2, "multi-label", "bertcli evaluate")
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").rglob("checkpoint-*"))
+
+
+def test_training_loss_is_bce_with_each_labels_positive_weight():
+    import torch
+    from types import SimpleNamespace
+
+    from bertcli.core.training.trainer import BertCliTrainer
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 3), (torch.rand(6, 3) < 0.4).float()
+    weights = torch.tensor([1.0, 4.0, 0.5])
+    trainer = SimpleNamespace(loss_weights=weights)
+    expected = torch.nn.BCEWithLogitsLoss(pos_weight=weights)(logits, labels)
+    assert BertCliTrainer._multi_label_loss(trainer, logits, labels, None) == pytest.approx(expected.item())
+    # over an accumulated batch the Trainer counts every label of every example: 2 batches of 6 rows x 3 labels
+    assert BertCliTrainer._multi_label_loss(trainer, logits, labels, 36) == pytest.approx(expected.item() / 2)
+    plain = SimpleNamespace(loss_weights=None)
+    assert BertCliTrainer._multi_label_loss(plain, logits, labels, None) == pytest.approx(
+        torch.nn.BCEWithLogitsLoss()(logits, labels).item())
+
+
+def test_auto_positive_weights_are_negatives_over_positives():
+    from bertcli.core.data.multilabel import positive_weights
+
+    assert positive_weights("auto", [10, 40], 50, ["a", "b"]) == [4.0, 0.25]
+    assert positive_weights([1, 3], [10, 40], 50, ["a", "b"]) == [1.0, 3.0]
+    with pytest.raises(Exception, match="has no training example"):
+        positive_weights("auto", [0, 40], 50, ["a", "b"])
