@@ -9,7 +9,7 @@ from dataclasses import fields
 
 import pytest
 
-from bertcli.core.config import COMMAND_LINE_ONLY, CONFIG_FILE, format_config, parse_settings, settings
+from bertcli.core.config import CONFIG_FILE, command_line_only, format_config, parse_settings, settings
 from states import logged_losses
 
 
@@ -19,7 +19,7 @@ def test_every_train_option_is_a_config_key():
 
     params = set(inspect.signature(train_cmd).parameters) - {"ctx", "json_out", "print_config"}
     keys = {s.param for s in settings()}
-    assert keys | {c.replace("-", "_") for c in COMMAND_LINE_ONLY if c not in ("json", "print-config")} == params
+    assert keys | {c.replace("-", "_") for c in command_line_only() if c not in ("json", "print-config")} == params
     assert {s.field for s in settings()} <= {f.name for f in fields(TrainConfig)}
 
 

@@ -12,21 +12,31 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
+from bertcli.core.options import Option
 from bertcli.core.training import TrainConfig, check_output_path, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
 DEFAULT_SEEDS = (1, 2, 3)
 
-# Keys a [sweep] table (and the command line) can vary, in the order folder names list them.
+# The order folder names list the command line's axes in (as earlier sweeps named their folders, so a rerun
+# finds them); an axis not listed here follows in the order given. Which options a sweep takes is declared
+# on TrainConfig (option(..., sweep="vary"|"set")).
 AXES = ("epochs", "weight_decay", "batch_size", "lr", "warmup_ratio", "scheduler", "max_length", "truncation")
 # Set by the sweep itself, never by the user.
 RESERVED = {"output_dir": "--output-dir (one for the whole sweep)", "resume": "nothing: a rerun resumes by itself",
             "overwrite": "nothing: a rerun skips finished runs", "seed": "seeds = [1, 2, 3]"}
-FLAG_NAMES = {"final_from": "final"}  # train's flag where it is not the field's name
+
+
+def _declared() -> dict[str, Option]:
+    from bertcli.core.training.config import train_options
+
+    return {o.name: o for o in train_options()}
 
 
 def flag_of(name: str) -> str:
-    return "--" + FLAG_NAMES.get(name, name.replace("_", "-"))
+    """Train's flag for TrainConfig field `name` (final_from → --final)."""
+    declared = _declared().get(name)
+    return declared.flag if declared is not None else "--" + name.replace("_", "-")
 
 
 def _config_fields() -> set[str]:
@@ -36,7 +46,8 @@ def _config_fields() -> set[str]:
 def _key(raw: str) -> str:
     """A key as written in a file or a flag (weight-decay, weight_decay, final) as the TrainConfig field."""
     name = raw.strip().lower().replace("-", "_")
-    return {v: k for k, v in FLAG_NAMES.items()}.get(name, name)
+    by_key = {o.key.replace("-", "_"): o.name for o in _declared().values()}
+    return by_key.get(name, name)
 
 
 def value_text(value: Any) -> str:
@@ -54,7 +65,8 @@ def value_text(value: Any) -> str:
 def parse_value(name: str, value: Any, where: str) -> Any:
     """One command-line value (text) for TrainConfig field `name`, checked as train checks that flag
     (bertcli.core.config's table of settings); `where` names it in a refusal."""
-    from bertcli.core.config import parse_class_weights, settings
+    from bertcli.core.config import settings
+    from bertcli.core.options import parse_class_weights
 
     setting = next((s for s in settings() if s.field == name), None)
     kind = setting.kind if setting is not None else None
