@@ -2,7 +2,7 @@
 
 A config file holds `bertcli train` options as keys named like the flags (`batch-size` or `batch_size`).
 Every run writes its resolved settings as `bertcli.toml` (run folder, each checkpoint, final/) so that
-`bertcli train --config <run>/bertcli.toml` trains it again. Reading needs tomllib (tomli before Python 3.11);
+`bertcli train --config <run>/bertcli.toml` trains it again. Reading needs tomllib (tomli before Python 3.11: `parse_toml`, the one TOML reader);
 writing is done here by hand: the values are plain scalars and lists.
 """
 
@@ -136,23 +136,32 @@ def parse_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
     return found
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """The TrainConfig fields set by the TOML file at `path`; a UsageError for a missing, invalid or wrong file."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"--config {path}: no such file — check the path (a run writes its own as <run>/{CONFIG_FILE})")
-    if path.is_dir():
-        hint = f"; try --config {path / CONFIG_FILE}" if (path / CONFIG_FILE).is_file() else ""
-        raise UsageError(f"--config {path} is a folder, not a TOML file{hint}")
+def parse_toml(text: str) -> dict[str, Any]:
+    """A TOML document as a dict: tomllib, or tomli before Python 3.11 (TOMLDecodeError for text that is not TOML)."""
+    return _tomllib().loads(text)
+
+
+def _tomllib() -> Any:
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib
+
+
+def read_toml(path: Path, fix: str) -> dict[str, Any]:
+    """The TOML document in the file at `path` (given as --config); a UsageError for a missing file (naming `fix`),
+    a folder, or a file that is not UTF-8 TOML."""
+    if not path.exists():
+        raise UsageError(f"--config {path}: no such file — {fix}")
+    if path.is_dir():
+        hint = f"; try --config {path / CONFIG_FILE}" if (path / CONFIG_FILE).is_file() else ""
+        raise UsageError(f"--config {path} is a folder, not a TOML file{hint}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_toml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
-    except tomllib.TOMLDecodeError as err:
+    except _tomllib().TOMLDecodeError as err:
         detail = str(err).splitlines()[0] if str(err) else "cannot be parsed"
         raise UsageError(
             f"--config {path} is not valid TOML: {detail[:1].lower() + detail[1:]} — write one 'key = value' per line, "
@@ -160,6 +169,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
         ) from None
     except OSError as err:
         raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The TrainConfig fields set by the TOML file at `path`; a UsageError for a missing, invalid or wrong file."""
+    path = Path(path)
+    data = read_toml(path, f"check the path (a run writes its own as <run>/{CONFIG_FILE})")
     return parse_settings(data, str(path))
 
 

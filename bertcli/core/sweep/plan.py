@@ -149,10 +149,10 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     """(base values, [sweep] lists, seeds) from a TOML file. Top-level keys are a train config
     (bertcli.core.config: keys named like train's flags, checked as they are); the `[sweep]` table lists
     the values to vary, each checked the same way, and `seeds`."""
-    from bertcli.core.config import parse_settings
+    from bertcli.core.config import parse_settings, read_toml
 
     path = Path(path)
-    doc = _read_toml(path)
+    doc = read_toml(path, "give the path of a .toml file with a [sweep] table")
     table = doc.pop("sweep", {})
     if not isinstance(table, dict):
         raise UsageError(f"'sweep' in {path} must be a table: a [sweep] line followed by lines like epochs = [2, 3]")
@@ -160,23 +160,6 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     base = parse_settings(doc, str(path))
     axes, table_seeds = _sweep_table(table, base, path)
     return base, axes, table_seeds if table_seeds is not None else seeds
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    if not path.is_file():
-        what = "is a folder, not a TOML file" if path.is_dir() else "does not exist"
-        raise UsageError(f"--config {path} {what} — give the path of a .toml file with a [sweep] table")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
-    except OSError as err:
-        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
-    except tomllib.TOMLDecodeError as err:
-        detail = (str(err).splitlines() or ["cannot be parsed"])[0]
-        raise UsageError(f"--config {path} is not valid TOML: {detail} — write one 'key = value' per line") from None
 
 
 def _top_level_seeds(doc: dict[str, Any], path: Path) -> list[int] | None:
