@@ -35,7 +35,7 @@ def evaluate_cmd(
     ] = None,
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on (a single labelled file: all its rows).")] = "test",
-    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    size: Annotated[Optional[int], examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -68,7 +68,6 @@ def evaluate_cmd(
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
     """
-    from bertcli.core.data import parse_size
     from bertcli.core.evaluation import (
         EvalConfig,
         evaluate,
@@ -103,7 +102,7 @@ def evaluate_cmd(
         models=list(model) if model else [None],
         dataset=sources.dataset,
         split=split,
-        size=parse_size(size, "--size"),
+        size=size,
         seed=seed,
         text_column=text_column,
         label_column=label_column,

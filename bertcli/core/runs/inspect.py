@@ -30,13 +30,13 @@ from bertcli.core.runs.state import RunState, load_trainer_state
 
 def inspect_runs(paths: Sequence[str | Path], spike_k: float = DEFAULT_SPIKE_K) -> list[RunAnalysis]:
     """Load and analyse every path (checkpoint folder, run folder or trainer_state.json)."""
-    check_spike_k(spike_k)
+    spike_k = check_spike_k(spike_k)
     return [analyze_run(load_trainer_state(path), spike_k=spike_k, label=str(path)) for path in paths]
 
 
 def analyze_run(state: RunState, spike_k: float = DEFAULT_SPIKE_K, label: str | None = None) -> RunAnalysis:
-    """Everything inspect-checkpoint reports about one run, findings included."""
-    check_spike_k(spike_k)
+    """Everything inspect-checkpoint reports about one run, findings included (`spike_k` as inspect_runs and
+    diagnose_run checked it)."""
     rows = merge_rows(state)
     lowest = find_lowest_loss(state)
     lr = describe_lr_schedule(
