@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from bertcli.core.findings import Finding
 from bertcli.core.jsondata import plain
 from bertcli.core.runs.analysis import RunAnalysis, RunComparison
 from bertcli.core.runs.inspect_findings import run_findings
@@ -120,22 +119,13 @@ def compare_runs(runs: Sequence[RunAnalysis]) -> RunComparison:
 
 
 def analysis_to_dict(run: RunAnalysis) -> dict[str, Any]:
-    """The analysis as JSON-ready data (non-finite numbers become null; `non_finite` lists them).
-
-    Each finding is {"code", "level", "message"}: inspect-checkpoint's findings are one sentence each,
-    and scripts read that sentence as `message`.
-    """
-    data = plain(run, drop=("findings",))
-    data["findings"] = [finding_to_message(f) for f in run.findings]
-    return data
+    """The analysis as JSON-ready data (non-finite numbers become null; `non_finite` lists them); each finding
+    in the one shape of every command (core/findings.py)."""
+    return plain(run)
 
 
 def comparison_to_dict(runs: Sequence[RunAnalysis], comparison: RunComparison) -> dict[str, Any]:
     return {"runs": [analysis_to_dict(run) for run in runs], "comparison": plain(comparison)}
-
-
-def finding_to_message(finding: Finding) -> dict[str, Any]:
-    return {"code": finding.code, "level": finding.level, "message": finding.summary}
 
 
 def _sig(value: float, digits: int) -> float:
