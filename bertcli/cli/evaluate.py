@@ -68,12 +68,9 @@ def evaluate_cmd(
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
     """
-    from bertcli.core.evaluation import (
-        EvalConfig,
-        evaluate,
-        prediction_rows,
-        report_as_dict,
-    )
+    from bertcli.core.defaults import resolve_sources
+    from bertcli.core.evaluation import EvalConfig, evaluate, prediction_rows, report_as_dict
+    from bertcli.core.inference.records import check_output_path
     from bertcli.render.evaluate import (
         EvalProgress,
         check_plotting,
@@ -82,18 +79,13 @@ def evaluate_cmd(
         save_plot,
         write_predictions,
     )
-
-    from bertcli.core.inference.records import check_output_path
+    from bertcli.render.output import Output
 
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png")
         check_plotting(plot)
     if predictions is not None:
         check_output_path(predictions, "--predictions")
-    from bertcli.core.defaults import resolve_sources
-
-    from bertcli.render.output import Output
-
     out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(None, dataset, uses_model=False)
     if sources.note:
