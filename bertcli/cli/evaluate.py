@@ -70,7 +70,8 @@ def evaluate_cmd(
     """
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.evaluation import EvalConfig, evaluate, prediction_rows, report_as_dict
-    from bertcli.core.inference.records import check_output_path
+    from bertcli.core.inference.resolve import model_inputs
+    from bertcli.core.outputs import check_output_path
     from bertcli.render.evaluate import (
         EvalProgress,
         check_plotting,
@@ -81,11 +82,12 @@ def evaluate_cmd(
     )
     from bertcli.render.output import Output
 
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
     if plot is not None:
-        check_output_path(plot, "--plot", example="eval.png")
+        check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
     if predictions is not None:
-        check_output_path(predictions, "--predictions")
+        check_output_path(predictions, "--predictions", inputs=inputs)
     out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(None, dataset, uses_model=False)
     if sources.note:

@@ -86,8 +86,11 @@ def sweep_cmd(
     lists = {name: value for name, value in options.items() if value is not None and use[name] == "vary"}
     base = {name: value for name, value in options.items() if value is not None and use[name] == "set"}
     if plot is not None:
+        from bertcli.core.outputs import check_output_path
         from bertcli.render.evaluate import check_plotting
 
+        inputs = [("--dataset", options["dataset"]), ("--model", options["model"]), ("--config", config)]
+        check_output_path(plot, "--plot", example="sweep.png", inputs=inputs)
         check_plotting(plot)
     plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights)
 

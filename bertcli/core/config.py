@@ -2,8 +2,8 @@
 
 A config file holds `bertcli train` options as keys named like the flags (`batch-size` or `batch_size`).
 Every run writes its resolved settings as `bertcli.toml` (run folder, each checkpoint, final/) so that
-`bertcli train --config <run>/bertcli.toml` trains it again. Reading needs tomllib (tomli before Python 3.11: `parse_toml`, the one TOML reader);
-writing is done here by hand: the values are plain scalars and lists.
+`bertcli train --config <run>/bertcli.toml` trains it again. `parse_toml` and `read_toml` are the one TOML
+reader (tomllib, tomli before Python 3.11); writing is done here by hand: the values are plain scalars and lists.
 """
 
 from __future__ import annotations
@@ -225,9 +225,9 @@ def format_config(cfg: Any, header: str = "") -> str:
 
 
 def write_config(folder: str | Path, cfg: Any, header: str = "") -> Path:
-    path = Path(folder) / CONFIG_FILE
-    path.write_text(format_config(cfg, header), encoding="utf-8")
-    return path
+    from bertcli.core.outputs import write_text_whole
+
+    return write_text_whole(Path(folder) / CONFIG_FILE, format_config(cfg, header))
 
 
 def config_fields() -> set[str]:
