@@ -12,21 +12,31 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
+from bertcli.core.options import Option
 from bertcli.core.training import TrainConfig, check_output_dir, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
 DEFAULT_SEEDS = (1, 2, 3)
 
-# Keys a [sweep] table (and the command line) can vary, in the order folder names list them.
+# The order folder names list the command line's axes in (as earlier sweeps named their folders, so a rerun
+# finds them); an axis not listed here follows in the order given. Which options a sweep takes is declared
+# on TrainConfig (option(..., sweep="vary"|"set")).
 AXES = ("epochs", "weight_decay", "batch_size", "lr", "warmup_ratio", "scheduler", "max_length", "truncation")
 # Set by the sweep itself, never by the user.
 RESERVED = {"output_dir": "--output-dir (one for the whole sweep)", "resume": "nothing: a rerun resumes by itself",
             "overwrite": "nothing: a rerun skips finished runs", "seed": "seeds = [1, 2, 3]"}
-FLAG_NAMES = {"final_from": "final"}  # train's flag where it is not the field's name
+
+
+def _declared() -> dict[str, Option]:
+    from bertcli.core.training.config import train_options
+
+    return {o.name: o for o in train_options()}
 
 
 def flag_of(name: str) -> str:
-    return "--" + FLAG_NAMES.get(name, name.replace("_", "-"))
+    """Train's flag for TrainConfig field `name` (final_from → --final)."""
+    declared = _declared().get(name)
+    return declared.flag if declared is not None else "--" + name.replace("_", "-")
 
 
 def _config_fields() -> set[str]:
@@ -36,7 +46,8 @@ def _config_fields() -> set[str]:
 def _key(raw: str) -> str:
     """A key as written in a file or a flag (weight-decay, weight_decay, final) as the TrainConfig field."""
     name = raw.strip().lower().replace("-", "_")
-    return {v: k for k, v in FLAG_NAMES.items()}.get(name, name)
+    by_key = {o.key.replace("-", "_"): o.name for o in _declared().values()}
+    return by_key.get(name, name)
 
 
 def value_text(value: Any) -> str:
@@ -54,7 +65,8 @@ def value_text(value: Any) -> str:
 def parse_value(name: str, value: Any, where: str) -> Any:
     """One command-line value (text) for TrainConfig field `name`, checked as train checks that flag
     (bertcli.core.config's table of settings); `where` names it in a refusal."""
-    from bertcli.core.config import parse_class_weights, settings
+    from bertcli.core.config import settings
+    from bertcli.core.options import parse_class_weights
 
     setting = next((s for s in settings() if s.field == name), None)
     kind = setting.kind if setting is not None else None
@@ -137,10 +149,10 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     """(base values, [sweep] lists, seeds) from a TOML file. Top-level keys are a train config
     (bertcli.core.config: keys named like train's flags, checked as they are); the `[sweep]` table lists
     the values to vary, each checked the same way, and `seeds`."""
-    from bertcli.core.config import parse_settings
+    from bertcli.core.config import parse_settings, read_toml
 
     path = Path(path)
-    doc = _read_toml(path)
+    doc = read_toml(path, "give the path of a .toml file with a [sweep] table")
     table = doc.pop("sweep", {})
     if not isinstance(table, dict):
         raise UsageError(f"'sweep' in {path} must be a table: a [sweep] line followed by lines like epochs = [2, 3]")
@@ -148,23 +160,6 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     base = parse_settings(doc, str(path))
     axes, table_seeds = _sweep_table(table, base, path)
     return base, axes, table_seeds if table_seeds is not None else seeds
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    if not path.is_file():
-        what = "is a folder, not a TOML file" if path.is_dir() else "does not exist"
-        raise UsageError(f"--config {path} {what} — give the path of a .toml file with a [sweep] table")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
-    except OSError as err:
-        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
-    except tomllib.TOMLDecodeError as err:
-        detail = (str(err).splitlines() or ["cannot be parsed"])[0]
-        raise UsageError(f"--config {path} is not valid TOML: {detail} — write one 'key = value' per line") from None
 
 
 def _top_level_seeds(doc: dict[str, Any], path: Path) -> list[int] | None:
