@@ -1,0 +1,2 @@
+def serve_cmd() -> None:
+    """placeholder"""
