@@ -348,6 +348,9 @@ class GuardAndLog:
 
 def serve(clf: "Classifier", settings: ServeSettings, log: Callable[[str], None]) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish (up to graceful_seconds) before it exits."""
+    import contextlib
+    import signal
+
     import uvicorn
 
     from bertcli.core.deploy.batcher import MicroBatcher
@@ -369,6 +372,16 @@ def serve(clf: "Classifier", settings: ServeSettings, log: Callable[[str], None]
                 port = self.servers[0].sockets[0].getsockname()[1] if self.servers and self.servers[0].sockets else settings.port
                 log(f"serving {info.card_line()}")
                 log(f"listening on http://{shown_host}:{port} (docs at /docs){' — API key required' if settings.api_key else ''}")
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            """SIGINT/SIGTERM start the graceful shutdown; the process then ends normally (exit 0), not by the signal."""
+            before = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
 
         async def shutdown(self, sockets: Any = None) -> None:
             log("shutting down: finishing the requests in flight")
