@@ -101,10 +101,10 @@ def load_for_inference(
     quantize = (quantize or "none").lower()
     if quantize not in QUANTIZATIONS:
         raise UsageError(f"--quantize takes one of {', '.join(QUANTIZATIONS)}, not '{quantize}'")
-    from bertcli.core.inference.onnxrt import is_export, load_export
+    from bertcli.core.inference.onnxrt import is_export
 
     if is_export(name_or_path):
-        return load_export(name_or_path, precision=precision, quantize=quantize, max_length=max_length, truncation=truncation)
+        return _load_export(name_or_path, precision=precision, quantize=quantize, max_length=max_length, truncation=truncation)
     started = time.perf_counter()
     chosen_device = pick_inference_device(device, quantize)
     chosen_precision = choose_inference_precision(precision, chosen_device)
@@ -136,6 +136,25 @@ def load_for_inference(
         quantized=quantize == "int8",
         load_seconds=time.perf_counter() - started,
         notes=_speed_notes(quantize),
+    )
+
+
+def _load_export(folder: str, *, precision: str, quantize: str, max_length: int | None, truncation: str | None) -> Classifier:
+    """An export folder (`bertcli export`) on onnxruntime, with the tokenizer and input settings saved in it."""
+    from bertcli.core.encoding import check_truncation
+    from bertcli.core.inference.onnxrt import check_export_options, open_export_model
+    from bertcli.core.model import load_input_settings, load_tokenizer, model_label_names
+
+    kind = check_export_options(folder, precision, quantize)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(folder)
+    model = open_export_model(folder)
+    settings = load_input_settings(Path(folder).expanduser(), tokenizer)
+    return Classifier(
+        model=model, tokenizer=tokenizer, name=str(folder), label_names=model_label_names(model),
+        max_length=max_length or settings.max_length, truncation=check_truncation(truncation or settings.truncation),
+        device="cpu", precision="fp32", quantized=kind == "int8", load_seconds=time.perf_counter() - started,
+        runtime="onnxruntime",
     )
 
 

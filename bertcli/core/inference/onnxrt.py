@@ -7,7 +7,6 @@ batch exactly as they do for the PyTorch model: only the forward pass differs.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,30 +55,9 @@ class OnnxClassifierModel:
         return types.SimpleNamespace(logits=torch.from_numpy(np.ascontiguousarray(logits)))
 
 
-def open_session(path: Path) -> Any:
-    """An onnxruntime CPU session with every graph optimization."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own types for a damaged or foreign file
-        raise ModelError(f"cannot load {path}: {str(err).splitlines()[0][:200]} — export it again with `bertcli export`") from err
-
-
-def load_export(folder: str | Path, *, precision: str = "auto", quantize: str = "none", max_length: int | None = None,
-                truncation: str | None = None) -> Any:
-    """A Classifier over an export folder, with the tokenizer and input settings saved in it."""
-    from transformers import AutoConfig
-
-    from bertcli.core.encoding import check_truncation
-    from bertcli.core.inference.load import Classifier
-    from bertcli.core.model import load_input_settings, load_tokenizer, model_label_names
-
-    path = Path(folder).expanduser()
-    record = export_record(path)
+def check_export_options(folder: str | Path, precision: str, quantize: str) -> str:
+    """The export's kind (none or int8) once the options fit it and it has not failed its parity check."""
+    record = export_record(folder)
     kind = record.get("quantize", "none")
     if precision not in ("auto", "fp32"):
         raise UsageError(f"'{folder}' is an ONNX export, which runs in fp32 (int8 weights when exported with --quantize int8), "
@@ -91,25 +69,29 @@ def load_export(folder: str | Path, *, precision: str = "auto", quantize: str = 
     if parity.get("passed") is False and not parity.get("forced"):
         raise ModelError(f"'{folder}' failed its parity check ({parity.get('reason', 'labels differ from the PyTorch model')}) — "
                          "export it again with `bertcli export`")
-    started = time.perf_counter()
+    return kind
+
+
+def open_export_model(folder: str | Path) -> OnnxClassifierModel:
+    """The export's session with its config.json (labels, problem type), read without running any code from it."""
+    from transformers import AutoConfig
+
+    path = Path(folder).expanduser()
     try:
         config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot read config.json in export '{folder}': {str(err).splitlines()[0]} — export it again") from err
-    tokenizer = load_tokenizer(str(path))
-    session = open_session(path / ONNX_FILE)
-    model = OnnxClassifierModel(session, config)
-    settings = load_input_settings(path, tokenizer)
-    return Classifier(
-        model=model,
-        tokenizer=tokenizer,
-        name=str(folder),
-        label_names=model_label_names(model),
-        max_length=max_length or settings.max_length,
-        truncation=check_truncation(truncation or settings.truncation),
-        device="cpu",
-        precision="fp32",
-        quantized=kind == "int8",
-        load_seconds=time.perf_counter() - started,
-        runtime="onnxruntime",
-    )
+    return OnnxClassifierModel(open_session(path / ONNX_FILE), config)
+
+
+def open_session(path: Path) -> Any:
+    """An onnxruntime CPU session with every graph optimization."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own types for a damaged or foreign file
+        raise ModelError(f"cannot load {path}: {str(err).splitlines()[0][:200]} — export it again with `bertcli export`") from err
