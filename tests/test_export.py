@@ -101,10 +101,14 @@ def test_a_failed_gate_writes_nothing_unless_forced(final, tmp_path, monkeypatch
     def swapped(model, path, vocab_size):
         import torch
 
-        with torch.no_grad():
-            model.classifier.weight.copy_(model.classifier.weight.flip(0))
-            model.classifier.bias.copy_(model.classifier.bias.flip(0))
+        def flip():
+            with torch.no_grad():
+                model.classifier.weight.copy_(model.classifier.weight.flip(0))
+                model.classifier.bias.copy_(model.classifier.bias.flip(0))
+
+        flip()  # the graph records swapped labels; the model it is checked against keeps its own
         real(model, path, vocab_size)
+        flip()
 
     monkeypatch.setattr(export, "write_onnx", swapped)
     out = tmp_path / "swapped"

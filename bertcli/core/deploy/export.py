@@ -165,9 +165,8 @@ def export_model(options: ExportOptions, *, on_step: Callable[[str], None] | Non
     """Export, check parity, and move the folder into place; refused (nothing written) when the gate fails unforced."""
     import time
 
-    from bertcli.core.inference.cls_only import run_last_layer_for_cls_only
+    from bertcli.core.inference.load import load_for_inference
     from bertcli.core.inference.resolve import resolve_model
-    from bertcli.core.model import load_classifier, load_tokenizer, check_tokenizer_fits
 
     step = on_step or (lambda _: None)
     quantize = (options.quantize or "none").lower()
@@ -189,11 +188,10 @@ def export_model(options: ExportOptions, *, on_step: Callable[[str], None] | Non
     started = time.perf_counter()
     try:
         step(f"exporting {resolved.describe()} to ONNX (opset {OPSET}{', int8' if quantize == 'int8' else ''})")
-        tokenizer = load_tokenizer(str(model_dir))
-        model = load_classifier(str(model_dir), require_trained_head=not options.allow_untrained_head)
-        check_tokenizer_fits(tokenizer, str(model_dir), model.get_input_embeddings().num_embeddings)
-        model.eval()
-        run_last_layer_for_cls_only(model)  # the graph skips the last layer's work for all but [CLS], as predict does
+        # The model predict runs (eval mode, last layer for [CLS] alone) is what the graph records, and the
+        # reference of the parity check: one load, so even an untrained head is the same head in both.
+        reference = load_for_inference(str(model_dir), precision="fp32", device="cpu", allow_untrained_head=options.allow_untrained_head)
+        model, tokenizer = reference.model, reference.tokenizer
         fp32 = partial / (ONNX_FILE if quantize == "none" else "model-fp32.onnx")
         write_onnx(model, fp32, model.config.vocab_size)
         if quantize == "int8":
@@ -210,7 +208,7 @@ def export_model(options: ExportOptions, *, on_step: Callable[[str], None] | Non
         export_seconds = time.perf_counter() - started
         step(f"checking parity on {data.dataset} ({data.split}){': ' + data.note if data.note else ''}")
         parity = check_parity(str(model_dir), partial, data, int8=quantize == "int8", batch_size=options.batch_size,
-                              allow_untrained_head=options.allow_untrained_head)
+                              reference=reference)
         parity.forced = options.force and not parity.passed
         record_parity(partial, parity)
         (partial / CARD_FILE).write_text(_card(model_dir, str(resolved.path), quantize, parity), encoding="utf-8")

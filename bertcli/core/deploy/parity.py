@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 INT8_MIN_AGREEMENT = 0.995
 DEFAULT_CHECK_SIZE = 500
@@ -102,8 +102,9 @@ def default_check_data(model_dir: str | Path, dataset: str | None, split: str | 
 
 
 def check_parity(model_dir: str, export_dir: str | Path, data: CheckData, *, int8: bool, batch_size: int = 32,
-                 allow_untrained_head: bool = False, on_model: Callable[[str], None] | None = None) -> ParityReport:
-    """Score `data` with the PyTorch model (fp32) and with the export; the gate's verdict is in `passed`."""
+                 allow_untrained_head: bool = False, reference: Any = None) -> ParityReport:
+    """Score `data` with the PyTorch model (fp32; `reference` when already loaded) and with the export; the gate's
+    verdict is in `passed`."""
     import numpy as np
 
     from bertcli.core.evaluation import label_ids_for_model
@@ -112,12 +113,10 @@ def check_parity(model_dir: str, export_dir: str | Path, data: CheckData, *, int
     from bertcli.core.significance import exact_mcnemar
 
     examples = load_check_texts(data)
+    if reference is None:
+        reference = load_for_inference(model_dir, precision="fp32", device="cpu", allow_untrained_head=allow_untrained_head)
     results = []
-    for name, path, kwargs in (("PyTorch fp32", model_dir, {"precision": "fp32", "allow_untrained_head": allow_untrained_head}),
-                               ("export", str(export_dir), {})):
-        if on_model is not None:
-            on_model(name)
-        clf = load_for_inference(path, **kwargs)
+    for clf in (reference, load_for_inference(str(export_dir))):
         results.append((clf, predict_texts(clf, examples.texts, batch_size=batch_size)))
     (torch_clf, torch_preds), (_, export_preds) = results
     pairs = [(a, b) for a, b in zip(torch_preds, export_preds) if a.ok and b.ok]
