@@ -168,6 +168,10 @@ def export_model(options: ExportOptions, *, on_step: Callable[[str], None] | Non
     from bertcli.core.inference.load import load_for_inference
     from bertcli.core.inference.resolve import resolve_model
 
+    from bertcli.core.inference.onnxrt import require
+
+    for module in ("onnx", "onnxruntime"):
+        require(module, "export", "bertcli export")
     step = on_step or (lambda _: None)
     quantize = (options.quantize or "none").lower()
     if quantize not in EXPORT_QUANTIZATIONS:

@@ -61,7 +61,11 @@ class ModelInfo:
 
 
 def check_settings(settings: ServeSettings) -> ServeSettings:
-    """Refuse a server that would bind beyond localhost without a key, and limits that cannot work."""
+    """Refuse a server that would bind beyond localhost without a key, or without its libraries."""
+    from bertcli.core.inference.onnxrt import require
+
+    for module in ("fastapi", "uvicorn"):
+        require(module, "serve", "bertcli serve")
     if settings.host not in LOCAL_HOSTS and not settings.api_key:
         raise UsageError(f"--host {settings.host} opens the server beyond this machine: give --api-key KEY "
                          f"(or set {API_KEY_ENV}), or keep --host 127.0.0.1")

@@ -84,8 +84,17 @@ def open_export_model(folder: str | Path) -> OnnxClassifierModel:
     return OnnxClassifierModel(open_session(path / ONNX_FILE), config)
 
 
+def require(module: str, extra: str, purpose: str) -> None:
+    """Refuse, with the install line, when an optional dependency of export or serve is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"{purpose} needs {module}, which is not installed — pip install 'bertcli[{extra}]'")
+
+
 def open_session(path: Path) -> Any:
     """An onnxruntime CPU session with every graph optimization."""
+    require("onnxruntime", "export", "running an ONNX export")
     import onnxruntime as ort
 
     options = ort.SessionOptions()
