@@ -68,7 +68,12 @@ class ParityReport:
     reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        def shown(key: str, value: Any) -> Any:
+            if not isinstance(value, float):
+                return value
+            return float(f"{value:.3g}") if key.endswith("abs_diff") else round(value, 6)  # |Δp| of 1e-7 stays visible
+
+        return {k: shown(k, v) for k, v in asdict(self).items()}
 
     def line(self) -> str:
         """One line: the agreement, the |Δp| and both accuracies."""
