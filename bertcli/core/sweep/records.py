@@ -87,4 +87,5 @@ def finished_result(run: SweepRun) -> RunResult | None:
     record = read_json_object(run.folder / RUN_FILE)
     if record is None or not (run.folder / "final").is_dir():
         return None
+    check_recorded(run)  # a folder trained with other settings is never taken for this run
     return result_from_record(run, record)
