@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
+from bertcli.core.sweep.records import check_recorded
 from bertcli.core.training import TrainConfig, check_output_path, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
@@ -233,8 +234,6 @@ def plan_sweep(
     check_output_path(out)
     _check_size(shared, axes, chosen_seeds, yes)
     variants, runs = _grid(out, shared, axes, chosen_seeds)
-    from bertcli.core.sweep.records import check_recorded
-
     for run in runs:  # before anything trains: a folder from another sweep is refused up front
         check_recorded(run)
     notes = []

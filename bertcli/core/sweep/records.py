@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertcli.core.errors import BertCliError, UsageError
 from bertcli.core.jsondata import dumps, plain
 from bertcli.core.runs.jsonfile import read_json_object
-from bertcli.core.sweep.plan import SweepRun
 from bertcli.core.training import TrainConfig
+
+if TYPE_CHECKING:
+    from bertcli.core.sweep.plan import SweepRun
 
 RUN_FILE = "sweep_run.json"  # in each run folder: the configuration asked for, then the scores
 
