@@ -27,6 +27,16 @@ def test_hub_dataset_unreachable(cli, tmp_path, tiny_model, monkeypatch):
     assert result.exit_code == 1
     line = error_line(result)
     assert "'imdb'" in line and "--dataset PATH" in line
+    # the fix names what works offline: the bundled sample and a local copy's layout
+    assert "--dataset imdb-sample" in line and "../shared/data/imdb" in line
+
+
+def test_a_dataset_folder_without_data_files_says_so(cli, tmp_path, tiny_model):
+    empty = tmp_path / "empty"
+    (empty / ".cache").mkdir(parents=True)
+    (empty / "notes.txt").write_text("nothing here is data")
+    line = error_line(cli("train", "--model", tiny_model, "--dataset", empty, "-o", tmp_path / "o", "-q"))
+    assert f"'{empty}' holds no data files" in line and "resolve pattern" not in line
 
 
 def test_hub_probe_fails_fast_without_offline_env(tmp_path, reviews_csv, monkeypatch):

@@ -59,17 +59,17 @@ def free_bytes(path: Path) -> int:
         return 0
 
 
-def check_output_path(out: Path) -> None:
-    """The output dir is (or can become) a writable folder; checked before anything is loaded."""
+def check_output_path(out: Path, flag: str = "--output-dir") -> None:
+    """The output folder `flag` names is (or can become) a writable folder; checked before anything is loaded."""
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a folder — pick another --output-dir or move the file away")
+        raise UsageError(f"{flag} {out} is a file, not a folder — pick another {flag} or move the file away")
     base = _existing_ancestor(out)
     if not base.is_dir():
-        raise UsageError(f"--output-dir {out} cannot be created: {base} is a file — pick another --output-dir")
+        raise UsageError(f"{flag} {out} cannot be created: {base} is a file — pick another {flag}")
     if not os.access(base, os.W_OK | os.X_OK):
         raise BertCliError(
-            f"--output-dir {out} is not writable ({base} is read-only or not yours) — "
-            f"pick a writable --output-dir or fix the permissions of {base}"
+            f"{flag} {out} is not writable ({base} is read-only or not yours) — "
+            f"pick a writable {flag} or fix the permissions of {base}"
         )
 
 
