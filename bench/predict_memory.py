@@ -10,6 +10,7 @@ even 100 bytes a line is 20 MB over 200,000 lines.
 
     python bench/predict_memory.py
     python bench/predict_memory.py --lines 50000 --every 5000
+    python bench/predict_memory.py --minilm --lines 30000 --every 3000
 """
 
 from __future__ import annotations
@@ -44,6 +45,23 @@ def build_classifier(folder: Path) -> Path:
     return folder
 
 
+def minilm_classifier(folder: Path) -> Path:
+    """The packaged all-MiniLM-L6-v2 with a seeded, untrained two-label head (labels mean nothing here)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from _common import packaged_minilm
+
+    torch.manual_seed(0)
+    source = packaged_minilm()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
+    )
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return folder
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -55,11 +73,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--every", type=int, default=20_000, help="sample the RSS every this many lines written")
+    parser.add_argument("--minilm", action="store_true",
+                        help="the packaged all-MiniLM-L6-v2 with a fresh seeded head instead of the tiny model (real "
+                             "kernels and many more input shapes: texts of 5 to 400 words)")
     args = parser.parse_args()
 
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_classifier(Path(tmp) / "tiny")
+        model = minilm_classifier(Path(tmp) / "minilm") if args.minilm else build_classifier(Path(tmp) / "tiny")
+        longest = 400 if args.minilm else 40
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
         child = subprocess.Popen([sys.executable, "-m", "bertcli", "predict", "-", "--model", str(model)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -74,7 +96,7 @@ def main() -> None:
         started = time.time()
         samples: list[tuple[int, int, float]] = []
         for i in range(1, args.lines + 1):
-            words = [rng.choice(WORDS) for _ in range(rng.randint(5, 40))]
+            words = [rng.choice(WORDS) for _ in range(rng.randint(5, longest))]
             words.append(f"unknown{i}")  # every text differs, also in a word the vocabulary lacks
             child.stdin.write((" ".join(words) + "\n").encode())
             if i % args.every == 0:
