@@ -4,9 +4,12 @@ and training from that file trains the same run again."""
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
+from refusals import assert_refused
 
 from bertcli.core.config import CONFIG_FILE, command_line_only, format_config, parse_settings, parse_toml, settings
 from states import logged_losses
@@ -97,3 +100,33 @@ def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model,
     # the same file without -o names the first run's folder, which train will not overwrite unasked
     again = cli("train", "--config", first / CONFIG_FILE, "-q")
     assert again.exit_code == 2 and "already holds a run" in again.stderr
+
+
+def test_print_config_with_json_prints_the_same_options_as_json(cli, tmp_path):
+    as_toml = _print_config(cli, "--lr", "3e-5", "--labels", "neg,pos")
+    result = cli("train", "--lr", "3e-5", "--labels", "neg,pos", "--print-config", "--json")
+    assert result.exit_code == 0, result.stderr
+    as_json = json.loads(result.stdout)
+    # the TOML leaves unset keys out (as comments); JSON writes them as null
+    assert {k: v for k, v in as_json.items() if v is not None} == as_toml
+    assert as_json["lr"] == 3e-5 and as_json["labels"] == ["neg", "pos"]
+
+
+def _deep_toml(path: Path) -> Path:
+    path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_config_files_that_are_devices_fifos_huge_or_deep_are_one_line(cli, tmp_path, command):
+    import os
+
+    if Path("/dev/zero").exists():
+        assert_refused(cli(command, "--config", "/dev/zero"), 2, "/dev/zero is a device, not a file")
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)  # nothing ever writes to it: reading it would wait for ever
+    assert_refused(cli(command, "--config", fifo), 2, "pipe.toml is a FIFO, not a file")
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# padding\n" * 200_000)
+    assert_refused(cli(command, "--config", huge), 2, "huge.toml is over 1 MB")
+    assert_refused(cli(command, "--config", _deep_toml(tmp_path / "deep.toml")), 2, "deep.toml nests tables or lists too deeply")

@@ -21,8 +21,9 @@ def boosted(monkeypatch):
     import bertcli.core.sweep.plan as sweep_plan
     import bertcli.core.training as training
     import bertcli.core.training.config as training_config
-    from bertcli.cli.app import app
     from bertcli.cli.options import declare_options
+    from bertcli.cli.sweep import sweep_cmd
+    from bertcli.cli.train import train_cmd
 
     @dataclasses.dataclass
     class Boosted(training_config.TrainConfig):
@@ -31,14 +32,10 @@ def boosted(monkeypatch):
 
     for module in (training_config, training, sweep_plan):
         monkeypatch.setattr(module, "TrainConfig", Boosted)
-    # Typer reads a command's signature on each invocation: rebuild those of the registered commands (the error
-    # boundary's wrappers carry their own copy) from Boosted
-    for registered in app.registered_commands:
-        command = registered.callback
-        if hasattr(command, "declared_options"):
-            monkeypatch.setattr(command, "__signature__", command.__signature__)
-            monkeypatch.setattr(command, "__annotations__", command.__annotations__)
-            declare_options(command)
+    for command in (train_cmd, sweep_cmd):  # Typer reads the signature on each invocation: rebuild it from Boosted
+        monkeypatch.setattr(command, "__signature__", command.__signature__)
+        monkeypatch.setattr(command, "__annotations__", command.__annotations__)
+        declare_options(command)
     return Boosted
 
 

@@ -152,8 +152,11 @@ def data_cmd(
     """
     from bertcli.core.data import DataSpec
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
+    from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
+
+    if clean_to is not None:  # before the model and the data are looked for
+        check_clean_to(Path(clean_to))
 
     from bertcli.render.output import Output
 

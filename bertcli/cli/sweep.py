@@ -64,6 +64,9 @@ def sweep_cmd(
     plot: Annotated[
         Optional[Path], _one("--plot", help="Save the loss and eval-accuracy curves of every run (PNG/SVG/PDF).")
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start a grid of more than 100 runs (refused without it).")
+    ] = False,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="One line per run on stderr, no live training display.")] = False,
     **options: Any,
@@ -89,16 +92,18 @@ def sweep_cmd(
         from bertcli.core.outputs import check_output_path
         from bertcli.render.evaluate import check_plotting
 
-        inputs = [("--dataset", options["dataset"]), ("--model", options["model"]), ("--config", config)]
-        check_output_path(plot, "--plot", example="sweep.png", inputs=inputs)
+        check_output_path(plot, "--plot", example="sweep.png",
+                          inputs=[("--dataset", options.get("dataset")), ("--model", options.get("model")), ("--config", config)])
         check_plotting(plot)
-    plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights)
+    plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights,
+                      yes=yes)
 
     from bertcli.core.sweep import report_as_dict
     from bertcli.render.output import Output
-    from bertcli.render.sweep import SweepProgress, render_sweep, save_plot
+    from bertcli.render.sweep import SweepProgress, render_plan, render_sweep, save_plot
 
     out = Output(json=json_out, quiet=quiet)
+    render_plan(plan, out)
 
     def callbacks(run):
         if not out.live:

@@ -21,7 +21,7 @@ def train_cmd(
         ),
     ] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved options as TOML and exit without training.")
+        bool, typer.Option("--print-config", help="Print the resolved options as TOML (as JSON with --json) and exit without training.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; the summary only.")] = False,
     json_out: JsonOpt = False,
@@ -44,10 +44,16 @@ def train_cmd(
 
     cfg = TrainConfig(**resolve_options(ctx, options, config))
     if print_config:
-        from bertcli.core.config import format_config
+        from bertcli.core.config import config_values, format_config
         from bertcli.core.training import validate_config
 
-        typer.echo(format_config(validate_config(cfg), "bertcli train --config <this file> reads these options back"), nl=False)
+        checked = validate_config(cfg)
+        if json_out:  # the same options as one JSON object (null: not set, the default applies)
+            from bertcli.render import print_json
+
+            print_json(config_values(checked))
+            return
+        typer.echo(format_config(checked, "bertcli train --config <this file> reads these options back"), nl=False)
         return
 
     from bertcli.core.training import train

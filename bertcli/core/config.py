@@ -141,6 +141,9 @@ def parse_toml(text: str) -> dict[str, Any]:
     return _tomllib().loads(text)
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config file is a few dozen lines; anything larger is not one
+
+
 def _tomllib() -> Any:
     try:
         import tomllib
@@ -150,25 +153,42 @@ def _tomllib() -> Any:
 
 
 def read_toml(path: Path, fix: str) -> dict[str, Any]:
-    """The TOML document in the file at `path` (given as --config); a UsageError for a missing file (naming `fix`),
-    a folder, or a file that is not UTF-8 TOML."""
+    """The TOML document in the regular file `path` (given as --config), read with a bound: a UsageError (ending in
+    `fix`) for a missing file, a folder, a device, a FIFO, a file over MAX_CONFIG_BYTES, text that is not UTF-8,
+    invalid TOML or values nested too deeply to parse."""
+    import os
+    import stat
+
     if not path.exists():
         raise UsageError(f"--config {path}: no such file — {fix}")
     if path.is_dir():
         hint = f"; try --config {path / CONFIG_FILE}" if (path / CONFIG_FILE).is_file() else ""
         raise UsageError(f"--config {path} is a folder, not a TOML file{hint}")
     try:
-        return parse_toml(path.read_text(encoding="utf-8"))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; the mode is checked before anything is read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+                raise UsageError(f"--config {path} is {kind}, not a file — {fix}")
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"--config {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a config file — {fix}")
+    try:
+        return parse_toml(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
+        raise UsageError(f"--config {path} is not a text file (not UTF-8) — {fix}") from None
+    except RecursionError:
+        raise UsageError(f"--config {path} nests tables or lists too deeply to read — {fix}") from None
     except _tomllib().TOMLDecodeError as err:
         detail = str(err).splitlines()[0] if str(err) else "cannot be parsed"
         raise UsageError(
             f"--config {path} is not valid TOML: {detail[:1].lower() + detail[1:]} — write one 'key = value' per line, "
             f"strings in quotes"
         ) from None
-    except OSError as err:
-        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
