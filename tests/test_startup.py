@@ -45,6 +45,7 @@ CASES = [
     helps("debug", "run"),
     helps("debug", "data"),
     helps("debug", "model"),
+    helps("debug", "labels", stdout=("--folds",)),
     Case(("inspect-checkpoint", str(COMMITTED_CHECKPOINT)), 0, ("lowest loss",)),
     Case(("inspect-checkpoint", RUN), 0, ("lowest loss",), run="reference_run"),
     Case(("debug", "run", RUN), 0, run="run_folder"),

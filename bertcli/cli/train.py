@@ -121,6 +121,19 @@ def train_cmd(
             help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps).",
         ),
     ] = None,
+    relabel: Annotated[
+        Optional[Path],
+        typer.Option("--relabel", help="Apply the relabel:LABEL rows of a decisions file (bertcli debug labels --decisions) to the train split.",
+                     show_default=False),
+    ] = None,
+    exclude: Annotated[
+        Optional[Path],
+        typer.Option("--exclude", help="Leave the drop rows of a decisions file out of the train split.", show_default=False),
+    ] = None,
+    record_dynamics: Annotated[
+        bool,
+        typer.Option("--record-dynamics", help="Keep each training example's probabilities every epoch (for bertcli debug labels RUN)."),
+    ] = False,
     config: Annotated[
         Optional[Path],
         typer.Option(
@@ -187,6 +200,9 @@ def train_cmd(
         max_steps=max_steps,
         tensorboard=tensorboard,
         attention_dropout=attention_dropout,
+        relabel=relabel,
+        exclude=exclude,
+        record_dynamics=record_dynamics,
     )
     cfg = TrainConfig(**resolve_options(ctx, given, config), resume=resume, overwrite=overwrite)
     if print_config:

@@ -81,6 +81,9 @@ def settings() -> tuple[Setting, ...]:
         Setting("compile", "compile", "bool"),
         Setting("tensorboard", "tensorboard", "bool"),
         Setting("attention-dropout", "attention_dropout", "float", limits.ATTENTION_DROPOUT),
+        Setting("relabel", "relabel", "path"),
+        Setting("exclude", "exclude", "path"),
+        Setting("record-dynamics", "record_dynamics", "bool"),
     )
 
 
@@ -319,6 +322,8 @@ UNSET = {
     "eval-steps": "evaluate after each epoch",
     "early-stopping": "off",
     "class-weights": "off: every label weighs 1",
+    "relabel": "no decisions file",
+    "exclude": "no decisions file",
 }
 
 

@@ -55,6 +55,9 @@ class TrainConfig:
     class_weights: str | list[float] | None = None  # "auto" (inverse label frequency) or one weight per label
     label_smoothing: float = 0.0
     grad_accum: int = 1  # batches accumulated per optimizer step
+    relabel: Path | None = None  # a decisions file whose relabel:LABEL rows are applied to the train split
+    exclude: Path | None = None  # a decisions file whose drop rows are left out of the train split
+    record_dynamics: bool = False  # keep each training example's probabilities every epoch (dynamics.npz)
 
 
 def metric_key(best_metric: str) -> str:
