@@ -21,6 +21,7 @@ from bertcli.core.errors import DataError, UsageError
 from bertcli.core.findings import sort_findings
 
 SCORES_FILE = "scores.npz"
+LOAD_SECONDS = 5.0  # a fold's model, tokenizer and data loaded, its final model saved (MiniLM on a 2-core CPU)
 
 
 @dataclass
@@ -31,19 +32,22 @@ class FoldPlan:
     data: Any  # LabelledData of the run's training examples, with row ids
     folder: Path
     done: list[int] = field(default_factory=list)  # folds already scored (resumed)
-    run_seconds: float | None = None  # the run's own training time (final/metrics.json)
+    run_seconds: float | None = None  # the run's own time from its start to final/ (file times), else its training time
 
     @property
     def estimate_seconds(self) -> float | None:
-        """Each fold trains on (K-1)/K of the examples: about K-1 times the run's training time, less folds done."""
+        """Each fold trains on (K-1)/K of the examples, then scores the other 1/K (a forward pass: about a third of
+        a training step's work), after loading its model and data: per fold run x ((K-1)/K + 1/(3K)) + LOAD_SECONDS."""
         if self.run_seconds is None:
             return None
-        return self.run_seconds * (self.folds - 1) / self.folds * (self.folds - len(self.done))
+        k = self.folds
+        per_fold = self.run_seconds * ((k - 1) / k + 1 / (3 * k)) + LOAD_SECONDS
+        return per_fold * (k - len(self.done))
 
     def describe(self) -> str:
         left = self.folds - len(self.done)
-        cost = (f"about {human_seconds(self.estimate_seconds)} (K-1 = {self.folds - 1} times the run's "
-                f"{human_seconds(self.run_seconds)} of training, on this machine)") if self.estimate_seconds is not None else (
+        cost = (f"about {human_seconds(self.estimate_seconds)} (each fold about (K-1)/K of the run's "
+                f"{human_seconds(self.run_seconds)}, plus scoring its part; on this machine)") if self.estimate_seconds is not None else (
             "unknown: the run records no training time (final/metrics.json)")
         resumed = f"; {len(self.done)} fold(s) already scored in {self.folder}, resumed" if self.done else ""
         return (f"cross-fitting {len(self.data.train):,} training examples of {self.cfg.dataset}: {left} of {self.folds} "
@@ -89,11 +93,19 @@ def plan_folds(run: str | Path, folds: int) -> FoldPlan:
 
 
 def _run_seconds(run: Path) -> float | None:
+    """How long the run took from writing its bertcli.toml to writing final/metrics.json; else its training time."""
+    from bertcli.core.config import CONFIG_FILE
     from bertcli.core.runs.jsonfile import read_json_object
 
-    metrics = read_json_object(run / "final" / "metrics.json")
+    metrics_file = run / "final" / "metrics.json"
+    metrics = read_json_object(metrics_file)
     value = (metrics or {}).get("train_seconds")
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+    trained = float(value) if isinstance(value, (int, float)) and value > 0 else None
+    try:
+        wall = metrics_file.stat().st_mtime - (run / CONFIG_FILE).stat().st_mtime
+    except OSError:
+        return trained
+    return wall if trained is not None and trained <= wall < 10 * trained else trained
 
 
 def fold_of(labels: Any, folds: int, seed: int) -> Any:
@@ -214,7 +226,8 @@ def cross_fit_labels(plan: FoldPlan, ranked_by: str, *, batch_size: int = 32, on
                      f"({seconds / estimate:.0%} of the estimate)")
     d = LabelDiagnosis(
         source=str(plan.cfg.dataset), split=plan.cfg.train_split, model=None, evidence=evidence, ranked_by=ranked_by,
-        label_names=data.label_names, examples=len(kept), issues=issues, notes=notes, seconds=seconds, scores=quality,
+        label_names=data.label_names, examples=len(kept), issues=issues, notes=notes, seconds=seconds,
+        scores={"rows": kept, "quality": quality},
     )
     d.findings = sort_findings(label_findings(d))
     return d

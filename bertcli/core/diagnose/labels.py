@@ -60,7 +60,7 @@ class LabelDiagnosis:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    # every example's score, for the bench and for --plot (not in the JSON)
+    # every example's row and score ('rows', 'quality'; dynamics add theirs), for ranked_rows and --plot (not in the JSON)
     scores: Any = field(default=None, repr=False)
 
 
@@ -275,7 +275,7 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
     d = LabelDiagnosis(
         source=req.dataset, split=data.eval_split, model=resolved.path, evidence=evidence, ranked_by=ranked_by,
         label_names=clf.label_names, examples=len(kept), issues=issues, notes=notes,
-        seconds=time.perf_counter() - started, scores=quality,
+        seconds=time.perf_counter() - started, scores={"rows": scored.rows, "quality": quality},
     )
     d.findings = sort_findings(label_findings(d))
     return d
@@ -332,7 +332,8 @@ def diagnose_dynamics(run: str | Path) -> Any:
         source=str(recipe.get("dataset", run)), split=split, model=None, evidence=evidence,
         ranked_by="confidence_then_variability", label_names=names, examples=int(seen.sum()), issues=issues,
         notes=notes, seconds=time.perf_counter() - started,
-        scores={"rows": rows, "labels": labels, **{k: m[k] for k in ("confidence", "variability", "correctness")}},
+        scores={"rows": rows, "labels": labels, "quality": m["confidence"],
+                **{k: m[k] for k in ("confidence", "variability", "correctness")}},
     )
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
@@ -381,6 +382,16 @@ def label_findings(d: LabelDiagnosis) -> list[Finding]:
              "review every example blind to the model and report both scores"],
         ))
     return findings
+
+
+def ranked_rows(d: LabelDiagnosis) -> list[int]:
+    """Every scored example's row, the most likely mislabelled first: by quality score (dynamics: confidence,
+    then variability) — the order the queue takes, for all examples rather than the issues only."""
+    import numpy as np
+
+    quality = np.asarray(d.scores["quality"], dtype=float)
+    order = np.lexsort((d.scores.get("variability", np.zeros_like(quality)), quality))
+    return [int(d.scores["rows"][i]) for i in order if np.isfinite(quality[i])]
 
 
 def how_found(ranked_by: str) -> str:

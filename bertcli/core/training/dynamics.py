@@ -66,6 +66,7 @@ class DynamicsRecorder:
         np.savez_compressed(
             tmp, probabilities=np.stack([self.epochs[e] for e in epochs]), epochs=np.asarray(epochs, dtype=np.int64),
             rows=self.rows, labels=self.labels, label_names=np.asarray(self.label_names, dtype=str),
+            record_seconds=np.asarray(self.seconds),  # what recording cost the run so far
         )
         tmp.replace(self.path)
         return self.path
