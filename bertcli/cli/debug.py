@@ -349,7 +349,7 @@ def labels_cmd(
             plan = plan_folds(run, folds)
             out.hint(plan.describe())
             diagnosis = cross_fit_labels(plan, rank_by, batch_size=batch_size or 32, on_progress=progress)
-        elif run is not None and model is None:
+        elif run is not None and model is None and not (run / "config.json").is_file():
             from bertcli.core.diagnose.labels import diagnose_dynamics
 
             diagnosis = diagnose_dynamics(run)
