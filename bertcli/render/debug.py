@@ -232,14 +232,14 @@ def model_table(d: ModelDiagnosis) -> Table:
 
 def render_label_diagnosis(d: LabelDiagnosis) -> None:
     out = console_out()
-    out.print(label_queue_table(d))
+    out.print(label_queue_table(d, width=out.width))
     print_findings(out, d.findings)
     line = counts_line(d.findings)
     line.append(f"  ({human_seconds(d.seconds)})", style="dim")
     out.print(line)
 
 
-def label_queue_table(d: LabelDiagnosis, shown: int | None = None) -> Table:
+def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | None = None) -> Table:
     """The review queue, most likely wrong first: row, given label, the model's label, its confidence, a snippet."""
     from bertcli.core.diagnose.labels import SHOWN, how_found
 
@@ -252,12 +252,17 @@ def label_queue_table(d: LabelDiagnosis, shown: int | None = None) -> Table:
         title=f"Label issues in '{d.split}' of {d.source} ({len(d.issues):,} of {d.examples:,})",
         title_justify="left", caption=caption, caption_justify="left",
     )
-    table.add_column("#", justify="right")
-    table.add_column("row", justify="right")
-    table.add_column("given", max_width=10, overflow="ellipsis", no_wrap=True)
-    table.add_column("model", max_width=10, overflow="ellipsis", no_wrap=True)
-    table.add_column("p(given)", justify="right")
-    table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
+    shown_issues = d.issues[:limit]
+    widths = {
+        "#": len(str(len(shown_issues))), "row": max(3, len(str(max((i.row for i in shown_issues), default=0)))),
+        "given": min(12, max([5, *(len(n) for n in d.label_names)])), "p(given)": 8,
+    }
+    widths["model"] = widths["given"]
+    fixed = sum(widths.values()) + 3 * 6 + 1  # six columns: a rule and two spaces of padding each, and the last rule
+    for name in ("#", "row", "given", "model", "p(given)"):
+        table.add_column(name, justify="left" if name in ("given", "model") else "right", no_wrap=True,
+                         overflow="ellipsis", width=widths[name])
+    table.add_column("text", overflow="ellipsis", no_wrap=True, width=max(10, (width or 80) - fixed))
     for issue in d.issues[:limit]:
         table.add_row(str(issue.rank), str(issue.row), issue.given, Text(issue.suggested, style="yellow"),
                       f"{issue.self_confidence:.3f}", issue.snippet)

@@ -60,6 +60,8 @@ class LabelDiagnosis:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    agreement: float | None = None  # share of examples whose given label is the model's top label
+    majority: float | None = None  # share of the commonest given label: what agreement a model that learned nothing gets
     # every example's row and score ('rows', 'quality'; dynamics add theirs), for ranked_rows and --plot (not in the JSON)
     scores: Any = field(default=None, repr=False)
 
@@ -277,6 +279,7 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
         label_names=clf.label_names, examples=len(kept), issues=issues, notes=notes,
         seconds=time.perf_counter() - started, scores={"rows": scored.rows, "quality": quality},
     )
+    weigh_evidence(d, scored.labels, scored.probabilities)
     d.findings = sort_findings(label_findings(d))
     return d
 
@@ -335,6 +338,7 @@ def diagnose_dynamics(run: str | Path) -> Any:
         scores={"rows": rows, "labels": labels, "quality": m["confidence"],
                 **{k: m[k] for k in ("confidence", "variability", "correctness")}},
     )
+    weigh_evidence(diagnosis, labels, np.nan_to_num(m["mean_probabilities"]))
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
 
@@ -358,8 +362,26 @@ def refuse_other_labels(model_names: list[str], data_names: list[str], model: st
 TEST_SPLITS = ("test", "testing", "eval", "validation", "valid", "dev")
 
 
+def weigh_evidence(d: LabelDiagnosis, labels: Any, probabilities: Any) -> None:
+    """How often the model's top label is the given one, against the commonest label's share (chance)."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    d.agreement = float((np.asarray(probabilities).argmax(axis=1) == labels).mean())
+    d.majority = float(np.bincount(labels).max() / len(labels))
+
+
 def label_findings(d: LabelDiagnosis) -> list[Finding]:
     """What the queue says, how sure it is, and what not to do with it."""
+    findings_weak = []
+    if d.agreement is not None and d.majority is not None and d.agreement < d.majority + 0.1:
+        findings_weak.append(Finding(
+            "weak_evidence", "warning",
+            f"the model's top label is the given one for {d.agreement:.1%} of the examples, close to the "
+            f"{d.majority:.1%} the commonest label alone reaches: it learned too little for its doubts to be evidence",
+            ["a queue from a model near chance flags examples, not wrong labels; train longer, on more data or longer "
+             "texts (the run's recipe), then look again"],
+        ))
     share = len(d.issues) / max(d.examples, 1)
     findings: list[Finding] = []
     if d.issues:
@@ -374,6 +396,7 @@ def label_findings(d: LabelDiagnosis) -> list[Finding]:
     else:
         findings.append(Finding("label_issues", "info", f"no label issues found among {d.examples:,} examples of split '{d.split}'",
                                 [f"evidence: {d.evidence}"]))
+    findings += findings_weak
     if d.split.lower() in TEST_SPLITS:
         findings.append(Finding(
             "test_split", "warning",
