@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from refusals import assert_refused
 
-from bertcli.core.config import COMMAND_LINE_ONLY, CONFIG_FILE, format_config, parse_settings, settings
+from bertcli.core.config import CONFIG_FILE, command_line_only, format_config, parse_settings, parse_toml, settings
 from states import logged_losses
 
 
@@ -22,7 +21,7 @@ def test_every_train_option_is_a_config_key():
 
     params = set(inspect.signature(train_cmd).parameters) - {"ctx", "json_out", "print_config"}
     keys = {s.param for s in settings()}
-    assert keys | {c.replace("-", "_") for c in COMMAND_LINE_ONLY if c not in ("json", "print-config")} == params
+    assert keys | {c.replace("-", "_") for c in command_line_only() if c not in ("json", "print-config")} == params
     assert {s.field for s in settings()} <= {f.name for f in fields(TrainConfig)}
 
 
@@ -39,7 +38,7 @@ def test_written_config_reads_back_as_the_same_settings(tmp_path):
     text = format_config(cfg, "a header\nof two lines")
     assert text.startswith("# a header\n# of two lines\n")
     assert "train-size = \"all\"" in text and "# max-steps = (not set" in text
-    read = parse_settings(tomllib.loads(text), "x.toml")
+    read = parse_settings(parse_toml(text), "x.toml")
     for setting in settings():
         if getattr(cfg, setting.field) is None and setting.kind != "examples":  # unset: a comment, the default applies
             assert setting.field not in read, setting.key
@@ -51,7 +50,7 @@ def _print_config(cli, *args) -> dict:
     result = cli("train", *args, "--print-config")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    return tomllib.loads(result.stdout)
+    return parse_toml(result.stdout)
 
 
 def test_the_file_gives_the_options_and_flags_given_override_it(cli, tmp_path):
@@ -86,14 +85,14 @@ def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model,
                first / "final" / CONFIG_FILE]
     texts = {p.read_text() for p in written}
     assert len(texts) == 1, "the run folder, each checkpoint and final/ hold the same settings"
-    original = tomllib.loads(texts.pop())
+    original = parse_toml(texts.pop())
     assert (original["model"], original["dataset"], original["output-dir"]) == (str(tiny_model), str(reviews_csv), str(first))
     assert (original["grad-accum"], original["label-smoothing"], original["class-weights"], original["eval-steps"]) == (2, 0.1, "auto", 2)
 
     second = tmp_path / "second"
     result = cli("train", "--config", first / CONFIG_FILE, "-o", second, "-q")
     assert result.exit_code == 0, result.stderr
-    reproduced = tomllib.loads((second / CONFIG_FILE).read_text())
+    reproduced = parse_toml((second / CONFIG_FILE).read_text())
     assert reproduced.pop("output-dir") == str(second)
     original.pop("output-dir")
     assert reproduced == original

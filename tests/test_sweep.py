@@ -306,7 +306,7 @@ def test_bad_sweep_files_are_one_line(cli, tmp_path, text, needles):
 
 
 def test_a_missing_file_an_output_file_and_another_sweeps_folder_are_refused(cli, tmp_path):
-    assert_refused(cli("sweep", "--config", tmp_path / "nope.toml"), 2, "nope.toml does not exist")
+    assert_refused(cli("sweep", "--config", tmp_path / "nope.toml"), 2, "nope.toml: no such file", "[sweep] table")
     taken = tmp_path / "taken"
     taken.write_text("")
     assert_refused(cli("sweep", "-o", taken), 2, "is a file, not a folder")

@@ -153,8 +153,7 @@ def data_cmd(
       bertcli debug data --dataset ../shared/data/imdb --train-size 2000
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
-    from bertcli.core.data import DataSpec, parse_size
-    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.data import DataSpec
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
@@ -170,8 +169,7 @@ def data_cmd(
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
-        train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
-        label_names=parse_label_names(labels),
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=labels,
     )
     tokenizer, limit = None, None
     if lengths:

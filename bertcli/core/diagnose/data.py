@@ -129,7 +129,10 @@ def diagnose_data(
 ) -> DataDiagnosis:
     """Take the rows `bertcli train` would for `spec` and look for everything that hurts training."""
     started = time.perf_counter()
-    if clean_to is not None:
+    if clean_to is not None:  # before a row is read: the clean copy never goes into (or over) the data it cleans
+        from bertcli.core.outputs import refuse_input_overwrite
+
+        refuse_input_overwrite(clean_to, "--clean-to", [("--dataset", spec.source)], folder=True)
         check_clean_to(Path(clean_to))
     if on_progress is not None:
         on_progress("loading", 0, None, "")
@@ -328,9 +331,9 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
 
 def check_clean_to(folder: Path) -> None:
     """--clean-to names a new or empty folder that can be written; checked before the data is read."""
-    from bertcli.core.training import check_output_path
+    from bertcli.core.training import check_output_dir
 
-    check_output_path(folder, "--clean-to")
+    check_output_dir(folder, flag="--clean-to")
     if folder.is_dir() and any(folder.iterdir()):
         raise UsageError(f"--clean-to {folder} already has files in it — give a new or empty folder")
 

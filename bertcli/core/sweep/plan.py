@@ -12,23 +12,33 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
+from bertcli.core.options import Option
 from bertcli.core.sweep.records import check_recorded
-from bertcli.core.training import TrainConfig, check_output_path, validate_config
+from bertcli.core.training import TrainConfig, check_output_dir, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
 DEFAULT_SEEDS = (1, 2, 3)
 MAX_RUNS_UNASKED = 100  # a larger grid starts only with --yes: each run is a whole training
 
-# Keys a [sweep] table (and the command line) can vary, in the order folder names list them.
+# The order folder names list the command line's axes in (as earlier sweeps named their folders, so a rerun
+# finds them); an axis not listed here follows in the order given. Which options a sweep takes is declared
+# on TrainConfig (option(..., sweep="vary"|"set")).
 AXES = ("epochs", "weight_decay", "batch_size", "lr", "warmup_ratio", "scheduler", "max_length", "truncation")
 # Set by the sweep itself, never by the user.
 RESERVED = {"output_dir": "--output-dir (one for the whole sweep)", "resume": "nothing: a rerun resumes by itself",
             "overwrite": "nothing: a rerun skips finished runs", "seed": "seeds = [1, 2, 3]"}
-FLAG_NAMES = {"final_from": "final"}  # train's flag where it is not the field's name
+
+
+def _declared() -> dict[str, Option]:
+    from bertcli.core.training.config import train_options
+
+    return {o.name: o for o in train_options()}
 
 
 def flag_of(name: str) -> str:
-    return "--" + FLAG_NAMES.get(name, name.replace("_", "-"))
+    """Train's flag for TrainConfig field `name` (final_from → --final)."""
+    declared = _declared().get(name)
+    return declared.flag if declared is not None else "--" + name.replace("_", "-")
 
 
 def _config_fields() -> set[str]:
@@ -38,7 +48,8 @@ def _config_fields() -> set[str]:
 def _key(raw: str) -> str:
     """A key as written in a file or a flag (weight-decay, weight_decay, final) as the TrainConfig field."""
     name = raw.strip().lower().replace("-", "_")
-    return {v: k for k, v in FLAG_NAMES.items()}.get(name, name)
+    by_key = {o.key.replace("-", "_"): o.name for o in _declared().values()}
+    return by_key.get(name, name)
 
 
 def value_text(value: Any) -> str:
@@ -57,7 +68,8 @@ def value_text(value: Any) -> str:
 def parse_value(name: str, value: Any, where: str) -> Any:
     """One command-line value (text) for TrainConfig field `name`, checked as train checks that flag
     (bertcli.core.config's table of settings); `where` names it in a refusal."""
-    from bertcli.core.config import parse_class_weights, settings
+    from bertcli.core.config import settings
+    from bertcli.core.options import parse_class_weights
 
     setting = next((s for s in settings() if s.field == name), None)
     kind = setting.kind if setting is not None else None
@@ -140,10 +152,10 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     """(base values, [sweep] lists, seeds) from a TOML file. Top-level keys are a train config
     (bertcli.core.config: keys named like train's flags, checked as they are); the `[sweep]` table lists
     the values to vary, each checked the same way, and `seeds`."""
-    from bertcli.core.config import parse_settings
+    from bertcli.core.config import parse_settings, read_toml
 
     path = Path(path)
-    doc = _read_toml(path)
+    doc = read_toml(path, "give the path of a .toml file with a [sweep] table")
     table = doc.pop("sweep", {})
     if not isinstance(table, dict):
         raise UsageError(f"'sweep' in {path} must be a table: a [sweep] line followed by lines like epochs = [2, 3]")
@@ -151,15 +163,6 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     base = parse_settings(doc, str(path))
     axes, table_seeds = _sweep_table(table, base, path)
     return base, axes, table_seeds if table_seeds is not None else seeds
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    from bertcli.core.config import read_toml
-
-    if not path.exists() or path.is_dir():
-        what = "is a folder, not a TOML file" if path.is_dir() else "does not exist"
-        raise UsageError(f"--config {path} {what} — give the path of a .toml file with a [sweep] table")
-    return read_toml(path, "give a .toml file with a [sweep] table")
 
 
 def _top_level_seeds(doc: dict[str, Any], path: Path) -> list[int] | None:
@@ -231,7 +234,7 @@ def plan_sweep(
     shared.setdefault("tensorboard", False)  # the sweep's --plot draws the curves; no event files per run
     chosen_seeds = parse_seeds(seeds) if seeds is not None else (file_seeds or list(DEFAULT_SEEDS))
     out = Path(output_dir or file_base.get("output_dir") or DEFAULT_OUTPUT)
-    check_output_path(out)
+    check_output_dir(out, [("--model", values.get("model", [None])[0]), ("--dataset", values.get("dataset", [None])[0])])
     _check_size(shared, axes, chosen_seeds, yes)
     variants, runs = _grid(out, shared, axes, chosen_seeds)
     for run in runs:  # before anything trains: a folder from another sweep is refused up front
