@@ -171,12 +171,12 @@ def read_toml(path: Path, fix: str) -> dict[str, Any]:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
-                raise UsageError(f"--config {path} is {kind}, not a file — {fix}")
+                raise UsageError(f"--config {path} is {kind}, not a file — give a TOML file")
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise UsageError(f"--config {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a config file — {fix}")
+        raise UsageError(f"--config {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a config file — give a TOML file")
     try:
         return parse_toml(raw.decode("utf-8"))
     except UnicodeDecodeError:
