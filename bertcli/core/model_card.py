@@ -70,6 +70,15 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(facts, name, base, dataset)}").content
 
 
+def _metric_name(key: str, label_names: list[str]) -> str:
+    """A metric's name on the card, saying which class precision, recall and F1 are of."""
+    from bertcli.core.metrics import training_scores_of
+
+    if key in ("f1", "precision", "recall"):
+        return f"{CARD_METRICS[key]} ({training_scores_of(label_names)})"
+    return CARD_METRICS[key]
+
+
 def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> Any:
     """The card's metadata block: the hub's model-index with the final model's metrics."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -126,7 +135,10 @@ MULTI_LABEL_METRICS = {"accuracy": "Subset accuracy", "f1": "Macro F1", "precisi
 
 
 def _metric_names(facts: FinalModelFacts) -> dict[str, str]:
-    return MULTI_LABEL_METRICS if facts.multi_label else CARD_METRICS
+    """What the card calls each metric of this model."""
+    if facts.multi_label:
+        return MULTI_LABEL_METRICS
+    return {key: _metric_name(key, facts.label_names) for key in CARD_METRICS}
 
 
 def _multi_label_settings(facts: FinalModelFacts) -> list[tuple[str, Any]]:
@@ -139,8 +151,9 @@ def _multi_label_settings(facts: FinalModelFacts) -> list[tuple[str, Any]]:
 
 def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> str:
     """The card's Markdown under its metadata: results, training settings, intended use."""
-    names = _metric_names(facts)
-    rows = "\n".join(f"| {names[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in names)
+    rows = "\n".join(
+        f"| {_metric_names(facts)[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS
+    )
     return "\n".join(
         [
             f"# {name}",

@@ -31,7 +31,6 @@ from bertcli.core.sweep.plan import SweepPlan, SweepRun
 from bertcli.core.sweep.records import (
     RUN_FILE,
     RunResult,
-    check_recorded,
     finished_result,
     requested_config,
     result_from_record,
@@ -65,28 +64,6 @@ def _final_is_complete(final: Path) -> bool:
 
 def review_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
-
-
-MULTI_LABEL_REFUSAL = (
-    "sweep compares single-label runs (accuracy, McNemar on each example right or wrong) and {what} is multi-label — "
-    "train each variant with bertcli train, then compare them with bertcli evaluate -m RUN_A/final -m RUN_B/final "
-    "(macro F1 per model, McNemar on exact matches)"
-)
-
-
-def refuse_multi_label(cfg: TrainConfig) -> None:
-    """A sweep of multi-label runs is refused before anything trains (its scoring is single-label)."""
-    from bertcli.core.data.loading import load_raw
-    from bertcli.core.data.multilabel import is_multi_label
-    from bertcli.core.data.selection import DataSpec
-    from bertcli.core.defaults import resolve_sources
-
-    if cfg.multi_label:
-        raise UsageError(MULTI_LABEL_REFUSAL.format(what="--multi-label"))
-    dataset = resolve_sources(cfg.model, cfg.dataset, uses_model=False).dataset
-    spec = DataSpec(dataset, label_column=cfg.label_column, train_split=cfg.train_split)
-    if is_multi_label(load_raw(dataset), spec):
-        raise UsageError(MULTI_LABEL_REFUSAL.format(what=f"the data in {dataset}"))
 
 
 def score_final_model(cfg: TrainConfig, final: Path) -> dict[str, Any]:
@@ -226,10 +203,6 @@ def run_sweep(
 ) -> SweepReport:
     """Every run of the plan in order (finished ones skipped), then the summary, also written to sweep.json."""
     started = time.time()
-    for run in plan.runs:  # before anything trains: a folder from another sweep is refused up front
-        check_recorded(run)
-    if plan.runs:
-        refuse_multi_label(plan.runs[0].config)
     total = len(plan.runs)
     results: list[RunResult] = []
     spent, done_work = 0.0, 0.0
