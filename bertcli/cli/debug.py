@@ -284,7 +284,7 @@ def labels_cmd(
     model: TrainedModelOpt = None,
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="Split to check, scored by a model that did not train on it.")] = "test",
-    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    size: Annotated[Optional[int], examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -308,6 +308,7 @@ def labels_cmd(
         typer.Option("--plot", help="With RUN's training dynamics: draw the data map (PNG/SVG/PDF).", show_default=False),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Find the examples whose label is probably wrong: a ranked review queue, never a change to the data.
 
@@ -323,16 +324,15 @@ def labels_cmd(
       bertcli debug labels results --folds 5 --decisions labels.csv
       bertcli debug labels results --plot data-map.png
     """
-    from bertcli.core.data import parse_size
     from bertcli.core.errors import UsageError
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
     from bertcli.render.output import Output
 
-    out = Output(json=json_out)
+    out = Output(json=json_out, quiet=quiet)
     for path, flag in ((decisions, "--decisions"), (plot, "--plot")):
         if path is not None:
-            from bertcli.core.inference.records import check_output_path
+            from bertcli.core.outputs import check_output_path
 
             check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png")
     if plot is not None:
@@ -341,7 +341,7 @@ def labels_cmd(
         from bertcli.render.evaluate import check_plotting
 
         check_plotting(plot)
-    with Phases(console_err(), "debug labels", unit="examples") as progress:
+    with Phases(console_err(), "debug labels", enabled=out.live, unit="examples") as progress:
         if folds is not None:
             if run is None:
                 raise UsageError("--folds K cross-fits a run's training split: give the run folder (bertcli debug labels results --folds 5)")
@@ -363,7 +363,7 @@ def labels_cmd(
                 out.hint(sources.note)
             req = LabelsRequest(
                 model=str(model) if model else (str(run) if run is not None else None), dataset=sources.dataset, split=split,
-                size=parse_size(size, "--size"), seed=seed, text_column=text_column, label_column=label_column,
+                size=size, seed=seed, text_column=text_column, label_column=label_column,
                 batch_size=batch_size or 32, precision=precision, ranked_by=rank_by,
             )
             diagnosis = diagnose_labels(req, on_progress=progress)
