@@ -336,6 +336,21 @@ def test_fix_for_a_run_that_carved_its_eval_split_carves_again(tmp_path):
     assert "--eval-split train " in fix and "carved from train" not in fix
 
 
+def test_every_command_writes_findings_in_one_shape(cli, reference_run):
+    """debug run and inspect-checkpoint (as debug data and debug model) write each finding as core.findings.Finding's
+    fields: code, level, summary, evidence, fix."""
+    from dataclasses import fields
+
+    from bertcli.core.findings import Finding
+
+    shape = [f.name for f in fields(Finding)]
+    for args in (["debug", "run", reference_run], ["inspect-checkpoint", reference_run]):
+        result = cli(*args, "--json")
+        assert result.exit_code in (0, 1), result.stderr
+        found = json.loads(result.stdout)["findings"]
+        assert found and all(list(f) == shape for f in found), args
+
+
 def test_an_eval_loss_rise_the_run_recovered_from_is_named_with_its_spikes(tmp_path):
     """Eval loss 0.55 → 0.62 at epoch 2, lowest at epoch 3: not overfitting, but named, with the spikes in between."""
     losses = decaying(36, start=0.69, end=0.25)

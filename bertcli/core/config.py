@@ -2,8 +2,8 @@
 
 A config file holds `bertcli train` options as keys named like the flags (`batch-size` or `batch_size`).
 Every run writes its resolved settings as `bertcli.toml` (run folder, each checkpoint, final/) so that
-`bertcli train --config <run>/bertcli.toml` trains it again. Reading needs tomllib (tomli before Python 3.11: `parse_toml`, the one TOML reader);
-writing is done here by hand: the values are plain scalars and lists.
+`bertcli train --config <run>/bertcli.toml` trains it again. `parse_toml` and `read_toml` are the one TOML
+reader (tomllib, tomli before Python 3.11); writing is done here by hand: the values are plain scalars and lists.
 """
 
 from __future__ import annotations
@@ -139,12 +139,12 @@ def parse_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
     return found
 
 
-MAX_CONFIG_BYTES = 1_000_000  # a config file is a few dozen lines; anything larger is not one
-
-
 def parse_toml(text: str) -> dict[str, Any]:
     """A TOML document as a dict: tomllib, or tomli before Python 3.11 (TOMLDecodeError for text that is not TOML)."""
     return _tomllib().loads(text)
+
+
+MAX_CONFIG_BYTES = 1_000_000  # a config file is a few dozen lines; anything larger is not one
 
 
 def _tomllib() -> Any:
@@ -156,9 +156,9 @@ def _tomllib() -> Any:
 
 
 def read_toml(path: Path, fix: str) -> dict[str, Any]:
-    """The TOML document in the file at `path` (given as --config), read with a bound; a UsageError for a missing
-    file (naming `fix`), a folder, a device or FIFO, a file over MAX_CONFIG_BYTES, text that is not UTF-8 TOML,
-    or values nested too deeply to parse."""
+    """The TOML document in the regular file `path` (given as --config), read with a bound: a UsageError (ending in
+    `fix`) for a missing file, a folder, a device, a FIFO, a file over MAX_CONFIG_BYTES, text that is not UTF-8,
+    invalid TOML or values nested too deeply to parse."""
     import os
     import stat
 
@@ -183,9 +183,9 @@ def read_toml(path: Path, fix: str) -> dict[str, Any]:
     try:
         return parse_toml(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
+        raise UsageError(f"--config {path} is not a text file (not UTF-8) — {fix}") from None
     except RecursionError:
-        raise UsageError(f"--config {path} nests tables or lists too deeply to read — give a TOML file") from None
+        raise UsageError(f"--config {path} nests tables or lists too deeply to read — {fix}") from None
     except _tomllib().TOMLDecodeError as err:
         detail = str(err).splitlines()[0] if str(err) else "cannot be parsed"
         raise UsageError(

@@ -61,8 +61,8 @@ def free_bytes(path: Path) -> int:
 
 
 def check_output_dir(out: Path, inputs: Sequence[Input] = (), flag: str = "--output-dir") -> None:
-    """The output folder `flag` names is (or can become) a writable folder that neither is, lies in, nor holds
-    one of `inputs` (the model folder, the dataset); checked before anything is loaded."""
+    """The output folder `flag` names is (or can become) a writable folder that neither is, lies in, nor holds one
+    of `inputs` (the model folder, the dataset); checked before anything is loaded."""
     refuse_input_overwrite(out, flag, inputs, folder=True)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{flag} {out} is a file, not a folder — pick another {flag} or move the file away")
