@@ -30,6 +30,7 @@ def _newest(run: Path) -> Path:
 BAD_CONFIGS = [
     ("bach-size = 8\n", ["unknown key 'bach-size'", "did you mean 'batch-size'?"]),
     ("learning_rate = 3e-5\n", ["unknown key 'learning_rate'", "did you mean 'lr'?"]),
+    ("zzqx = 1\n", ["unknown key 'zzqx'", "(the keys are the options of bertcli train --help)"]),
     ('epochs = "three"\n', ["epochs in", "takes a number, not a string ('three')"]),
     ('compile = "yes"\n', ["compile in", "takes true or false, not a string"]),
     ("labels = 3\n", ["labels in", "takes a list of strings", "not an integer"]),
@@ -54,6 +55,13 @@ def test_bad_config_is_one_line(cli, tmp_path, text, needles):
     path.write_text(text)
     assert_refused(cli("train", "--config", path, "-o", tmp_path / "out"), 2, str(path), *needles)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_close_to_none_gets_no_guess(cli, tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("zzqx = 1\n")
+    line = assert_refused(cli("train", "--config", path), 2, "unknown key 'zzqx'")
+    assert "did you mean" not in line
 
 
 def test_config_missing_or_a_folder(cli, tmp_path):

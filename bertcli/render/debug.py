@@ -213,7 +213,11 @@ def render_model_diagnosis(d: ModelDiagnosis) -> None:
 
 
 def model_table(d: ModelDiagnosis) -> Table:
-    table = Table(title=f"Model {d.model}", title_justify="left", show_header=False)
+    from rich.markup import escape
+
+    from bertcli.core.defaults import model_display_name
+
+    table = Table(title=f"Model {escape(model_display_name(d.model))}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("architecture", f"{d.architecture or '-'} ({d.model_type or '?'}), {d.parameters:,} parameters")

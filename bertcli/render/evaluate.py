@@ -64,7 +64,11 @@ def chance_text(chance: ChanceLevel | None) -> str:
 
 def interval_text(model: ModelEvaluation, key: str) -> str:
     """`95% CI 0.8552–0.8848`, or nothing when the interval could not be computed."""
+    from bertcli.core.significance import MIN_EXAMPLES_FOR_INTERVAL
+
     ci = (model.intervals or {}).get(key)
+    if ci is None and model.intervals and key != "roc_auc" and all(v is None for v in model.intervals.values()):
+        return f"no 95% CI: fewer than {MIN_EXAMPLES_FOR_INTERVAL} examples"
     return f"95% CI {ci['low']:.4f}–{ci['high']:.4f}" if ci else ""
 
 

@@ -107,6 +107,7 @@ class TrainingRecord(_Record):
     early_stopping: int | None = None  # evaluations without improving before the run stops
     min_delta: float | None = None
     stopped_early_at: int | None = None  # the step where early stopping ended the run
+    train_seconds: float | None = None  # training's wall time, written to the newest checkpoint and final/ at the end
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)
 

@@ -57,4 +57,5 @@ def run_hyperparameters(
         "early_stopping": cfg.early_stopping,
         "min_delta": cfg.min_delta,
         "stopped_early_at": None,  # the step, once early stopping ends the run
+        "train_seconds": None,  # training's wall time, once the run ends (Trainer logs its own after the last save)
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints, newest_complete_checkpoint
 from bertcli.core.config import write_config
 from bertcli.core.device import (
     accelerator_arguments,
@@ -373,6 +373,9 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
             early_stop=early_stop(run.cfg, state.log_history, state.epoch, hyperparameters.get("stopped_early_at")),
             final_dir=out / "final",
         )
+        hyperparameters["train_seconds"] = round(done.train_seconds, 1)
+        if trainer.is_world_process_zero():
+            record_train_seconds(out, done.train_seconds)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
         if run.cfg.final_from == "best" and best is not None and best.is_dir():
             from bertcli.core.training.trainer import load_safetensors_weights
@@ -397,6 +400,19 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
         if is_distributed():
             destroy_process_group()
     return done
+
+
+def record_train_seconds(out: Path, seconds: float) -> None:
+    """Training's wall time in the newest checkpoint's bertcli.json: Trainer logs its own train_runtime only
+    after the last save, so no checkpoint's trainer_state.json holds it (inspect-checkpoint reads this)."""
+    from bertcli.core.runs.manifest import RunManifest
+
+    newest = newest_complete_checkpoint(out)
+    manifest = RunManifest.read(newest.path) if newest is not None else None
+    if manifest is None or manifest.training is None:
+        return
+    manifest.training.train_seconds = round(seconds, 1)
+    manifest.write(newest.path)
 
 
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
