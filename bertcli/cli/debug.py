@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
@@ -18,6 +18,7 @@ from bertcli.cli.options import (
     LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
+    QuietOpt,
     SeedOpt,
     TextColumnOpt,
     TrainSizeOpt,
@@ -33,6 +34,9 @@ from bertcli.core import limits
 from bertcli.core.diagnose.labels import RANKINGS
 from bertcli.core.runs.log import DEFAULT_SPIKE_K
 
+if TYPE_CHECKING:
+    from bertcli.render.output import Output
+
 app = typer.Typer(
     name="debug",
     help="Diagnose a training run, a dataset, its labels or a model: findings with evidence and the command that fixes each.",
@@ -41,12 +45,11 @@ app = typer.Typer(
 )
 
 
-def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> None:
+def _emit(out: "Output", diagnosis, to_dict: Callable, render: Callable) -> None:
     """JSON or the rich rendering of a diagnosis, then exit 1 if any finding is an error."""
-    from bertcli.render.output import Output
-
-    Output(json=json_out).result(to_dict(diagnosis), lambda: render(diagnosis))
     from bertcli.core.findings import has_errors
+
+    out.result(to_dict(diagnosis), lambda: render(diagnosis))
 
     if has_errors(diagnosis.findings):
         raise typer.Exit(1)
@@ -73,6 +76,7 @@ def run_cmd(
     ] = 1,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --prune: really delete.")] = False,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose a training run from its trainer_state.json and checkpoint folders.
 
@@ -89,24 +93,16 @@ def run_cmd(
       bertcli debug run results --prune --yes
     """
     from bertcli.core.errors import UsageError
-    from bertcli.core.runs.debug_run import diagnose_run
+    from bertcli.core.runs.debug_run import diagnose_and_prune, diagnose_run
     from bertcli.core.runs.diagnosis import run_diagnosis_to_dict
-    from bertcli.core.runs.disk import apply_prune, plan_prune
-    from bertcli.core.runs.log import check_spike_k
+    from bertcli.render.output import Output
 
     if yes and not prune:
         raise UsageError("--yes confirms --prune: add --prune (bertcli debug run PATH --prune --yes)")
-    check_spike_k(spike_k)
-    diagnosis = diagnose_run(path, spike_k=spike_k)
     if prune:
-        if diagnosis.run_dir is None:
-            raise UsageError(f"--prune needs a run folder with checkpoint-N folders; {path} is a state file on its own")
-        best = diagnosis.summary.get("best_model_checkpoint")
-        diagnosis.prune = plan_prune(diagnosis.run_dir, best, keep)
-        if yes:
-            plan = apply_prune(diagnosis.prune)
-            diagnosis = diagnose_run(path, spike_k=spike_k)
-            diagnosis.prune = plan
+        diagnosis = diagnose_and_prune(path, spike_k, keep=keep, delete=yes)
+    else:
+        diagnosis = diagnose_run(path, spike_k)
     from bertcli.render.debug import render_prune, render_run_diagnosis
 
     def draw(d) -> None:
@@ -114,7 +110,7 @@ def run_cmd(
         if d.prune is not None:
             render_prune(d.prune)
 
-    _emit(diagnosis, json_out, run_diagnosis_to_dict, draw)
+    _emit(Output(json=json_out, quiet=quiet), diagnosis, run_diagnosis_to_dict, draw)
 
 
 def data_cmd(
@@ -144,6 +140,7 @@ def data_cmd(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose a dataset before training on it, with the same dataset options as train.
 
@@ -166,12 +163,14 @@ def data_cmd(
 
     if clean_to is not None:  # before the model and the data are looked for
         check_clean_to(Path(clean_to))
+
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(model, dataset, uses_model=lengths)
     model, dataset = sources.model, sources.dataset
     if sources.note:
-        from bertcli.render.output import Output
-
-        Output(json=json_out).hint(sources.note)
+        out.hint(sources.note)
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
@@ -186,14 +185,14 @@ def data_cmd(
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
 
-    with Phases(console_err(), "debug data", unit="texts") as progress:
+    with Phases(console_err(), "debug data", enabled=out.live, unit="texts") as progress:
         diagnosis = diagnose_data(
             spec, tokenizer, tokenizer_name=model, max_length=max_length, model_limit=limit, clean_to=clean_to,
             on_progress=progress,
         )
     from bertcli.render.debug import render_data_diagnosis
 
-    _emit(diagnosis, json_out, data_diagnosis_to_dict, render_data_diagnosis)
+    _emit(out, diagnosis, data_diagnosis_to_dict, render_data_diagnosis)
 
 
 def model_cmd(
@@ -223,6 +222,7 @@ def model_cmd(
     batch_size: Annotated[int, number_option("--batch-size", "-b", within=limits.BATCH_SIZE, help="Examples in the one batch.")] = 8,
     seed: SeedOpt = 42,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Check a model against its tokenizer, its labels and --max-length, and that it can learn at all.
 
@@ -238,12 +238,13 @@ def model_cmd(
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.model import diagnose_model, model_diagnosis_to_dict, sample_batch
 
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(model, dataset, uses_dataset=False)
     model = sources.model
     if sources.note:
-        from bertcli.render.output import Output
-
-        Output(json=json_out).hint(sources.note)
+        out.hint(sources.note)
 
     names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     texts, source = None, "built-in sentences"
@@ -254,7 +255,7 @@ def model_cmd(
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
 
-    with Phases(console_err(), "debug model", unit="steps") as progress:
+    with Phases(console_err(), "debug model", enabled=out.live, unit="steps") as progress:
         diagnosis = diagnose_model(
             model,
             max_length=max_length,
@@ -271,7 +272,7 @@ def model_cmd(
         )
     from bertcli.render.debug import render_model_diagnosis
 
-    _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)
+    _emit(out, diagnosis, model_diagnosis_to_dict, render_model_diagnosis)
 
 
 def labels_cmd(

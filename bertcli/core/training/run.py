@@ -25,6 +25,7 @@ from bertcli.core.device import (
     training_flops,
 )
 from bertcli.core.errors import UsageError
+from bertcli.core.metrics import training_scores_of
 from bertcli.core.training.config import CONFIG_HEADER, TrainConfig, metric_key, validate_config
 from bertcli.core.training.hyperparameters import run_hyperparameters
 from bertcli.core.training.output_dir import (
@@ -469,4 +470,5 @@ def run_report(run: PreparedRun, plan: RunPlan, done: FinishedRun, *, checkpoint
         checkpoints_removed=checkpoints_removed,
         final_from=done.final_from,
         early_stop=done.early_stop,
+        f1_of=training_scores_of(plan.label_names),
     )
