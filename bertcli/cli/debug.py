@@ -332,9 +332,11 @@ def labels_cmd(
     out = Output(json=json_out, quiet=quiet)
     for path, flag in ((decisions, "--decisions"), (plot, "--plot")):
         if path is not None:
+            from bertcli.core.inference.resolve import model_inputs
             from bertcli.core.outputs import check_output_path
 
-            check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png")
+            inputs = [("--dataset", dataset), *(model_inputs([model]) if model else [])]
+            check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png", inputs=inputs)
     if plot is not None:
         if run is None or folds is not None or model is not None:
             raise UsageError("--plot draws RUN's training dynamics: give a run folder trained with --record-dynamics, without --folds")
