@@ -15,6 +15,7 @@ from bertcli.cli.options import (
     EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelNamesOpt,
     LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
@@ -124,6 +125,7 @@ def data_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
+    label_names: LabelNamesOpt = None,
     train_size: TrainSizeOpt = "all",
     eval_size: EvalSizeOpt = "all",
     seed: SeedOpt = 42,
@@ -154,7 +156,7 @@ def data_cmd(
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
     from bertcli.core.data import DataSpec, parse_size
-    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.data.labels import given_label_names
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
@@ -169,7 +171,7 @@ def data_cmd(
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
-        label_names=parse_label_names(labels),
+        label_names=given_label_names(labels, label_names),
     )
     tokenizer, limit = None, None
     if lengths:

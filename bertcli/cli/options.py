@@ -158,6 +158,12 @@ EvalSplitOpt = Annotated[
 LabelsOpt = Annotated[
     Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")
 ]
+LabelNamesOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--label-names", help="A text file of label names, one per line, line 1 naming the smallest label value (e.g. classes.txt)."
+    ),
+]
 TrainSizeOpt = Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")]
 EvalSizeOpt = Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")]
 SeedOpt = Annotated[int, number_option("--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")]

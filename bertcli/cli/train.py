@@ -13,6 +13,7 @@ from bertcli.cli.options import (
     EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelNamesOpt,
     LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
@@ -96,6 +97,7 @@ def train_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
+    label_names: LabelNamesOpt = None,
     group_by_length: Annotated[
         bool, typer.Option("--group-by-length/--no-group-by-length", help="Batch texts of similar length together.")
     ] = True,
@@ -147,7 +149,7 @@ def train_cmd(
       bertcli train --config results/bertcli.toml --seed 7 -o results-seed7
     """
     from bertcli.core.data import parse_size
-    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.data.labels import given_label_names
     from bertcli.core.training import TrainConfig
 
     given = dict(
@@ -179,7 +181,7 @@ def train_cmd(
         label_column=label_column,
         train_split=train_split,
         eval_split=eval_split,
-        labels=parse_label_names(labels),
+        labels=given_label_names(labels, label_names),
         group_by_length=group_by_length,
         precision=precision,
         compile=compile,
@@ -188,7 +190,10 @@ def train_cmd(
         tensorboard=tensorboard,
         attention_dropout=attention_dropout,
     )
-    cfg = TrainConfig(**resolve_options(ctx, given, config), resume=resume, overwrite=overwrite)
+    options = resolve_options(ctx, given, config)
+    if label_names is not None:  # the names file stands for --labels over the --config file's labels
+        options["labels"] = given["labels"]
+    cfg = TrainConfig(**options, resume=resume, overwrite=overwrite)
     if print_config:
         from bertcli.core.config import format_config
         from bertcli.core.training import validate_config

@@ -85,7 +85,7 @@ def settings() -> tuple[Setting, ...]:
 
 
 # Flags that say what to do with this invocation, not how the run trains: never read from or written to a file.
-COMMAND_LINE_ONLY = ("config", "print-config", "resume", "overwrite", "quiet", "json")
+COMMAND_LINE_ONLY = ("config", "print-config", "resume", "overwrite", "quiet", "json", "label-names")
 
 KINDS = {
     "int": "a whole number",

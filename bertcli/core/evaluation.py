@@ -156,17 +156,22 @@ def _is_generic(names: Sequence[str]) -> bool:
     return all(name == f"LABEL_{i}" for i, name in enumerate(names))
 
 
-def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_names: list[str]) -> list[int]:
-    """Map the data's labels (names or ints) to the model's label ids; refuse labels the model does not know."""
+def label_ids_for_model(
+    labels: Sequence[Any], data_names: list[str], model_names: list[str], model_values: Sequence[str] | None = None
+) -> list[int]:
+    """Map the data's labels to the model's label ids: names, the values the model was trained on (saved with it:
+    a model trained on labels 1–4 reads 1–4), or ids 0..k-1; refuse labels the model does not know."""
     names = data_names if _is_generic(model_names) and len(data_names) == len(model_names) else model_names
-    from bertcli.core.data.labels import map_labels
+    from bertcli.core.data.labels import LabelSet, map_labels
 
-    ids, bad = map_labels(labels, names)
+    ids, bad = map_labels(labels, names, model_values)
     if bad:
         shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
+        known = f"[{LabelSet(model_names, list(model_values)).describe()}]" if model_values else model_names
+        also = "" if model_values else f" (or their ids 0..{len(model_names) - 1})"
         raise DataError(
-            f"{len(bad)} label(s) are not among the model's labels {model_names} ({shown}) — evaluate on data "
-            f"labelled with those names (or their ids 0..{len(model_names) - 1}), or name the column with --label-column"
+            f"{len(bad)} label(s) are not among the model's labels {known} ({shown}) — evaluate on data "
+            f"labelled with those names{also}, or name the column with --label-column"
         )
     return ids
 
@@ -264,7 +269,7 @@ def evaluate_model(
     from bertcli.core.inference.classify import RunStats
     from bertcli.core.inference.stream import predict_stream
 
-    gold = label_ids_for_model(data.labels, data.label_names, clf.label_names)
+    gold = label_ids_for_model(data.labels, data.label_names, clf.label_names, clf.label_values)
     stats = RunStats()
     predictions: list[Prediction] = []
     for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress,

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 def render_plan(plan: RunPlan) -> None:
     """Before training: what will run and what it costs on disk (stderr)."""
+    from rich.markup import escape
+
+    from bertcli.core.data.labels import LabelSet
+
     if not is_main_process():
         return
     err = console_err()
@@ -29,7 +33,7 @@ def render_plan(plan: RunPlan) -> None:
         )
     err.print(
         f"[bold]train[/] {plan.model} on {plan.dataset}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
-        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {steps} "
+        f"({plan.eval_split or 'no eval'}), {len(plan.label_names)} labels {escape(LabelSet(plan.label_names, plan.label_values).describe())}; {steps} "
         f"on {plan.device} in {plan.precision}{resumed}",
         highlight=False,
     )

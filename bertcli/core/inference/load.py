@@ -34,6 +34,7 @@ class Classifier:
     quantized: bool
     load_seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
+    label_values: list[str] | None = None  # the training data's value of each label id, where it is not the name
 
     @property
     def mode(self) -> str:
@@ -91,6 +92,7 @@ def load_for_inference(
         check_tokenizer_fits,
         load_classifier,
         load_input_settings,
+        load_label_values,
         load_tokenizer,
         model_label_names,
     )
@@ -117,11 +119,13 @@ def load_for_inference(
         length = min(length, limit)
     check_max_length(model, length)
     model = _made_fast(model, chosen_precision, quantize == "int8", chosen_device)
+    label_names = model_label_names(model)
     return Classifier(
         model=model,
         tokenizer=tokenizer,
         name=str(name_or_path),
-        label_names=model_label_names(model),
+        label_names=label_names,
+        label_values=load_label_values(Path(name_or_path).expanduser(), label_names),
         max_length=length,
         truncation=check_truncation(truncation or settings.truncation),
         device=chosen_device,

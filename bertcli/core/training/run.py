@@ -217,6 +217,7 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         eval_examples=len(run.eval_ds) if has_eval else 0,
         eval_split=run.data.eval_split,
         label_names=run.data.label_names,
+        label_values=run.data.label_values,
         parameters=parameters,
         steps=schedule.total_steps,
         steps_per_epoch=schedule.steps_per_epoch,
