@@ -179,3 +179,98 @@ def test_chance_is_the_majority_rate_of_the_recorded_counts(trec, tmp_path, cli)
     assert "ln 6 = 1.7918" in d.findings[0].summary
     check = recorded_accuracy(run / "checkpoint-50")
     assert check.chance.rate == pytest.approx(0.276) and check.near_chance
+
+
+def fake_evaluation(k: int = 77, per_class: int = 6, absent: int = 2):
+    """A ModelEvaluation of k intent-like labels, scored from made-up predictions: most right, some confused
+    with the next label, the last `absent` labels without an example."""
+    import random
+
+    from bertcli.core.evaluation import ModelEvaluation, score_predictions
+    from bertcli.core.inference.classify import Prediction
+
+    names = [f"intent_{i:02d}_{'card' if i % 3 else 'transfer'}_request" if k > 10 else f"label {i}" for i in range(k)]
+    rng = random.Random(0)
+    preds, gold = [], []
+    for c in range(k - absent):
+        for j in range(per_class):
+            guess = c if j < per_class - 2 or c % 4 else (c + 1) % k
+            probs = [0.1 / (k - 1)] * k
+            probs[guess] = 0.9
+            preds.append(Prediction(len(preds), f"text {rng.random():.3f}", label=names[guess], label_id=guess,
+                                    confidence=0.9, probabilities=probs, truncated=False))
+            gold.append(c)
+    scores = score_predictions(preds, gold, names, mistakes=0)
+    return ModelEvaluation(
+        model="results/final", chosen_as="given", mode="fp32", max_length=64, truncation="head", label_names=names,
+        examples=len(preds), skipped=0, seconds=1.0, load_seconds=0.1, examples_per_second=None, tokens_per_second=None,
+        predictions=preds, gold=gold, **scores,
+    ), names
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_77_labels_read_at_80_and_200_columns(width, monkeypatch, capsys):
+    from bertcli.core.evaluation import EvaluationReport
+    from bertcli.render.evaluate import render_evaluation
+
+    model, names = fake_evaluation()
+    monkeypatch.setenv("COLUMNS", str(width))
+    render_evaluation(EvaluationReport("intents.csv", "test", model.examples, [model]))
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "Largest confusions" in out and "Per class, sorted by F1 (worst first)" in out
+    # the worst confusion by count: 2 of intent_00's 6 examples went to intent_01
+    row = next(line for line in out.splitlines() if "intent_00_transfer_request" in line and "33.3%" in line)
+    assert "intent_01_card_request" in row and " 2 " in row
+    assert model.absent_labels == ["intent_75_transfer_request", "intent_76_card_request"]
+    assert "(left out)" in out and "over the 75 labels with" in out and "not defined: one-vs-rest" in out
+    assert model.roc_auc is None and "have none" in model.roc_auc_note
+    assert model.macro["f1"] == pytest.approx(sum(c.f1 for c in model.per_class if c.support) / 75)
+
+
+def test_two_labels_keep_the_matrix(monkeypatch, capsys):
+    from bertcli.core.evaluation import EvaluationReport
+    from bertcli.render.evaluate import render_evaluation
+
+    model, names = fake_evaluation(k=2, per_class=8, absent=0)
+    monkeypatch.setenv("COLUMNS", "80")
+    render_evaluation(EvaluationReport("pairs.csv", "test", model.examples, [model]))
+    out = capsys.readouterr().out
+    assert "Confusion matrix (rows: true" in out and "Largest confusions" not in out
+    assert "Per class\n" in out or "Per class " in out
+
+
+def test_confusion_csv_holds_the_full_matrix_and_never_an_input(tmp_path):
+    from bertcli.core.evaluation import EvaluationReport, write_confusion_csv
+    from bertcli.core.errors import UsageError
+    from bertcli.core.inference.records import refuse_input_as_output
+
+    model, names = fake_evaluation()
+    path = write_confusion_csv(EvaluationReport("intents.csv", "test", model.examples, [model]), tmp_path / "c.csv")
+    rows = list(csv.reader(path.open()))
+    assert rows[0][2:] == names and len(rows) == 78
+    assert [int(n) for n in rows[1][2:]] == model.confusion[0]
+    data = tmp_path / "intents.csv"
+    data.write_text("text,label\n")
+    with pytest.raises(UsageError, match="would overwrite the input"):
+        refuse_input_as_output(data, "--confusion-csv", [str(data)])
+    with pytest.raises(UsageError, match="would overwrite the input"):
+        refuse_input_as_output(tmp_path / "c.csv", "--confusion-csv", [str(tmp_path)])
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_predict_table_with_77_labels_shows_the_text_and_top_labels(width, monkeypatch, capsys):
+    from bertcli.render.predict import TableOutput
+
+    model, names = fake_evaluation()
+    monkeypatch.setenv("COLUMNS", str(width))
+    table = TableOutput(names)
+    for pred in model.predictions[:5]:
+        table.write(pred)
+    table.close({})
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    first = model.predictions[0]
+    assert first.text in out and "p(intent_00" not in out
+    assert "0.900" in out and "intent_00_transfer_request" in out and "intent_01_card_request" in out
+    assert "top 3 labels (probability)" in out

@@ -50,6 +50,10 @@ def evaluate_cmd(
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Save a confusion-matrix and reliability picture (PNG/SVG/PDF).", show_default=False)
     ] = None,
+    confusion_csv: Annotated[
+        Optional[Path],
+        typer.Option("--confusion-csv", help="Write each model's full confusion matrix to this CSV file.", show_default=False),
+    ] = None,
     json_out: JsonOpt = False,
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
@@ -67,6 +71,7 @@ def evaluate_cmd(
       bertcli evaluate
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
+      bertcli evaluate --dataset intents.csv --confusion-csv confusion.csv
     """
     from bertcli.core.data import parse_size
     from bertcli.core.evaluation import (
@@ -84,8 +89,13 @@ def evaluate_cmd(
         write_predictions,
     )
 
-    from bertcli.core.inference.records import check_output_path
+    from bertcli.core.inference.records import check_output_path, refuse_input_as_output
 
+    for path, flag in ((plot, "--plot"), (predictions, "--predictions"), (confusion_csv, "--confusion-csv")):
+        if path is not None:
+            refuse_input_as_output(path, flag, [dataset, *(model or [])])
+    if confusion_csv is not None:
+        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv")
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png")
         check_plotting(plot)
@@ -124,6 +134,10 @@ def evaluate_cmd(
         failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, out), predictions, "--predictions")
     if plot is not None:
         failed += _write_output(lambda: _save_plot(save_plot, report, plot, out), plot, "--plot")
+    if confusion_csv is not None:
+        from bertcli.render.evaluate import write_confusion
+
+        failed += _write_output(lambda: write_confusion(report, confusion_csv, out), confusion_csv, "--confusion-csv")
     out.result(report_as_dict(report), lambda: render_evaluation(report))
     if failed:
         from bertcli.core.errors import BertCliError

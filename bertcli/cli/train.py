@@ -76,7 +76,7 @@ def train_cmd(
         ),
     ] = 2,
     best_metric: Annotated[
-        str, choice_option("--best-metric", choices=BEST_METRICS, help="Picks the best checkpoint (and what early stopping watches).")
+        str, choice_option("--best-metric", choices=BEST_METRICS, help="Picks the best checkpoint (and what early stopping watches); f1 is the positive class's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number.")
     ] = "accuracy",
     eval_steps: Annotated[
         Optional[int],

@@ -196,6 +196,20 @@ def check_output_path(path: Path, flag: str, example: str = "predictions.jsonl")
         return
 
 
+def refuse_input_as_output(path: Path, flag: str, inputs: Sequence[str | Path | None]) -> None:
+    """Refuse an output file that is one of the command's inputs, or lies inside an input folder."""
+    target = Path(path).expanduser().resolve()
+    for given in inputs:
+        if not given:
+            continue
+        source = Path(given).expanduser()
+        if not source.exists():
+            continue
+        source = source.resolve()
+        if target == source or source in target.parents:
+            raise UsageError(f"{flag} {path} would overwrite the input {given} — write it somewhere else")
+
+
 def open_output(path: Path, flag: str = "--output") -> IO[str]:
     """Open `path` for writing records, creating its folder; the stream remembers the path and flag for errors."""
     try:

@@ -8,6 +8,7 @@ Everything that can refuse the run does so before the output dir loses anything.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,11 +256,12 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.metrics import EXTRA_F1, compute_eval_metrics
     from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
+    extra = tuple(m for m in EXTRA_F1 if m == cfg.best_metric)  # logged only where --best-metric reads it
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
     trainer = BertCliTrainer(
@@ -269,7 +271,7 @@ def build_trainer(
         eval_dataset=run.eval_ds,
         processing_class=run.tokenizer,
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
-        compute_metrics=compute_eval_metrics,
+        compute_metrics=functools.partial(compute_eval_metrics, extra=extra),
         # the guard last: it cancels saves
         callbacks=[SaveWhereEvaluated(), *stopping, keeper, *callbacks, nonfinite_guard()],
         sampler_seed=cfg.seed,
