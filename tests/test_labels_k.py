@@ -80,6 +80,12 @@ def test_train_then_evaluate_labels_from_one(cli, tiny_model, agnews_csv, tmp_pa
     assert config["label2id"] == {name: i for i, name in enumerate(AG_NAMES)}
     manifest = json.loads((out / "final" / "bertcli.json").read_text())["training"]
     assert manifest["label_names"] == AG_NAMES and manifest["label_values"] == ["1", "2", "3", "4"]
+    card = (out / "final" / "README.md").read_text()
+    assert "| labels | 1 → World, 2 → Sports, 3 → Business, 4 → Sci/Tech |" in card
+    assert "| macro F1 |" in card and "wonderful" not in card and "sarcasm" not in card
+    example = card.split("bertcli predict --model <this folder> ")[1].split("\n")[0].strip("'\"")
+    texts = [row[0] for row in csv.reader(train_csv.open(encoding="utf-8"))]
+    assert len(example) > 20 and any(" ".join(t.split()).startswith(example) for t in texts)  # a text of the data
 
     result = cli("evaluate", "--model", out / "final", "--dataset", test_csv, "--json")
     assert result.exit_code == 0, result.stderr
@@ -274,3 +280,21 @@ def test_predict_table_with_77_labels_shows_the_text_and_top_labels(width, monke
     assert first.text in out and "p(intent_00" not in out
     assert "0.900" in out and "intent_00_transfer_request" in out and "intent_01_card_request" in out
     assert "top 3 labels (probability)" in out
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_debug_data_with_77_labels_lists_them(width, cli, tmp_path, monkeypatch):
+    names = [f"intent_{i:02d}_{'card' if i % 3 else 'transfer'}_request" for i in range(77)]
+    rows = [(f"question {i} about {name.replace('_', ' ')} number {j}", name)
+            for i, name in enumerate(names) for j in range(2 + i % 5)]
+    path = write_rows(tmp_path / "intents.csv", rows)
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = cli("debug", "data", "--dataset", path, "--no-lengths")
+    out = result.stdout
+    # every line fits, but the fix commands: they stay whole, to paste
+    assert max(len(line) for line in out.splitlines() if not line.lstrip().startswith("fix:")) <= width
+    assert "Labels (77), rarest in 'train' first" in out
+    table = out[out.index("Labels (77)"):]
+    first_row = next(line for line in table.splitlines() if "intent_" in line)
+    assert "intent_00_transfer_request" in first_row  # 2 examples in all: the rarest, first
+    assert "--class-weights auto --best-metric f1_macro" in " ".join(out.split())

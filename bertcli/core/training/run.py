@@ -405,7 +405,8 @@ def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperp
         training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
-        hardware=describe_hardware(plan.device),
+        hardware=describe_hardware(plan.device), label_values=plan.label_values,
+        example_text=run.data.eval[0]["text"] if run.data.eval is not None and len(run.data.eval) else None,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
