@@ -298,3 +298,49 @@ def test_debug_data_with_77_labels_lists_them(width, cli, tmp_path, monkeypatch)
     first_row = next(line for line in table.splitlines() if "intent_" in line)
     assert "intent_00_transfer_request" in first_row  # 2 examples in all: the rarest, first
     assert "--class-weights auto --best-metric f1_macro" in " ".join(out.split())
+
+
+def test_debug_model_trains_on_every_class_of_the_data(tiny_model, trec, cli, tmp_path):
+    """The one-batch check takes a question of each TREC class (not built-in movie sentences), and its fix
+    command keeps --dataset and --text-column."""
+    rows = trec_rows(trec, "train.csv", 400)
+    path = tmp_path / "questions.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["question", "label"])
+        writer.writerows(rows)
+    classes = sorted({label for _, label in rows})
+    assert len(classes) == 6
+    result = cli("debug", "model", "--model", tiny_model, "--dataset", path, "--text-column", "question",
+                 "--max-length", "32", "--overfit-steps", "2", "--batch-size", "4", "--json")
+    data = json.loads(result.stdout)
+    assert data["overfit"]["examples"] == 6  # grown from 4 to one of each class
+    assert list(data["id2label"].values()) == classes
+    fix = next(f["fix"] for f in data["findings"] if f["code"] == "overfit_one_batch")
+    assert f"--dataset {path}" in fix and "--text-column question" in fix
+
+
+def test_debug_run_reads_a_weighted_loss_like_with_like(tmp_path):
+    """A weighted run that learned nothing: its loss (Σwℓ/Σw) sits at ln 6 and is called underfitting; a run logged
+    before the weighted mean (Σwℓ/n, shrunk) is judged by eval accuracy, its loss left out."""
+    from bertcli.core.runs.debug_run import diagnose_run
+    from states import plant_run
+
+    names = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    config = {"model_type": "bert", "id2label": {str(i): n for i, n in enumerate(names)}}
+    counts = [9, 138, 94, 65, 81, 113]
+    evals = {25: {"eval_loss": 1.7902, "eval_accuracy": 0.18}, 50: {"eval_loss": 1.7903, "eval_accuracy": 0.19}}
+    base = {"dataset": "trec", "eval_size": 500, "label_names": names, "eval_label_counts": counts,
+            "class_weights": "auto", "class_weight_values": "3.1,0.2,0.3,0.4,0.35,0.25", "num_train_epochs": 2}
+    now = plant_run(tmp_path / "now", [1.80, 1.79, 1.79, 1.79, 1.79], total=50, evals=evals, config=config,
+                    training={**base, "training_loss": "weighted mean"})
+    d = diagnose_run(now)
+    assert d.underfitting.verdict == "underfitting" and d.underfitting.loss_near_chance
+    assert "ln 6 = 1.7918" in d.findings[0].summary and "lr" not in d.findings[0].summary
+    before = plant_run(tmp_path / "before", [0.50, 0.49, 0.48, 0.48, 0.48], total=50, evals=evals, config=config,
+                       training=base)
+    d = diagnose_run(before)
+    assert d.underfitting.verdict == "underfitting" and d.underfitting.loss_left_out
+    finding = next(f for f in d.findings if f.code == "underfitting")
+    assert "the training loss fell" not in finding.summary and "eval accuracy never rose clearly above chance" in finding.summary
+    assert any("Σ wᵢℓᵢ / n" in line for line in finding.evidence)

@@ -72,7 +72,7 @@ def run_cmd(
     """Diagnose a training run from its trainer_state.json and checkpoint folders.
 
     Overfitting (train/eval gap per epoch, the epoch to stop at), late fluctuation of the loss and
-    whether grad-norm spikes line up with it, NaN/inf, a loss that does not fall or sits at ln 2,
+    whether grad-norm spikes line up with it, NaN/inf, a loss that does not fall or sits at chance (ln k for k labels),
     divergence, LR schedule anomalies, and the disk every checkpoint takes. Reads JSON only.
     --prune deletes all but the best and the newest checkpoint (numeric step order; the newest
     complete one always stays); it is a dry run until --yes. Exit code 1 when a finding is an error.
@@ -200,7 +200,11 @@ def model_cmd(
     ] = None,
     dataset: Annotated[
         Optional[str],
-        typer.Option("--dataset", "-d", help="Take the overfit batch from this dataset's train split (default: built-in sentences)."),
+        typer.Option(
+            "--dataset", "-d",
+            help="Take the overfit batch from this dataset's train split, every class in it (default: the dataset the "
+            "model was trained on, where bertcli.json names one that is here; else built-in sentences).",
+        ),
     ] = None,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -241,10 +245,17 @@ def model_cmd(
 
         Output(json=json_out).hint(sources.note)
 
-    names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    from bertcli.core.commands import data_flags
+    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.diagnose.model import recorded_data
+
+    names = parse_label_names(labels)
+    if dataset is None:  # the data the model was trained on, where bertcli.json names data that is here
+        dataset, text_column, label_column, recorded_names = recorded_data(model, text_column, label_column)
+        names = names or recorded_names
     texts, source = None, "built-in sentences"
     if dataset and overfit:
-        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed)
+        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed, names)
         names = names or data_labels
         source = f"{dataset}, train split"
     from bertcli.render import console_err
@@ -264,6 +275,7 @@ def model_cmd(
             seed=seed,
             active=overfit,
             on_progress=progress,
+            data_flags=data_flags(dataset, text_column=text_column, label_column=label_column) if dataset else None,
         )
     from bertcli.render.debug import render_model_diagnosis
 

@@ -52,7 +52,7 @@ def sweep_cmd(
     ] = None,
     train_size: Annotated[Optional[str], _one("--train-size", help="Training examples, or 'all' (default 2000).")] = None,
     eval_size: Annotated[
-        Optional[str], _one("--eval-size", help="Eval reviews every run is scored on, or 'all' (default 500).")
+        Optional[str], _one("--eval-size", help="Eval examples every run is scored on, or 'all' (default 500).")
     ] = None,
     save_steps: Annotated[
         Optional[int], number_option("--save-steps", within=limits.STEPS, help="Checkpoint every N steps (default 10).",

@@ -26,6 +26,7 @@ from bertcli.core.device import (
     training_flops,
 )
 from bertcli.core.errors import UsageError
+from bertcli.core.metrics import f1_meaning
 from bertcli.core.training.config import CONFIG_HEADER, TrainConfig, metric_key, validate_config
 from bertcli.core.training.hyperparameters import run_hyperparameters
 from bertcli.core.training.output_dir import (
@@ -451,4 +452,5 @@ def run_report(run: PreparedRun, plan: RunPlan, done: FinishedRun, *, checkpoint
         checkpoints_removed=checkpoints_removed,
         final_from=done.final_from,
         early_stop=done.early_stop,
+        f1_name=f1_meaning(plan.label_names),
     )
