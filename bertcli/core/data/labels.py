@@ -176,6 +176,8 @@ def map_labels(
         elif idx is None and number is not None:
             # a value that is a name (labels 1–4 named "1" … "4"), else an id 0..k-1
             idx = exact.get(text, number if 0 <= number < len(label_names) else None)
+        elif idx is None and text is not None:
+            idx = exact.get(text)  # another value named by its text (True/False labels)
         if idx is None:
             bad.append((row, value))
         ids.append(idx)
