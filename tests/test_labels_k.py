@@ -92,6 +92,14 @@ def test_train_then_evaluate_labels_from_one(cli, tiny_model, agnews_csv, tmp_pa
     report = json.loads(result.stdout)["models"][0]
     support = {c["label"]: c["support"] for c in report["per_class"]}
     assert support == {AG_NAMES[int(k) - 1]: n for k, n in test_counts.items()}
+    result = cli("evaluate", "--model", out / "final", "--dataset", test_csv, "--confusion-csv", test_csv)
+    assert result.exit_code == 2 and "is the input given to --dataset" in result.stderr
+    matrix = tmp_path / "confusion.csv"
+    result = cli("evaluate", "--model", out / "final", "--dataset", test_csv, "--confusion-csv", matrix, "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(matrix.open()))
+    assert rows[0][2:] == AG_NAMES and [r[1] for r in rows[1:]] == AG_NAMES
+    assert [[int(n) for n in r[2:]] for r in rows[1:]] == json.loads(result.stdout)["models"][0]["confusion"]
 
 
 @pytest.fixture(scope="session")
@@ -249,7 +257,7 @@ def test_two_labels_keep_the_matrix(monkeypatch, capsys):
 def test_confusion_csv_holds_the_full_matrix_and_never_an_input(tmp_path):
     from bertcli.core.evaluation import EvaluationReport, write_confusion_csv
     from bertcli.core.errors import UsageError
-    from bertcli.core.inference.records import refuse_input_as_output
+    from bertcli.core.outputs import check_output_path
 
     model, names = fake_evaluation()
     path = write_confusion_csv(EvaluationReport("intents.csv", "test", model.examples, [model]), tmp_path / "c.csv")
@@ -258,10 +266,10 @@ def test_confusion_csv_holds_the_full_matrix_and_never_an_input(tmp_path):
     assert [int(n) for n in rows[1][2:]] == model.confusion[0]
     data = tmp_path / "intents.csv"
     data.write_text("text,label\n")
-    with pytest.raises(UsageError, match="would overwrite the input"):
-        refuse_input_as_output(data, "--confusion-csv", [str(data)])
-    with pytest.raises(UsageError, match="would overwrite the input"):
-        refuse_input_as_output(tmp_path / "c.csv", "--confusion-csv", [str(tmp_path)])
+    with pytest.raises(UsageError, match="is the input given to --dataset"):
+        check_output_path(data, "--confusion-csv", inputs=[("--dataset", data)])
+    with pytest.raises(UsageError, match="lies inside --dataset"):
+        check_output_path(tmp_path / "c.csv", "--confusion-csv", inputs=[("--dataset", tmp_path)])
 
 
 @pytest.mark.parametrize("width", [80, 200])

@@ -89,18 +89,18 @@ def evaluate_cmd(
         write_predictions,
     )
 
-    from bertcli.core.inference.records import check_output_path, refuse_input_as_output
+    from bertcli.core.inference.resolve import model_inputs
+    from bertcli.core.outputs import check_output_path
 
-    for path, flag in ((plot, "--plot"), (predictions, "--predictions"), (confusion_csv, "--confusion-csv")):
-        if path is not None:
-            refuse_input_as_output(path, flag, [dataset, *(model or [])])
+    writes = plot or predictions or confusion_csv
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if writes else []
     if confusion_csv is not None:
-        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv")
+        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv", inputs=inputs)
     if plot is not None:
-        check_output_path(plot, "--plot", example="eval.png")
+        check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
     if predictions is not None:
-        check_output_path(predictions, "--predictions")
+        check_output_path(predictions, "--predictions", inputs=inputs)
     from bertcli.core.defaults import resolve_sources
 
     from bertcli.render.output import Output

@@ -268,8 +268,9 @@ def write_confusion_csv(report: "EvaluationReport", path: Path) -> Path:
     """Each model's full confusion matrix as CSV: model, true label, then one count column per predicted label."""
     import csv
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    from bertcli.core.outputs import written_whole
+
+    with written_whole(path) as partial, partial.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["model", "true \\ predicted", *report.models[0].label_names])
         for model in report.models:
