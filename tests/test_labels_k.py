@@ -92,6 +92,11 @@ def test_train_then_evaluate_labels_from_one(cli, tiny_model, agnews_csv, tmp_pa
     report = json.loads(result.stdout)["models"][0]
     support = {c["label"]: c["support"] for c in report["per_class"]}
     assert support == {AG_NAMES[int(k) - 1]: n for k, n in test_counts.items()}
+    result = cli("predict", "--model", out / "final", "Oil prices rise as markets fall", "--json")
+    assert result.exit_code == 0, result.stderr
+    predicted = json.loads(result.stdout)
+    assert predicted["labels"] == AG_NAMES and predicted["label_values"] == dict(zip(AG_NAMES, ["1", "2", "3", "4"]))
+    assert predicted["predictions"][0]["label"] in AG_NAMES
     result = cli("evaluate", "--model", out / "final", "--dataset", test_csv, "--confusion-csv", test_csv)
     assert result.exit_code == 2 and "is the input given to --dataset" in result.stderr
     matrix = tmp_path / "confusion.csv"

@@ -199,6 +199,8 @@ def json_header(run: PredictRun) -> dict[str, Any]:
         "model": run.resolved.path,
         "chosen_as": run.resolved.chosen_as,
         "labels": clf.label_names,
+        # the training data's value of each label, where it is not the name (labels 1–4 named in classes.txt)
+        **({"label_values": dict(zip(clf.label_names, clf.label_values))} if clf.label_values else {}),
         "max_length": clf.max_length,
         "truncation": clf.truncation,
         "mode": clf.mode,
