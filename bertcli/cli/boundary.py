@@ -48,7 +48,9 @@ class OneLineUsageErrors(TyperGroup):
 def error_boundary(func: Callable) -> Callable:
     """Turn core errors into one line on stderr and an exit code; tracebacks only with BERTCLI_DEBUG=1."""
 
-    @functools.wraps(func)
+    # Only the names are copied: Typer reads the signature through __wrapped__, so a command whose declared
+    # options are rebuilt later (declare_options) is seen as it is now, not as it was when registered.
+    @functools.wraps(func, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
     def wrapper(*args, **kwargs):
         from bertcli.core.errors import BertCliError
 

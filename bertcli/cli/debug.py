@@ -72,7 +72,7 @@ def run_cmd(
     """Diagnose a training run from its trainer_state.json and checkpoint folders.
 
     Overfitting (train/eval gap per epoch, the epoch to stop at), late fluctuation of the loss and
-    whether grad-norm spikes line up with it, NaN/inf, a loss that does not fall or sits at chance (ln k for k labels),
+    whether grad-norm spikes line up with it, NaN/inf, a loss that does not fall or sits at ln 2,
     divergence, LR schedule anomalies, and the disk every checkpoint takes. Reads JSON only.
     --prune deletes all but the best and the newest checkpoint (numeric step order; the newest
     complete one always stays); it is a dry run until --yes. Exit code 1 when a finding is an error.
@@ -155,12 +155,14 @@ def data_cmd(
       bertcli debug data --dataset ../shared/data/imdb --train-size 2000
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
-    from bertcli.core.data import DataSpec, parse_size
+    from bertcli.core.data import DataSpec
     from bertcli.core.data.labels import given_label_names
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
+    from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
 
+    if clean_to is not None:  # before the model and the data are looked for
+        check_clean_to(Path(clean_to))
     sources = resolve_sources(model, dataset, uses_model=lengths)
     model, dataset = sources.model, sources.dataset
     if sources.note:
@@ -170,8 +172,7 @@ def data_cmd(
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
-        train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
-        label_names=given_label_names(labels, label_names),
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=given_label_names(labels, label_names),
     )
     tokenizer, limit = None, None
     if lengths:

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 from rich.markup import escape
 
-from bertcli.core.formatting import snippet
+from bertcli.core.formatting import snippet, visible
 from bertcli.render import console_err, console_out, fmt, human_seconds
 from bertcli.render.output import Output
 from bertcli.render.table import Table
@@ -92,7 +92,7 @@ class TableOutput:
             table.add_column("label")
             table.add_column("confidence", justify="right")
             for name in self.label_names:
-                table.add_column(escape(f"p({name})"), justify="right")
+                table.add_column(escape(f"p({visible(name)})"), justify="right")
         else:  # the text takes the width a column per label would have; the top labels share one column
             table.add_column("text", overflow="fold", ratio=3, min_width=20)
             table.add_column(f"top {TOP_SHOWN} labels (probability)", overflow="fold", ratio=2, min_width=16)
@@ -105,7 +105,7 @@ class TableOutput:
                 cells += ["-"] * (len(self.label_names) + 1) if each else []
             elif each:
                 style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 else "bold"
-                cells = [str(pred.index + 1), text, f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
+                cells = [str(pred.index + 1), text, f"[{style}]{escape(visible(pred.label))}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
             else:
                 cells = [str(pred.index + 1), text, self.top_labels(pred)]
@@ -123,7 +123,7 @@ class TableOutput:
     def top_labels(self, pred: Prediction) -> str:
         """The predicted label and its probability in bold, then the next most probable ones, a line each."""
         ranked = sorted(range(len(pred.probabilities)), key=lambda i: -pred.probabilities[i])[:TOP_SHOWN]
-        lines = [f"{escape(self.label_names[i])} {pred.probabilities[i]:.3f}" for i in ranked]
+        lines = [f"{escape(visible(self.label_names[i]))} {pred.probabilities[i]:.3f}" for i in ranked]
         return "\n".join([f"[bold]{lines[0]}[/]", *(f"[dim]{line}[/]" for line in lines[1:])])
 
 

@@ -66,11 +66,13 @@ def read_label_names(path: str | Path) -> list[str]:
     return names
 
 
-def given_label_names(labels: str | None, names_file: str | Path | None) -> list[str] | None:
-    """The label names a user gave: --labels a,b or --label-names FILE (not both); None for neither."""
+def given_label_names(labels: str | Sequence[str] | None, names_file: str | Path | None) -> list[str] | None:
+    """The label names a user gave: --labels a,b (as text or a list) or --label-names FILE (not both); None for neither."""
     if labels and names_file:
         raise UsageError("--labels and --label-names both name the labels — give one of them")
-    return read_label_names(names_file) if names_file else parse_label_names(labels)
+    if names_file:
+        return read_label_names(names_file)
+    return parse_label_names(labels) if isinstance(labels, str) or labels is None else list(labels) or None
 
 
 def _as_int(value: Any) -> int | None:

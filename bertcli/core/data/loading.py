@@ -113,6 +113,11 @@ def load_raw(source: str) -> "DatasetDict":
         )
     # name what is wrong with a local file before datasets (and its import) sees it
     checked = [path] if kind == "file" else _data_files_in(path) if kind == "folder" else []
+    if kind == "folder" and not checked:
+        raise DataError(
+            f"'{source}' holds no data files (.csv, .tsv, .json, .jsonl or .parquet, hidden folders left out) — "
+            f"give --dataset a folder with train/test files, a data file, or an aclImdb/ folder"
+        )
     for file in checked:
         check_data_file(file, source if kind == "file" else str(Path(source) / file.relative_to(path)))
 

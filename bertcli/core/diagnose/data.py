@@ -24,7 +24,7 @@ from bertcli.core.data.labels import UNLABELLED, row_label_names
 from bertcli.core.data.selection import CARVED, DataSpec, LabelledData, select_examples
 from bertcli.core.diagnose.data_findings import data_findings
 from bertcli.core.diagnose.data_lengths import OnProgress, TokenLengths, measure_token_lengths, phase_progress
-from bertcli.core.errors import UsageError
+from bertcli.core.errors import BertCliError, UsageError
 from bertcli.core.findings import Finding, sort_findings
 from bertcli.core.formatting import snippet
 from bertcli.core.jsondata import plain
@@ -133,6 +133,7 @@ def diagnose_data(
         from bertcli.core.outputs import refuse_input_overwrite
 
         refuse_input_overwrite(clean_to, "--clean-to", [("--dataset", spec.source)], folder=True)
+        check_clean_to(Path(clean_to))
     if on_progress is not None:
         on_progress("loading", 0, None, "")
     data, splits = read_splits(spec)
@@ -320,8 +321,24 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
         train, held = splits
         splits = [SplitRows(train.name, train.texts + held.texts, train.labels + held.labels, train.exact + held.exact,
                             train.normal + held.normal)]
-    if folder.exists() and any(folder.iterdir()):
+    check_clean_to(folder)
+    try:
+        return _write_clean_copy(splits, folder)
+    except OSError as err:
+        raise BertCliError(f"cannot write the clean copy to {folder}: {err.strerror or err} — free some space or "
+                           f"give a writable --clean-to") from None
+
+
+def check_clean_to(folder: Path) -> None:
+    """--clean-to names a new or empty folder that can be written; checked before the data is read."""
+    from bertcli.core.training import check_output_dir
+
+    check_output_dir(folder, flag="--clean-to")
+    if folder.is_dir() and any(folder.iterdir()):
         raise UsageError(f"--clean-to {folder} already has files in it — give a new or empty folder")
+
+
+def _write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
     folder.mkdir(parents=True, exist_ok=True)
     train_normal = {key for key in splits[0].normal if key is not None}
     files, kept, dropped = {}, {}, {}
