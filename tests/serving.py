@@ -34,6 +34,15 @@ class Server:
     def stderr(self) -> str:
         return self.log.read_text()
 
+    def logged(self, needle: str, timeout: float = 10) -> bool:
+        """Whether `needle` shows up in the server's stderr within `timeout` (a request's line follows its answer)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.stderr():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
 
 @contextmanager
 def running_server(model: Path, *args: str, tmp: Path, startup: float = 120) -> Iterator[Server]:

@@ -135,7 +135,7 @@ def test_int8_export_reports_parity(final, tmp_path, cli):
 
 def test_output_inside_the_model_or_not_empty_is_refused(final, cli, tmp_path):
     done = cli("export", final, "-o", final / "onnx")
-    assert done.exit_code == 2 and "inside it" in done.stderr
+    assert done.exit_code == 2 and "lies inside" in done.stderr
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     done = cli("export", final, "-o", tmp_path / "full")

@@ -82,7 +82,7 @@ def test_train_then_evaluate_labels_from_one(cli, tiny_model, agnews_csv, tmp_pa
     assert manifest["label_names"] == AG_NAMES and manifest["label_values"] == ["1", "2", "3", "4"]
     card = (out / "final" / "README.md").read_text()
     assert "| labels | 1 → World, 2 → Sports, 3 → Business, 4 → Sci/Tech |" in card
-    assert "| macro F1 |" in card and "wonderful" not in card and "sarcasm" not in card
+    assert "| F1 (macro) |" in card and "wonderful" not in card and "sarcasm" not in card
     example = card.split("bertcli predict --model <this folder> ")[1].split("\n")[0].strip("'\"")
     texts = [row[0] for row in csv.reader(train_csv.open(encoding="utf-8"))]
     assert len(example) > 20 and any(" ".join(t.split()).startswith(example) for t in texts)  # a text of the data

@@ -49,7 +49,7 @@ def test_predictions_equal_bertcli_predict(server, final, cli):
             assert mine["probabilities"][name] == pytest.approx(p, abs=2e-6)
         assert mine["flagged"] == (theirs["label"] == "negative" and theirs["confidence"] >= 0.5)
     assert got[2]["truncated"] is True
-    assert "POST /predict 200" in server.stderr() and "batch=" in server.stderr()
+    assert server.logged("POST /predict 200") and "texts=4 batch=" in server.stderr()
 
 
 def test_concurrent_clients_get_their_own_answers(server):

@@ -45,6 +45,7 @@ CASES = [
     helps("debug", "run"),
     helps("debug", "data"),
     helps("debug", "model"),
+    helps("debug", "labels", stdout=("--folds",)),
     helps("export", stdout=("--check-only",)),
     helps("serve", stdout=("curl",)),
     Case(("serve", "--host", "0.0.0.0"), 2, error="error: --host 0.0.0.0 "),

@@ -221,6 +221,7 @@ OutputDirOpt = annotated(TRAIN["output_dir"])
 MaxLengthOpt = annotated(TRAIN["max_length"])
 TruncationOpt = annotated(TRAIN["truncation"])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr: the result only.")]
 TrainedModelOpt = Annotated[
     Optional[str],
     typer.Option(

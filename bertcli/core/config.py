@@ -2,8 +2,8 @@
 
 A config file holds `bertcli train` options as keys named like the flags (`batch-size` or `batch_size`).
 Every run writes its resolved settings as `bertcli.toml` (run folder, each checkpoint, final/) so that
-`bertcli train --config <run>/bertcli.toml` trains it again. Reading needs tomllib (tomli before Python 3.11: `parse_toml`, the one TOML reader);
-writing is done here by hand: the values are plain scalars and lists.
+`bertcli train --config <run>/bertcli.toml` trains it again. `parse_toml` and `read_toml` are the one TOML
+reader (tomllib, tomli before Python 3.11); writing is done here by hand: the values are plain scalars and lists.
 """
 
 from __future__ import annotations
@@ -171,12 +171,12 @@ def read_toml(path: Path, fix: str) -> dict[str, Any]:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
-                raise UsageError(f"--config {path} is {kind}, not a file — {fix}")
+                raise UsageError(f"--config {path} is {kind}, not a file — give a TOML file")
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise UsageError(f"--config {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a config file — {fix}")
+        raise UsageError(f"--config {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a config file — give a TOML file")
     try:
         return parse_toml(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -67,17 +67,11 @@ def prepare_hub_access() -> bool:
     return online
 
 
-def unreachable(kind: str, name: str, flag: str) -> HubUnreachableError:
-    """The one error for a hub name that is neither reachable nor cached."""
+def unreachable(kind: str, name: str, flag: str, fix: str | None = None) -> HubUnreachableError:
+    """The one error for a hub name that is neither reachable nor cached; `fix` where the caller knows a better one."""
     why = "offline mode is on (HF_HUB_OFFLINE)" if offline_requested() else "the Hugging Face hub cannot be reached"
-    if kind == "dataset" and name.lower().rsplit("/", 1)[-1] == "imdb":
-        from bertcli.core.defaults import SAMPLE_DATASET
-
-        return HubUnreachableError(
-            f"dataset '{name}' is not in the local cache and {why} — use --dataset {SAMPLE_DATASET} (2,500 IMDb "
-            f"reviews bundled with bertcli) or a local copy of IMDb: --dataset PATH, a folder in the hub's layout "
-            f"such as ../shared/data/imdb, an aclImdb/ folder or a CSV/JSONL/Parquet file"
-        )
+    if fix:
+        return HubUnreachableError(f"{kind} '{name}' is not in the local cache and {why} — {fix}")
     return HubUnreachableError(
         f"{kind} '{name}' is not in the local cache and {why} — use local copies instead: "
         f"--model PATH (a saved model folder), --dataset PATH (a hub-layout folder, CSV/JSONL/Parquet file or aclImdb/)"

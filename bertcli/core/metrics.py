@@ -42,13 +42,16 @@ def _per_class(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> di
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-# The F1 scores --best-metric can pick: "f1" is the positive class's for two labels, macro for more (below).
+# The F1 scores --best-metric can pick besides "f1" (the positive class's for two labels, macro for more).
 EXTRA_F1 = ("f1_macro", "f1_weighted")
 
 
-def f1_meaning(label_names: Sequence[str]) -> str:
-    """Which F1 "f1" is: `F1 of 'positive'` (label id 1) for two labels, `macro F1` for more."""
-    return f"F1 of '{label_names[1]}'" if len(label_names) == 2 else "macro F1"
+def training_scores_of(label_names: Sequence[str]) -> str:
+    """Which class the training metrics' precision, recall and F1 are of (classification_scores): the second
+    label's for two labels (evaluate shows the macro average beside it), the macro average otherwise."""
+    if len(label_names) == 2:
+        return f"class 1, {label_names[1]}; not macro"
+    return "macro"
 
 
 def classification_scores(

@@ -42,14 +42,6 @@ class FinalModelFacts:
     label_values: list[str] | None = None  # the data's value of each label id, where it is not the name
 
 
-def metric_names(label_names: list[str]) -> dict[str, str]:
-    """The card's metric names, F1 saying which: of the positive label for two labels, macro for more."""
-    from bertcli.core.metrics import f1_meaning
-
-    return {**CARD_METRICS, "f1": f1_meaning(label_names), "precision": "Precision" if len(label_names) == 2 else "Macro precision",
-            "recall": "Recall" if len(label_names) == 2 else "Macro recall"}
-
-
 def example_of(text: str | None) -> str:
     """A text for the card's usage example: its first words, at most EXAMPLE_CHARS characters."""
     flat = " ".join((text or "").split())
@@ -93,6 +85,15 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(facts, name, base, dataset)}").content
 
 
+def _metric_name(key: str, label_names: list[str]) -> str:
+    """A metric's name on the card, saying which class precision, recall and F1 are of."""
+    from bertcli.core.metrics import training_scores_of
+
+    if key in ("f1", "precision", "recall"):
+        return f"{CARD_METRICS[key]} ({training_scores_of(label_names)})"
+    return CARD_METRICS[key]
+
+
 def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> Any:
     """The card's metadata block: the hub's model-index with the final model's metrics."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -105,7 +106,7 @@ def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> An
             dataset_name=dataset,
             dataset_split=facts.eval_split,
             metric_type=key,
-            metric_name=metric_names(facts.label_names)[key],
+            metric_name=_metric_name(key, facts.label_names),
             metric_value=round(float(value), 4),
         )
         for key, value in facts.metrics.items()
@@ -146,8 +147,9 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
     """The card's Markdown under its metadata: results, training settings, intended use."""
     import shlex
 
-    names = metric_names(facts.label_names)
-    rows = "\n".join(f"| {names[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
+    rows = "\n".join(
+        f"| {_metric_name(k, facts.label_names)} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS
+    )
     example = example_of(facts.example_text) or "some text to classify"
     shown = ", ".join(facts.label_names[:12]) + (f" and {len(facts.label_names) - 12} more" if len(facts.label_names) > 12 else "")
     return "\n".join(

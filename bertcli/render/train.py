@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds, is_main_process
@@ -15,8 +17,6 @@ if TYPE_CHECKING:
 
 def render_plan(plan: RunPlan) -> None:
     """Before training: what will run and what it costs on disk (stderr)."""
-    from rich.markup import escape
-
     from bertcli.core.data.labels import LabelSet
 
     if not is_main_process():
@@ -49,8 +49,8 @@ def render_plan(plan: RunPlan) -> None:
         err.print(f"[dim]{plan.truncated_share:.0%} of training texts are longer than --max-length and get truncated[/]")
 
 
-def epoch_table(rows: list[dict[str, float]], title: str = "Evaluation per epoch", f1_name: str = "F1") -> Table:
-    table = Table(title=f"{title} (F1: {f1_name})" if f1_name != "F1" else title, title_justify="left")
+def epoch_table(rows: list[dict[str, float]], title: str = "Evaluation per epoch") -> Table:
+    table = Table(title=title, title_justify="left")
     for col in ("epoch", "step", "train loss", "eval loss", "accuracy", "F1", "precision", "recall"):
         table.add_column(col, justify="right")
     for row in rows:
@@ -69,14 +69,15 @@ def epoch_table(rows: list[dict[str, float]], title: str = "Evaluation per epoch
 
 def render_train_report(report: RunReport) -> None:
     """After training: the epoch table and a summary (stdout)."""
-    from rich.markup import escape
-
     if not is_main_process():
         return
     out = console_out()
     if report.epoch_rows:
         per_epoch = all(abs((row.get("epoch") or 0) - round(row.get("epoch") or 0)) < 1e-6 for row in report.epoch_rows)
-        out.print(epoch_table(report.epoch_rows, "Evaluation per epoch" if per_epoch else "Evaluations", escape(report.f1_name)))
+        table = epoch_table(report.epoch_rows, "Evaluation per epoch" if per_epoch else "Evaluations")
+        if report.f1_of:
+            table.caption, table.caption_justify = escape(f"F1, precision, recall: {report.f1_of}"), "left"
+        out.print(table)
     summary = Table(title="Run summary", title_justify="left", show_header=False)
     summary.add_column("what", style="bold")
     summary.add_column("value")
@@ -84,7 +85,8 @@ def render_train_report(report: RunReport) -> None:
     if m:
         summary.add_row(
             "final model",
-            f"{report.final_dir} (from {report.final_from}): accuracy {fmt(m.get('accuracy'))}, {escape(report.f1_name)} {fmt(m.get('f1'))}, "
+            f"{report.final_dir} (from {report.final_from}): accuracy {fmt(m.get('accuracy'))}, "
+            f"F1 {fmt(m.get('f1'))}{f' ({escape(report.f1_of)})' if report.f1_of else ''}, "
             f"eval loss {fmt(m.get('loss'))}",
         )
     else:

@@ -61,11 +61,10 @@ class ExportReport:
 
 def _check_output(model_dir: Path, output: Path) -> None:
     """The output is a new folder, neither the model's folder nor inside it, nor a folder it lives in."""
-    src, out = model_dir.resolve(), output.expanduser().resolve()
-    if out == src or src in out.parents:
-        raise UsageError(f"-o {output} is the model's folder or inside it — write the export elsewhere, e.g. -o {src.name}-onnx")
-    if out in src.parents:
-        raise UsageError(f"-o {output} holds the model itself — pick a new folder, e.g. -o {src.name}-onnx")
+    from bertcli.core.outputs import refuse_input_overwrite
+
+    refuse_input_overwrite(output, "-o", [("MODEL", model_dir)], folder=True)
+    out = output.expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"-o {output} already exists and is not empty — remove it or pick another folder")
 

@@ -103,6 +103,16 @@ class TrainConfig:
         None, "--attention-dropout", within=limits.ATTENTION_DROPOUT, unset="the model's own on GPU, 0 on CPU",
         help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps).",
     )  # None: see resolve_attention_dropout
+    relabel: Path | None = option(
+        None, "--relabel", kind="path", unset="no decisions file", show_default=False,
+        help="Apply the relabel:LABEL rows of a decisions file (bertcli debug labels --decisions) to the train split.",
+    )
+    exclude: Path | None = option(None, "--exclude", kind="path", unset="no decisions file", show_default=False,
+                                  help="Leave the drop rows of a decisions file out of the train split.")
+    record_dynamics: bool = option(
+        False, "--record-dynamics",
+        help="Keep each training example's probabilities every epoch (dynamics.npz, for bertcli debug labels RUN).",
+    )
 
 
 def train_options() -> tuple[Option, ...]:

@@ -48,7 +48,7 @@ class RunReport:
     checkpoints_removed: int
     final_from: str
     early_stop: EarlyStop | None = None  # where and why early stopping ended the run; None: it ran to the end
-    f1_name: str = "F1"  # which F1 "f1" is: of the positive label for two labels, macro for more
+    f1_of: str = ""  # which class precision, recall and F1 are of (metrics.training_scores_of)
 
 
 def evaluations_since_best(
