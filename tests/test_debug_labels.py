@@ -217,8 +217,9 @@ def test_folds_refuse_more_folds_than_the_smallest_class(cli, dynamics_run):
 def test_train_relabel_and_exclude_apply_a_decisions_file(cli, tiny_model, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    write_csv(data / "train.csv", make_reviews(40, seed=5))
-    write_csv(data / "validation.csv", make_reviews(10, seed=6))
+    names = ["negative", "positive"]  # 0/1 labels are "0"/"1" unless the data names them
+    write_csv(data / "train.csv", make_reviews(40, seed=5), names=names)
+    write_csv(data / "validation.csv", make_reviews(10, seed=6), names=names)
     decisions = tmp_path / "d.csv"
     decisions.write_text("row,split,given,suggested,action\n0,train,negative,positive,relabel:positive\n"
                          "1,train,positive,negative,drop\n2,train,negative,positive,keep\n")

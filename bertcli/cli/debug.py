@@ -15,6 +15,7 @@ from bertcli.cli.options import (
     EvalSplitOpt,
     JsonOpt,
     LabelColumnOpt,
+    LabelNamesOpt,
     LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
@@ -126,6 +127,7 @@ def data_cmd(
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
+    label_names: LabelNamesOpt = None,
     train_size: TrainSizeOpt = "all",
     eval_size: EvalSizeOpt = "all",
     seed: SeedOpt = 42,
@@ -157,6 +159,7 @@ def data_cmd(
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
     from bertcli.core.data import DataSpec
+    from bertcli.core.data.labels import given_label_names
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
@@ -174,7 +177,7 @@ def data_cmd(
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
-        train_size=train_size, eval_size=eval_size, seed=seed, label_names=labels,
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=given_label_names(labels, label_names),
     )
     tokenizer, limit = None, None
     if lengths:
@@ -203,7 +206,11 @@ def model_cmd(
     ] = None,
     dataset: Annotated[
         Optional[str],
-        typer.Option("--dataset", "-d", help="Take the overfit batch from this dataset's train split (default: built-in sentences)."),
+        typer.Option(
+            "--dataset", "-d",
+            help="Take the overfit batch from this dataset's train split, every class in it (default: the dataset the "
+            "model was trained on, where bertcli.json names one that is here; else built-in sentences).",
+        ),
     ] = None,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -246,10 +253,17 @@ def model_cmd(
     if sources.note:
         out.hint(sources.note)
 
-    names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    from bertcli.core.commands import data_flags
+    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.diagnose.model import recorded_data
+
+    names = parse_label_names(labels)
+    if dataset is None:  # the data the model was trained on, where bertcli.json names data that is here
+        dataset, text_column, label_column, recorded_names = recorded_data(model, text_column, label_column)
+        names = names or recorded_names
     texts, source = None, "built-in sentences"
     if dataset and overfit:
-        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed)
+        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed, names)
         names = names or data_labels
         source = f"{dataset}, train split"
     from bertcli.render import console_err
@@ -269,6 +283,7 @@ def model_cmd(
             seed=seed,
             active=overfit,
             on_progress=progress,
+            data_flags=data_flags(dataset, text_column=text_column, label_column=label_column) if dataset else None,
         )
     from bertcli.render.debug import render_model_diagnosis
 

@@ -50,6 +50,10 @@ def evaluate_cmd(
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Save a confusion-matrix and reliability picture (PNG/SVG/PDF).", show_default=False)
     ] = None,
+    confusion_csv: Annotated[
+        Optional[Path],
+        typer.Option("--confusion-csv", help="Write each model's full confusion matrix to this CSV file.", show_default=False),
+    ] = None,
     json_out: JsonOpt = False,
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
@@ -67,6 +71,7 @@ def evaluate_cmd(
       bertcli evaluate
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
+      bertcli evaluate --dataset intents.csv --confusion-csv confusion.csv
     """
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.evaluation import EvalConfig, evaluate, prediction_rows, report_as_dict
@@ -82,7 +87,10 @@ def evaluate_cmd(
     )
     from bertcli.render.output import Output
 
-    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
+    writes = plot or predictions or confusion_csv
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if writes else []
+    if confusion_csv is not None:
+        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv", inputs=inputs)
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
@@ -117,6 +125,10 @@ def evaluate_cmd(
         failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, out), predictions, "--predictions")
     if plot is not None:
         failed += _write_output(lambda: _save_plot(save_plot, report, plot, out), plot, "--plot")
+    if confusion_csv is not None:
+        from bertcli.render.evaluate import write_confusion
+
+        failed += _write_output(lambda: write_confusion(report, confusion_csv, out), confusion_csv, "--confusion-csv")
     out.result(report_as_dict(report), lambda: render_evaluation(report))
     if failed:
         from bertcli.core.errors import BertCliError

@@ -66,7 +66,8 @@ class TrainConfig:
     keep_checkpoints: int = option(2, "--keep-checkpoints", within=limits.KEEP_CHECKPOINTS, sweep="set",
                                    help="Newest checkpoints kept (plus the best by eval metric).")
     best_metric: str = option("accuracy", "--best-metric", choices=BEST_METRICS, sweep="set",
-                              help="Picks the best checkpoint (and what early stopping watches).")
+                              help="Picks the best checkpoint (and what early stopping watches); f1 is the positive "
+                              "label's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number.")
     eval_steps: int | None = option(None, "--eval-steps", within=limits.STEPS, unset="evaluate after each epoch",
                                     help="Evaluate (and checkpoint) every N steps instead of each epoch.")
     early_stopping: int | None = option(None, "--early-stopping", within=limits.PATIENCE, unset="off",

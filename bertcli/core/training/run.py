@@ -8,6 +8,7 @@ Everything that can refuse the run does so before the output dir loses anything.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,7 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         eval_examples=len(run.eval_ds) if has_eval else 0,
         eval_split=run.data.eval_split,
         label_names=run.data.label_names,
+        label_values=run.data.label_values,
         parameters=parameters,
         steps=schedule.total_steps,
         steps_per_epoch=schedule.steps_per_epoch,
@@ -265,11 +267,12 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.metrics import EXTRA_F1, compute_eval_metrics
     from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
+    extra = tuple(m for m in EXTRA_F1 if m == cfg.best_metric)  # logged only where --best-metric reads it
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     dynamics = dynamics_recorder(run) if cfg.record_dynamics else None
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
@@ -280,7 +283,7 @@ def build_trainer(
         eval_dataset=run.eval_ds,
         processing_class=run.tokenizer,
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
-        compute_metrics=compute_eval_metrics,
+        compute_metrics=functools.partial(compute_eval_metrics, extra=extra),
         # the guard last: it cancels saves
         callbacks=[SaveWhereEvaluated(), *stopping, keeper, *([dynamics.callback()] if dynamics else []), *callbacks,
                    nonfinite_guard()],
@@ -441,7 +444,8 @@ def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperp
         training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
-        hardware=describe_hardware(plan.device),
+        hardware=describe_hardware(plan.device), label_values=plan.label_values,
+        example_text=run.data.eval[0]["text"] if run.data.eval is not None and len(run.data.eval) else None,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
