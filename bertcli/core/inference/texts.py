@@ -1,4 +1,4 @@
-"""Texts to classify from plain text, CSV, JSON Lines, Parquet or stdin (predictions go out through `records`).
+"""Texts to classify from any file of data/files.FORMATS or stdin (predictions go out through `records`).
 
 Readers stream: one line or row at a time, so memory stays flat however long the input. A bad
 line (not UTF-8, not JSON, no text) becomes a `TextItem` with an `error`, never an exception that
@@ -11,19 +11,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
+from bertcli.core.data.files import file_format, suffixes_text
 from bertcli.core.errors import DataError, UsageError
 
 STDIN = "-"
 # A line longer than this is skipped with an error instead of being read into memory whole.
 MAX_LINE_BYTES = 8_000_000
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
-# Read as one text per line; any other suffix (.xlsx, .docx, .bin, ...) is refused rather than read as text lines.
-PLAIN_SUFFIXES = ("", ".txt")
-SUPPORTED = ".txt (one text per line), .csv, .tsv, .jsonl, .json or .parquet"
+
+
+@dataclass
+class TableOptions:
+    """How a --file table is read: its text column(s) as given, the one saved with the model (tried when
+    --text-column is left at its default), and its delimiter and header row (None: found from its first rows)."""
+
+    text_column: str = "text"
+    saved_column: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None
+    notes: list[str] = field(default_factory=list)  # what was found about the file (filled when it is opened)
 
 
 @dataclass
@@ -154,26 +163,27 @@ def _open_binary(path: Path) -> IO[bytes]:
         raise DataError(f"cannot read '{path}': {err.strerror or err}") from None
 
 
-def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
+def _read_csv(path: Path, options: TableOptions) -> Iterator[TextItem]:
+    from bertcli.core.data.tables import choose_columns, join_texts, layout_notes, sample_columns, table_layout
+
+    _open_binary(path).close()
+    layout = table_layout(path, path.name, delimiter=options.delimiter, header=options.header,
+                          expected=[c for c in (options.text_column, options.saved_column) if c])
+    choice = choose_columns(sample_columns(path, layout), options.text_column, None, f"'{path.name}'",
+                            saved=(options.saved_column, None))
+    options.notes += layout_notes({path.name: layout}) + ([choice.note] if choice.note else [])
+    positions = [layout.columns.index(name) for name in choice.text]
+    column = choice.text_spec
     stream = io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="surrogateescape", newline="")
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(stream, delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        stream.close()
-        raise DataError(f"'{path.name}' is empty — it needs a header row with a '{column}' column") from None
-    except csv.Error as err:
-        stream.close()
-        raise DataError(f"cannot read the header of '{path.name}': {err}") from None
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]
-    if column not in header:
-        stream.close()
-        raise _missing_column(path, column, header)
-    position = header.index(column)
-
-    others = [(i, name) for i, name in enumerate(header) if i != position]
+    reader = csv.reader(stream, delimiter=layout.delimiter)
+    if layout.header:
+        try:
+            next(reader, None)
+        except csv.Error as err:
+            stream.close()
+            raise DataError(f"cannot read the header of '{path.name}': {err}") from None
+    others = [(i, name) for i, name in enumerate(layout.columns) if i not in positions]
 
     def rows() -> Iterator[TextItem]:
         with stream:
@@ -192,10 +202,11 @@ def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
                     row_number -= 1
                     continue
                 fields = {name: row[i] if i < len(row) else None for i, name in others}
-                if position >= len(row):
+                if max(positions) >= len(row):
                     yield _with(TextItem(None, row_number, f"row has {len(row)} field(s), no '{column}'"), fields, "row", starts)
                     continue
-                yield _with(as_item(row[position], row_number), fields, "row", starts)
+                text = row[positions[0]] if len(positions) == 1 else join_texts([[row[p] for p in positions]])[0]
+                yield _with(as_item(text, row_number), fields, "row", starts)
 
     return rows()
 
@@ -294,31 +305,35 @@ def check_text_source(source: str | Path) -> None:
     """Refuse a --file whose suffix bertcli cannot read (before anything is loaded)."""
     if str(source) == STDIN:
         return
-    suffix = Path(source).suffix.lower()
-    if suffix not in TABLE_SUFFIXES and suffix not in PLAIN_SUFFIXES:
+    if file_format(source) is None:
         raise UsageError(
-            f"--file {source}: bertcli cannot read {suffix} files — give {SUPPORTED} "
+            f"--file {source}: bertcli cannot read {Path(source).suffix.lower()} files — give {suffixes_text(labelled=False)} "
             "(save a spreadsheet as CSV, a document as plain .txt)"
         )
 
 
-def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None = None) -> Iterator[TextItem]:
-    """Stream the texts of a file (by suffix: CSV/TSV, JSONL/JSON, Parquet, .txt or none: one text per line) or stdin ('-')."""
+def read_texts(source: str | Path, table: TableOptions | str = "text", stdin: IO | None = None) -> Iterator[TextItem]:
+    """Stream the texts of a file (by its format: a table, JSON Lines, JSON, Parquet, or one text per line) or
+    stdin ('-'). `table` names the text column (or says how to read a table)."""
     if str(source) == STDIN:
         import sys
 
         return read_plain_lines(stdin if stdin is not None else sys.stdin)
     check_text_source(source)
+    options = TableOptions(table) if isinstance(table, str) else table
     path = Path(source).expanduser()
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind in ("csv", "tsv"):
-        return _read_csv(path, text_column, "\t" if kind == "tsv" else ",")
-    if kind == "jsonl":
-        return _read_jsonl(path, text_column)
-    if kind == "json":
-        return _read_json_array(path, text_column)
-    if kind == "parquet":
-        return _read_parquet(path, text_column)
+    reader = file_format(path).reader  # type: ignore[union-attr]
+    if reader == "table":
+        return _read_csv(path, options)
+    column = options.text_column
+    if column == "text" and options.saved_column:
+        column = options.saved_column if _has_field(path, reader, options.saved_column) else column
+    if reader == "jsonl":
+        return _read_jsonl(path, column)
+    if reader == "json":
+        return _read_json_array(path, column)
+    if reader == "parquet":
+        return _read_parquet(path, column)
     stream = _open_binary(path)
 
     def lines() -> Iterator[TextItem]:
@@ -326,3 +341,19 @@ def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None =
             yield from read_plain_lines(stream)
 
     return lines()
+
+
+def _has_field(path: Path, reader: str, name: str) -> bool:
+    """Whether the first record of a JSON Lines, JSON or Parquet file has the field `name` (a bounded read)."""
+    try:
+        if reader == "parquet":
+            import pyarrow.parquet as pq
+
+            return name in pq.ParquetFile(str(path)).schema_arrow.names
+        with path.open("rb") as stream:
+            head = stream.read(1 << 16)
+        first = head.lstrip().lstrip(b"[").lstrip().split(b"\n", 1)[0]
+        record = json.loads(first.rstrip().rstrip(b","))
+        return isinstance(record, dict) and name in record
+    except Exception:  # unreadable here: the reader itself says why
+        return False
