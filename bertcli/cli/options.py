@@ -10,6 +10,7 @@ from typing import IO, Annotated, Any, Optional
 import typer
 
 from bertcli.core import limits
+from bertcli.core.data.files import suffixes_text
 from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
 from bertcli.core.device import INFERENCE_PRECISIONS
@@ -140,13 +141,63 @@ DatasetOpt = Annotated[
         "--dataset",
         "-d",
         help="Hub name (imdb), imdb-sample (2,500 IMDb reviews bundled with bertcli), a local folder in the hub's "
-        "layout, a CSV/TSV/JSONL/Parquet file, or an aclImdb/ folder. Offline with nothing cached, the default "
-        "stands in imdb-sample.",
+        f"layout (or of train/test tables), a {suffixes_text()} file, or an aclImdb/ folder. Offline with nothing "
+        "cached, the default stands in imdb-sample.",
         show_default="imdb",
     ),
 ]
-TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
-LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label (ints or names).")]
+TextColumnOpt = Annotated[
+    str,
+    typer.Option(
+        "--text-column",
+        help="Column holding the text: a name or a position (1 = the first column); several are joined into one "
+        "text (title,description or 2,3). Where the data has no 'text' column: the one saved with the model, else "
+        "the only column of long texts.",
+    ),
+]
+LabelColumnOpt = Annotated[
+    str,
+    typer.Option(
+        "--label-column",
+        help="Column holding the label (ints or names): a name or a position (1 = the first column). Where the data "
+        "has no 'label' column: the only column with few distinct values.",
+    ),
+]
+
+
+class Delimiter:
+    """A Typer `parser` for --delimiter: one character or its name, else an OptionError."""
+
+    def __call__(self, value: Any) -> Any:
+        from bertcli.core.data.tables import parse_delimiter
+
+        try:
+            return parse_delimiter(value)
+        except UsageError as err:
+            raise OptionError(str(err)) from None
+
+
+# How a table (.csv, .tsv) is split into fields and whether its first row names the columns: found from its
+# first rows unless given.
+DelimiterOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--delimiter",
+        parser=Delimiter(),
+        metavar="<tab|comma|char>",
+        help="What separates a table's fields: tab, comma, semicolon, pipe or one character. Default: found from its first rows.",
+        show_default=False,
+    ),
+]
+HeaderOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--header/--no-header",
+        help="Whether a table's first row names its columns (without one, columns are numbered from 1: --text-column 1). "
+        "Default: found from its first rows.",
+        show_default=False,
+    ),
+]
 TrainSplitOpt = Annotated[str, typer.Option("--train-split", help="Split to train on.")]
 EvalSplitOpt = Annotated[
     Optional[str],

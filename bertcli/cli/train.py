@@ -9,8 +9,10 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    DelimiterOpt,
     EvalSizeOpt,
     EvalSplitOpt,
+    HeaderOpt,
     JsonOpt,
     LabelColumnOpt,
     LabelsOpt,
@@ -93,6 +95,8 @@ def train_cmd(
     output_dir: OutputDirOpt = Path("results"),
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
@@ -177,6 +181,8 @@ def train_cmd(
         seed=seed,
         text_column=text_column,
         label_column=label_column,
+        delimiter=delimiter,
+        header=header,
         train_split=train_split,
         eval_split=eval_split,
         labels=parse_label_names(labels),

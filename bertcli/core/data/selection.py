@@ -23,7 +23,7 @@ from bertcli.core.data.labels import (
     refuse_unknown_labels,
 )
 from bertcli.core.data.loading import TableOptions, describe_source, load_raw
-from bertcli.core.data.tables import SAMPLE_ROWS, ColumnChoice, choose_columns, join_texts
+from bertcli.core.data.tables import SAMPLE_ROWS, ColumnChoice, choose_columns, join_texts, parse_delimiter
 from bertcli.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class DataSpec:
 
     def table_options(self) -> TableOptions:
         expected = tuple(c for c in (self.text_column, self.label_column, *self.model_columns) if c)
-        return TableOptions(self.delimiter, self.header, expected)
+        return TableOptions(parse_delimiter(self.delimiter), self.header, expected)
 
 
 @dataclass
@@ -108,7 +108,8 @@ def normalise_columns(ds: "Dataset", choice: ColumnChoice) -> "Dataset":
 def pick_columns(ds: "Dataset", spec: DataSpec, split: str, label: bool = True) -> ColumnChoice:
     """The text and label columns of a split, as named or (left at their defaults) picked from its first rows."""
     where = f"'{Path(spec.source).name}'" if describe_source(spec.source) == "file" else f"split '{split}'"
-    sample = ds[:SAMPLE_ROWS] if len(ds) else {name: [] for name in ds.column_names}
+    step = max(1, len(ds) // SAMPLE_ROWS)  # rows from all through the split: a file may be sorted by label
+    sample = ds.select(range(0, len(ds), step)[:SAMPLE_ROWS])[:] if len(ds) else {name: [] for name in ds.column_names}
     return choose_columns(sample, spec.text_column, spec.label_column if label else None, where, saved=spec.model_columns)
 
 
@@ -291,10 +292,13 @@ def load_labelled_data(
     eval_split: str | None = None,
     label_names: list[str] | None = None,
     carve_fraction: float = 0.1,
+    delimiter: str | None = None,
+    header: bool | None = None,
 ) -> LabelledData:
     """Load, normalise, validate and draw the train and eval sets of a run (select_examples for training)."""
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=train_size, eval_size=eval_size, seed=seed, label_names=label_names, carve_fraction=carve_fraction,
+        delimiter=delimiter, header=header,
     )
     return select_examples(spec, for_training=True)

@@ -238,7 +238,7 @@ def column_roles(sample: Mapping[str, Sequence[Any]]) -> ColumnRoles:
         wordy = sum(len(v.split()) >= 3 for v in values) / len(values)
         if wordy >= 0.5 and distinct >= 0.5 * len(values):
             text.append(name)
-        elif wordy < 0.5 and 2 <= distinct <= max(2, len(values) // 2):
+        elif wordy < 0.5 and distinct <= max(2, len(values) // 2):  # (one value: a sample of a file sorted by label)
             label.append(name)
     return ColumnRoles(text, label)
 

@@ -37,6 +37,8 @@ class TrainConfig:
     seed: int = 42
     text_column: str = "text"
     label_column: str = "label"
+    delimiter: str | None = None  # of a table (.csv, .tsv); None: found from its first rows
+    header: bool | None = None  # whether a table's first row names its columns; None: found
     train_split: str = "train"
     eval_split: str | None = None
     labels: list[str] | None = None
