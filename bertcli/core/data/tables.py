@@ -232,7 +232,7 @@ def column_roles(sample: Mapping[str, Sequence[Any]]) -> ColumnRoles:
     text, label = [], []
     for name, column in sample.items():
         values = [str(v) for v in column if v is not None and str(v).strip()]
-        if len(values) < 2:
+        if not values:
             continue
         distinct = len(set(values))
         wordy = sum(len(v.split()) >= 3 for v in values) / len(values)
