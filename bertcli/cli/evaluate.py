@@ -88,13 +88,15 @@ def evaluate_cmd(
         write_predictions,
     )
 
-    from bertcli.core.inference.records import check_output_path
+    from bertcli.core.inference.resolve import model_inputs
+    from bertcli.core.outputs import check_output_path
 
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
     if plot is not None:
-        check_output_path(plot, "--plot", example="eval.png")
+        check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
     if predictions is not None:
-        check_output_path(predictions, "--predictions")
+        check_output_path(predictions, "--predictions", inputs=inputs)
     from bertcli.core.defaults import resolve_sources
 
     from bertcli.render.output import Output

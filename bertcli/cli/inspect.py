@@ -57,6 +57,11 @@ def inspect_cmd(
     out = Output(json=json_out)
 
     sample_rows([], every)  # rejects --every 0 before any file is read
+    if plot is not None:
+        from bertcli.core.outputs import check_output_path
+
+        states = [q for p in map(Path, paths) for q in ([p, *p.glob("trainer_state.json"), *p.glob("*/trainer_state.json")])]
+        check_output_path(plot, "--plot", example="run.png", inputs=[("PATH", q) for q in states if q.is_file()])
     runs = inspect_runs(paths, spike_k=spike_k)
     comparison = compare_runs(runs) if len(runs) > 1 else None
     if plot is not None:

@@ -133,8 +133,10 @@ def sweep_cmd(
         if value is not None
     }
     if plot is not None:
+        from bertcli.core.outputs import check_output_path
         from bertcli.render.evaluate import check_plotting
 
+        check_output_path(plot, "--plot", example="sweep.png", inputs=[("--dataset", dataset), ("--model", model), ("--config", config)])
         check_plotting(plot)
     plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights)
 

@@ -338,9 +338,9 @@ def format_config(cfg: Any, header: str = "") -> str:
 
 
 def write_config(folder: str | Path, cfg: Any, header: str = "") -> Path:
-    path = Path(folder) / CONFIG_FILE
-    path.write_text(format_config(cfg, header), encoding="utf-8")
-    return path
+    from bertcli.core.outputs import write_text_whole
+
+    return write_text_whole(Path(folder) / CONFIG_FILE, format_config(cfg, header))
 
 
 def config_fields() -> set[str]:

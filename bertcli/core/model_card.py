@@ -160,6 +160,8 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
 
 def write_model_card(final_dir: str | Path, facts: FinalModelFacts, name: str) -> None:
     """final/README.md (hub model card with model-index metrics) and final/metrics.json, the same numbers."""
+    from bertcli.core.outputs import write_text_whole
+
     folder = Path(final_dir)
-    (folder / METRICS_FILE).write_text(json.dumps(metrics_document(facts), indent=2) + "\n")
-    (folder / CARD_FILE).write_text(_card_text(facts, name))
+    write_text_whole(folder / METRICS_FILE, json.dumps(metrics_document(facts), indent=2) + "\n")
+    write_text_whole(folder / CARD_FILE, _card_text(facts, name))

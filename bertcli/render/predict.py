@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bertcli.core.inference.load import Classifier
     from bertcli.core.inference.predict import PredictRun, PredictSummary
     from bertcli.core.inference.resolve import ResolvedModel
+    from bertcli.core.outputs import Input
     from bertcli.render.activity import Activity
 
 SNIPPET = 70
@@ -117,6 +118,7 @@ class RecordOutput:
         self.label_names = list(label_names)
         self.close_stream = close_stream
         self.stream = stream
+        self.complete = True  # False: the run stopped early; a file stream then keeps any earlier file untouched
 
     def write(self, pred: Prediction) -> None:
         from bertcli.core.inference.records import OUTPUT_KEYS, prediction_record
@@ -138,7 +140,8 @@ class RecordOutput:
     def close(self, summary: dict[str, Any]) -> None:
         self.writer.flush()
         if self.close_stream:
-            self.stream.close()
+            finish = getattr(self.stream, "finish", None)
+            finish(self.complete) if finish is not None else self.stream.close()
 
 
 class JsonOutput:
@@ -282,12 +285,13 @@ class PredictSink:
     A bad --format or an --output that cannot be written is refused here, before anything loads.
     """
 
-    def __init__(self, out: Output, *, output: Path | None, fmt: str | None):
-        from bertcli.core.inference.records import check_output_path, output_format
+    def __init__(self, out: Output, *, output: Path | None, fmt: str | None, inputs: Sequence[Input] = ()):
+        from bertcli.core.inference.records import output_format
+        from bertcli.core.outputs import check_output_path
 
         self.fmt_name = output_format(output, fmt)
         if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
-            check_output_path(output, "--output")
+            check_output_path(output, "--output", inputs=inputs)
         self.output, self.fmt, self.json_out, self.quiet = output, fmt, out.json, out.quiet
         self.outputs: list[TableOutput | RecordOutput | JsonOutput] = []
         self.file: RecordOutput | None = None
@@ -337,6 +341,8 @@ class PredictSink:
         """Close the outputs (also after an error: what was written stands); the summary on stderr after a full run."""
         self.bar.close()
         written = self.file.writer.count if self.file is not None else None
+        if self.file is not None:
+            self.file.complete = summary.complete
         record = summary_record(summary, self.output, written)
         for out in self.outputs:
             try:

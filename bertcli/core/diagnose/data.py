@@ -129,6 +129,10 @@ def diagnose_data(
 ) -> DataDiagnosis:
     """Take the rows `bertcli train` would for `spec` and look for everything that hurts training."""
     started = time.perf_counter()
+    if clean_to is not None:  # before a row is read: the clean copy never goes into (or over) the data it cleans
+        from bertcli.core.outputs import refuse_input_overwrite
+
+        refuse_input_overwrite(clean_to, "--clean-to", [("--dataset", spec.source)], folder=True)
     if on_progress is not None:
         on_progress("loading", 0, None, "")
     data, splits = read_splits(spec)

@@ -98,3 +98,21 @@ def resolve_model(model: str | None, results_dir: str | Path = DEFAULT_RESULTS) 
                 "unless --keep-weights) — inspect it with bertcli inspect-checkpoint, or train it again with --keep-weights"
             )
     return ResolvedModel(model)
+
+
+def model_inputs(models: list[str | None], results_dir: str | Path = DEFAULT_RESULTS) -> list[tuple[str, Path]]:
+    """("--model", the folder each model loads from) for the local ones: what an output must never write into.
+
+    A run folder counts by the model inside it (so a file written beside it in the run folder is fine); a model
+    that cannot be resolved yet counts as given (its own error comes when it loads)."""
+    from bertcli.core.errors import BertCliError
+
+    found = []
+    for model in models:
+        try:
+            resolved = resolve_model(model, results_dir).path
+        except BertCliError:
+            resolved = model
+        if resolved and Path(resolved).expanduser().exists():
+            found.append(("--model", Path(resolved).expanduser()))
+    return found

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
-from bertcli.core.training import TrainConfig, check_output_path, validate_config
+from bertcli.core.training import TrainConfig, check_output_dir, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
 DEFAULT_SEEDS = (1, 2, 3)
@@ -235,7 +235,7 @@ def plan_sweep(
     shared.setdefault("tensorboard", False)  # the sweep's --plot draws the curves; no event files per run
     chosen_seeds = parse_seeds(seeds) if seeds is not None else (file_seeds or list(DEFAULT_SEEDS))
     out = Path(output_dir or file_base.get("output_dir") or DEFAULT_OUTPUT)
-    check_output_path(out)
+    check_output_dir(out, [("--model", values.get("model", [None])[0]), ("--dataset", values.get("dataset", [None])[0])])
     variants, runs = _grid(out, shared, axes, chosen_seeds)
     notes = []
     if len(chosen_seeds) == 1:

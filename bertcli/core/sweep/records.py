@@ -4,7 +4,6 @@ the weights again."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +42,10 @@ def requested_config(cfg: TrainConfig) -> dict[str, Any]:
 
 def write_json_file(path: Path, data: dict[str, Any]) -> None:
     """Write through a temporary file and rename it: a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    from bertcli.core.outputs import write_text_whole
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(dumps(data) + "\n")
-        os.replace(tmp, path)
+        write_text_whole(path, dumps(data) + "\n")
     except OSError as err:
         raise BertCliError(f"cannot write {path}: {err.strerror or err} — free some space or make it writable, then rerun") from None
 

@@ -24,6 +24,7 @@ from bertcli.core.runs.checkpoints import (
 )
 from bertcli.core.errors import BertCliError, CheckpointError, DiskSpaceError, UsageError
 from bertcli.core.formatting import size_text
+from bertcli.core.outputs import Input, refuse_input_overwrite
 from bertcli.core.training.processes import is_main_process
 
 if TYPE_CHECKING:
@@ -59,8 +60,10 @@ def free_bytes(path: Path) -> int:
         return 0
 
 
-def check_output_path(out: Path) -> None:
-    """The output dir is (or can become) a writable folder; checked before anything is loaded."""
+def check_output_dir(out: Path, inputs: Sequence[Input] = ()) -> None:
+    """The output dir is (or can become) a writable folder that neither is, lies in, nor holds one of `inputs`
+    (the model folder, the dataset); checked before anything is loaded."""
+    refuse_input_overwrite(out, "--output-dir", inputs, folder=True)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output-dir {out} is a file, not a folder — pick another --output-dir or move the file away")
     base = _existing_ancestor(out)
@@ -94,7 +97,7 @@ def inspect_output_dir(cfg: TrainConfig) -> OutputDirPlan:
     a typo in --dataset with --overwrite must not cost the earlier run.
     """
     out = Path(cfg.output_dir)
-    check_output_path(out)
+    check_output_dir(out, [("--model", cfg.model), ("--dataset", cfg.dataset)])
     existing = list_checkpoints(out)
     leftovers = leftover_deletions(out)
     plan = OutputDirPlan(out)
