@@ -295,8 +295,10 @@ def test_missing_column_and_unreadable_files(cli, final, tmp_path):
     assert "2 columns of text (review (" in missing.stderr and "--text-column summary" in missing.stderr
     picked = cli("predict", "-f", tmp_path / "r.csv", "-m", final, "--text-column", "1", "--format", "jsonl")
     assert picked.exit_code == 0 and json.loads(picked.stdout)["text"] == GOOD
-    (tmp_path / "r.jsonl").write_text(json.dumps({"review": GOOD}) + "\n")
-    assert "no column 'text'" in cli("predict", "-f", tmp_path / "r.jsonl", "-m", final).stderr
+    (tmp_path / "r.jsonl").write_text(json.dumps({"review": GOOD, "summary": BAD}) + "\n")
+    assert "--text-column summary, or join them" in cli("predict", "-f", tmp_path / "r.jsonl", "-m", final).stderr
+    named = cli("predict", "-f", tmp_path / "r.jsonl", "-m", final, "--text-column", "body")
+    assert named.exit_code == 1 and "no column 'body'" in named.stderr
     gone = cli("predict", "-f", tmp_path / "nope.txt", "-m", final)
     assert gone.exit_code == 1 and "no such file" in gone.stderr
     folder = cli("predict", "-f", tmp_path, "-m", final)

@@ -149,6 +149,11 @@ def test_predict_reads_a_headerless_table_by_position(tmp_path):
     items = list(read_texts(joined, TableOptions("2,3")))
     assert [i.text for i in items] == [f"{t}{TEXT_JOIN}{t}" for t, _ in topic_rows(5)]
     assert items[0].fields == {"1": topic_rows(5)[0][1]}
+    records = tmp_path / "two.jsonl"
+    records.write_text("".join(json.dumps({"id": i, "review": t}) + "\n" for i, (t, _) in enumerate(topic_rows(4))))
+    options = TableOptions()
+    assert [i.text for i in read_texts(records, options)] == [t for t, _ in topic_rows(4)]
+    assert any("text from column review" in note for note in options.notes)
 
 
 # --- the columns saved with a model ---------------------------------------------------------------------

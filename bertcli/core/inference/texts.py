@@ -211,17 +211,27 @@ def _read_csv(path: Path, options: TableOptions) -> Iterator[TextItem]:
     return rows()
 
 
-def _record_item(record: Any, number: int, column: str, unit: str) -> TextItem:
-    """A JSON object (or a Parquet row) as an item: its `column` as the text, its other fields kept."""
+def _record_item(record: Any, number: int, columns: list[str], unit: str) -> TextItem:
+    """A JSON object (or a Parquet row) as an item: its text `columns` as the text (several joined), its other
+    fields kept."""
     if not isinstance(record, dict):
         return _with(TextItem(None, number, f"not a JSON object but a {type(record).__name__}"), None, unit)
-    fields = {k: v for k, v in record.items() if k != column}
-    if column not in record:
-        return _with(TextItem(None, number, f"no '{column}' field"), fields, unit)
-    return _with(as_item(record[column], number), fields, unit)
+    fields = {k: v for k, v in record.items() if k not in columns}
+    missing = [c for c in columns if c not in record]
+    if missing:
+        return _with(TextItem(None, number, f"no '{missing[0]}' field"), fields, unit)
+    if len(columns) == 1:
+        return _with(as_item(record[columns[0]], number), fields, unit)
+    from bertcli.core.data.tables import join_texts
+
+    return _with(as_item(join_texts([[record[c] for c in columns]])[0], number), fields, unit)
 
 
-def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
+def _lacks(record: Any, columns: list[str]) -> bool:
+    return isinstance(record, dict) and any(c not in record for c in columns)
+
+
+def _read_jsonl(path: Path, column: list[str]) -> Iterator[TextItem]:
     stream = _open_binary(path)
 
     def value_of(raw: bytes, number: int, first: bool) -> TextItem:
@@ -231,9 +241,9 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
             return _decode(raw, number)
         except ValueError as err:
             return TextItem(None, number, f"not a JSON object: {str(err).splitlines()[0]}")
-        if first and isinstance(record, dict) and column not in record:
+        if first and _lacks(record, column):
             stream.close()
-            raise _missing_column(path, column, record.keys())
+            raise _missing_column(path, ",".join(column), record.keys())
         return _record_item(record, number, column, "line")
 
     lines = _binary_lines(stream)
@@ -259,7 +269,7 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
     return rows()
 
 
-def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
+def _read_json_array(path: Path, column: list[str]) -> Iterator[TextItem]:
     with _open_binary(path) as stream:
         start = stream.read(64).lstrip()
     if not start.startswith(b"["):
@@ -269,8 +279,8 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
     except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"cannot read '{path.name}' as JSON: {str(err).splitlines()[0]}") from None
     first = next((r for r in records if isinstance(r, dict)), None)
-    if first is not None and column not in first:
-        raise _missing_column(path, column, first.keys())
+    if first is not None and _lacks(first, column):
+        raise _missing_column(path, ",".join(column), first.keys())
 
     def rows() -> Iterator[TextItem]:
         for number, record in enumerate(records, start=1):
@@ -279,7 +289,7 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
     return rows()
 
 
-def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
+def _read_parquet(path: Path, column: list[str]) -> Iterator[TextItem]:
     import pyarrow.parquet as pq
 
     _open_binary(path).close()
@@ -288,8 +298,8 @@ def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... for the same problem
         raise DataError(f"cannot read '{path.name}' as Parquet: {str(err).splitlines()[0]}") from None
     names = parquet.schema_arrow.names
-    if column not in names:
-        raise _missing_column(path, column, names)
+    if any(c not in names for c in column):
+        raise _missing_column(path, ",".join(column), names)
 
     def rows() -> Iterator[TextItem]:
         number = 0
@@ -325,15 +335,10 @@ def read_texts(source: str | Path, table: TableOptions | str = "text", stdin: IO
     reader = file_format(path).reader  # type: ignore[union-attr]
     if reader == "table":
         return _read_csv(path, options)
-    column = options.text_column
-    if column == "text" and options.saved_column:
-        column = options.saved_column if _has_field(path, reader, options.saved_column) else column
-    if reader == "jsonl":
-        return _read_jsonl(path, column)
-    if reader == "json":
-        return _read_json_array(path, column)
-    if reader == "parquet":
-        return _read_parquet(path, column)
+    if reader in ("jsonl", "json", "parquet"):
+        columns = _record_columns(path, reader, options)
+        read = {"jsonl": _read_jsonl, "json": _read_json_array, "parquet": _read_parquet}[reader]
+        return read(path, columns)
     stream = _open_binary(path)
 
     def lines() -> Iterator[TextItem]:
@@ -343,17 +348,35 @@ def read_texts(source: str | Path, table: TableOptions | str = "text", stdin: IO
     return lines()
 
 
-def _has_field(path: Path, reader: str, name: str) -> bool:
-    """Whether the first record of a JSON Lines, JSON or Parquet file has the field `name` (a bounded read)."""
+def _record_columns(path: Path, reader: str, options: TableOptions) -> list[str]:
+    """The text field(s) of a JSON Lines, JSON or Parquet file: as named, the one saved with the model, 'text',
+    or the one field of long texts in its first records (a bounded read); as named when those cannot be read."""
+    from bertcli.core.data.tables import SAMPLE_BYTES, SAMPLE_ROWS, choose_columns
+
+    records: list[Any] = []
     try:
         if reader == "parquet":
             import pyarrow.parquet as pq
 
-            return name in pq.ParquetFile(str(path)).schema_arrow.names
-        with path.open("rb") as stream:
-            head = stream.read(1 << 16)
-        first = head.lstrip().lstrip(b"[").lstrip().split(b"\n", 1)[0]
-        record = json.loads(first.rstrip().rstrip(b","))
-        return isinstance(record, dict) and name in record
-    except Exception:  # unreadable here: the reader itself says why
-        return False
+            batch = next(pq.ParquetFile(str(path)).iter_batches(batch_size=SAMPLE_ROWS), None)
+            records = batch.to_pylist() if batch is not None else []
+        else:
+            with path.open("rb") as stream:
+                head = stream.read(SAMPLE_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+            decoder, at = json.JSONDecoder(), 1 if head.startswith("[") else 0
+            while len(records) < SAMPLE_ROWS:
+                while at < len(head) and head[at] in " \t\r\n,":
+                    at += 1
+                record, at = decoder.raw_decode(head, at)
+                records.append(record)
+    except Exception:  # a record cut at the end of the sample, or an unreadable file: its reader says why
+        pass
+    sample: dict[str, list[Any]] = {}
+    for record in (r for r in records if isinstance(r, dict)):
+        for key, value in record.items():
+            sample.setdefault(key, []).append(value)
+    if not sample:
+        return [options.saved_column if options.text_column == "text" and options.saved_column else options.text_column]
+    choice = choose_columns(sample, options.text_column, None, f"'{path.name}'", saved=(options.saved_column, None))
+    options.notes += [choice.note] if choice.note else []
+    return choice.text
