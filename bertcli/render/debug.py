@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from bertcli.render.table import METRIC_HEADERS, Table
+from rich.markup import escape
 from rich.text import Text
 
-from bertcli.render import console_out, fmt, human_bytes, human_seconds
+from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds
 from bertcli.render.findings import print_findings
 
 if TYPE_CHECKING:
@@ -136,6 +137,8 @@ def render_prune(plan: PrunePlan) -> None:
 
 def render_data_diagnosis(d: DataDiagnosis) -> None:
     out = console_out()
+    for note in d.notes:
+        console_err().print(f"note: {escape(note)}", highlight=False)
     out.print(split_table(d))
     if d.lengths is not None:
         out.print(length_histogram(d.lengths))

@@ -104,6 +104,8 @@ class DataDiagnosis:
     cleaned: CleanedData | None = None
     # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
     flags: dict[str, Any] = field(default_factory=dict)
+    # what reading the data found: a table's delimiter or missing header, the columns picked, a carved split
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +165,7 @@ def diagnose_data(
         findings=[],
         seconds=0.0,
         flags=spec_flags(spec, tokenizer_name),
+        notes=list(data.notes),
     )
     if clean_to is not None:
         result.cleaned = write_clean_copy(splits, Path(clean_to))
