@@ -58,12 +58,14 @@ def commands(model: Path, data: Path, out: Path) -> dict[str, list[str]]:
         "train": ["train", "--model", m, "--dataset", d, "--max-steps", "1", "-o", str(out / "train")],
         "debug-model": ["debug", "model", "--model", m],
         "debug-data": ["debug", "data", "--dataset", d, "--model", m],
+        "export": ["export", m, "-o", str(out / "export"), "--check-dataset", d],
+        "serve": ["serve", m, "--port", "0"],
         "sweep": ["sweep", "--model", m, "--dataset", d, "--lr", "1e-4", "--seeds", "1", "--max-steps", "1",
                   "-o", str(out / "sweep")],
     }
 
 
-@pytest.mark.parametrize("name", ["predict", "predict-text", "evaluate", "train", "debug-model", "debug-data", "sweep"])
+@pytest.mark.parametrize("name", ["predict", "predict-text", "evaluate", "train", "debug-model", "debug-data", "sweep", "export", "serve"])
 def test_a_folder_that_names_its_own_code_is_refused_and_the_code_never_runs(evil, tmp_path, name):
     folder, marker, data = evil
     args = commands(folder, data, tmp_path)[name]

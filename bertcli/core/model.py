@@ -10,7 +10,6 @@ from typing import Any, Iterable
 from bertcli.core.errors import BertCliError, ModelError, UsageError
 from bertcli.core.hub import prepare_hub_access, unreachable
 
-SETTINGS_FILE = "bertcli.json"
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TRUNCATION = "head+tail"
 

@@ -14,14 +14,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from bertcli.core.formatting import size_text as human_bytes  # noqa: F401  (one byte format, core and render)
+from bertcli.core.training.processes import is_main_process  # noqa: F401  (only rank 0 prints under torchrun)
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-def is_main_process() -> bool:
-    """Only rank 0 prints under torchrun / accelerate."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # Output to a file or a pipe is laid out this wide (unless COLUMNS says otherwise), not at rich's 80.

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 from rich.markup import escape
 
-from bertcli.core.formatting import snippet
+from bertcli.core.formatting import snippet, visible
 from bertcli.render import console_err, console_out, fmt, human_seconds
 from bertcli.render.output import Output
 from bertcli.render.table import Table
@@ -88,7 +88,7 @@ class TableOutput:
         table.add_column("label")
         table.add_column("confidence", justify="right")
         for name in self.label_names:
-            table.add_column(escape(f"p({name})"), justify="right")
+            table.add_column(escape(f"p({visible(name)})"), justify="right")
         if self.flag:
             table.add_column("flagged")
         for pred in self.rows:
@@ -98,7 +98,7 @@ class TableOutput:
                 cells += ["-"] * len(self.label_names)
             else:
                 style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 else "bold"
-                cells = [str(pred.index + 1), text, f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
+                cells = [str(pred.index + 1), text, f"[{style}]{escape(visible(pred.label))}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
             if self.flag:
                 cells.append("[bold yellow]⚑ yes[/]" if pred.flagged else "")

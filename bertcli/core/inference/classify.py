@@ -129,14 +129,16 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: i
 
 
 def _classify_usable(
-    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None
+    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None,
+    encoded: dict[str, list] | None = None, max_tokens: int | None = None,
 ) -> int:
     """Fill in the label and probabilities of each prediction, a length-sorted batch at a time; returns how many."""
     from bertcli.core.encoding import encode_texts
 
-    encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
+    if encoded is None:
+        encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
     ids, n_tokens = encoded["input_ids"], encoded["n_tokens"]
-    budget = CPU_BATCH_TOKENS if clf.device == "cpu" else None
+    budget = max_tokens or (CPU_BATCH_TOKENS if clf.device == "cpu" else None)
     classified = 0
     for positions in length_sorted_batches([len(x) for x in ids], batch_size, budget):
         probs = classify_token_ids(clf, [ids[p] for p in positions])
@@ -155,6 +157,13 @@ def _classify_usable(
         if on_batch is not None:
             on_batch(stats.texts + classified)
     return classified
+
+
+def classify_encoded(clf: Classifier, usable: list[Prediction], encoded: dict[str, list], *, max_tokens: int,
+                     stats: RunStats) -> None:
+    """Fill in predictions whose texts are already encoded (encode_texts), in length-sorted forward passes of at
+    most `max_tokens` padded tokens (the server's micro-batches)."""
+    _classify_usable(clf, usable, len(usable), stats, None, encoded, max_tokens)
 
 
 def classify_window(

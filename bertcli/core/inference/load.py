@@ -34,10 +34,13 @@ class Classifier:
     quantized: bool
     load_seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
+    runtime: str = "torch"  # or "onnxruntime" for an export folder (bertcli.core.inference.onnxrt)
 
     @property
     def mode(self) -> str:
-        """fp32, bf16, int8 (int8 layers, the rest fp32) or int8+bf16."""
+        """fp32, bf16, int8 (int8 layers, the rest fp32) or int8+bf16; onnx-fp32 or onnx-int8 for an export."""
+        if self.runtime == "onnxruntime":
+            return f"onnx-{'int8' if self.quantized else 'fp32'}"
         if not self.quantized:
             return self.precision
         return "int8" if self.precision == "fp32" else f"int8+{self.precision}"
@@ -80,7 +83,7 @@ def load_for_inference(
     truncation: str | None = None,
     allow_untrained_head: bool = False,
 ) -> Classifier:
-    """Load a classifier (safetensors only) with the max length and truncation saved beside it.
+    """Load a classifier (safetensors only, or an ONNX export folder) with the max length and truncation saved beside it.
 
     A model without a trained classification head (a base encoder) is refused unless
     `allow_untrained_head`: its random head gives labels that mean nothing.
@@ -98,6 +101,10 @@ def load_for_inference(
     quantize = (quantize or "none").lower()
     if quantize not in QUANTIZATIONS:
         raise UsageError(f"--quantize takes one of {', '.join(QUANTIZATIONS)}, not '{quantize}'")
+    from bertcli.core.inference.onnxrt import is_export
+
+    if is_export(name_or_path):
+        return _load_export(name_or_path, precision=precision, quantize=quantize, max_length=max_length, truncation=truncation)
     started = time.perf_counter()
     chosen_device = pick_inference_device(device, quantize)
     chosen_precision = choose_inference_precision(precision, chosen_device)
@@ -129,6 +136,25 @@ def load_for_inference(
         quantized=quantize == "int8",
         load_seconds=time.perf_counter() - started,
         notes=_speed_notes(quantize),
+    )
+
+
+def _load_export(folder: str, *, precision: str, quantize: str, max_length: int | None, truncation: str | None) -> Classifier:
+    """An export folder (`bertcli export`) on onnxruntime, with the tokenizer and input settings saved in it."""
+    from bertcli.core.encoding import check_truncation
+    from bertcli.core.inference.onnxrt import check_export_options, open_export_model
+    from bertcli.core.model import load_input_settings, load_tokenizer, model_label_names
+
+    kind = check_export_options(folder, precision, quantize)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(folder)
+    model = open_export_model(folder)
+    settings = load_input_settings(Path(folder).expanduser(), tokenizer)
+    return Classifier(
+        model=model, tokenizer=tokenizer, name=str(folder), label_names=model_label_names(model),
+        max_length=max_length or settings.max_length, truncation=check_truncation(truncation or settings.truncation),
+        device="cpu", precision="fp32", quantized=kind == "int8", load_seconds=time.perf_counter() - started,
+        runtime="onnxruntime",
     )
 
 

@@ -53,7 +53,9 @@ class PredictSource:
             raise UsageError("give texts on the command line or --file, not both")
         if not given and file is None:
             raise UsageError("nothing to classify: give texts, --file FILE, or - to read stdin (one text per line)")
-        return cls(given, file, text_column, TableOptions(text_column, delimiter=delimiter, header=header))
+        from bertcli.core.data.tables import parse_delimiter
+
+        return cls(given, file, text_column, TableOptions(text_column, delimiter=parse_delimiter(delimiter), header=header))
 
     @property
     def kind(self) -> str:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertcli.core.errors import BertCliError, UsageError
 from bertcli.core.jsondata import dumps, plain
 from bertcli.core.runs.jsonfile import read_json_object
-from bertcli.core.sweep.plan import SweepRun
 from bertcli.core.training import TrainConfig
+
+if TYPE_CHECKING:
+    from bertcli.core.sweep.plan import SweepRun
 
 RUN_FILE = "sweep_run.json"  # in each run folder: the configuration asked for, then the scores
 
@@ -85,4 +87,5 @@ def finished_result(run: SweepRun) -> RunResult | None:
     record = read_json_object(run.folder / RUN_FILE)
     if record is None or not (run.folder / "final").is_dir():
         return None
+    check_recorded(run)  # a folder trained with other settings is never taken for this run
     return result_from_record(run, record)

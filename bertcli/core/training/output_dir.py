@@ -60,19 +60,19 @@ def free_bytes(path: Path) -> int:
         return 0
 
 
-def check_output_dir(out: Path, inputs: Sequence[Input] = ()) -> None:
-    """The output dir is (or can become) a writable folder that neither is, lies in, nor holds one of `inputs`
-    (the model folder, the dataset); checked before anything is loaded."""
-    refuse_input_overwrite(out, "--output-dir", inputs, folder=True)
+def check_output_dir(out: Path, inputs: Sequence[Input] = (), flag: str = "--output-dir") -> None:
+    """The output folder `flag` names is (or can become) a writable folder that neither is, lies in, nor holds one
+    of `inputs` (the model folder, the dataset); checked before anything is loaded."""
+    refuse_input_overwrite(out, flag, inputs, folder=True)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a folder — pick another --output-dir or move the file away")
+        raise UsageError(f"{flag} {out} is a file, not a folder — pick another {flag} or move the file away")
     base = _existing_ancestor(out)
     if not base.is_dir():
-        raise UsageError(f"--output-dir {out} cannot be created: {base} is a file — pick another --output-dir")
+        raise UsageError(f"{flag} {out} cannot be created: {base} is a file — pick another {flag}")
     if not os.access(base, os.W_OK | os.X_OK):
         raise BertCliError(
-            f"--output-dir {out} is not writable ({base} is read-only or not yours) — "
-            f"pick a writable --output-dir or fix the permissions of {base}"
+            f"{flag} {out} is not writable ({base} is read-only or not yours) — "
+            f"pick a writable {flag} or fix the permissions of {base}"
         )
 
 
