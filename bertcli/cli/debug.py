@@ -11,8 +11,10 @@ from bertcli.cli.boundary import command
 from bertcli.cli.options import (
     APP_SETTINGS,
     DatasetOpt,
+    DelimiterOpt,
     EvalSizeOpt,
     EvalSplitOpt,
+    HeaderOpt,
     JsonOpt,
     LabelColumnOpt,
     LabelNamesOpt,
@@ -124,6 +126,8 @@ def data_cmd(
     max_length: MaxLengthOpt = 512,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
@@ -178,6 +182,7 @@ def data_cmd(
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=train_size, eval_size=eval_size, seed=seed, label_names=given_label_names(labels, label_names),
+        delimiter=delimiter, header=header,
     )
     tokenizer, limit = None, None
     if lengths:

@@ -9,6 +9,8 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    DelimiterOpt,
+    HeaderOpt,
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
@@ -39,6 +41,8 @@ def evaluate_cmd(
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     batch_size: InferenceBatchOpt = 32,
     mistakes: Annotated[
         int, number_option("--mistakes", within=limits.MISTAKES, help="How many of the most confident mistakes to show.")
@@ -108,6 +112,8 @@ def evaluate_cmd(
         seed=seed,
         text_column=text_column,
         label_column=label_column,
+        delimiter=delimiter,
+        header=header,
         batch_size=batch_size or 32,
         precision=precision,
         quantize=quantize,

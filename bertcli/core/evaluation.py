@@ -31,6 +31,8 @@ class EvalConfig:
     seed: int = 42
     text_column: str = "text"
     label_column: str = "label"
+    delimiter: str | None = None  # of a table; None: found from its first rows
+    header: bool | None = None  # whether a table has a header row; None: found
     batch_size: int = 32
     precision: str = "auto"
     quantize: str = "none"
@@ -150,15 +152,17 @@ class EvaluationReport:
 
 
 def load_eval_data(
-    source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str
+    source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str, *,
+    delimiter: str | None = None, header: bool | None = None, model_columns: tuple[str | None, str | None] = (None, None),
 ) -> EvalData:
-    """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`."""
+    """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`.
+    Columns left at their defaults are looked for first under the names saved with the model (`model_columns`)."""
     from bertcli.core.data import DataSpec, select_examples
     from bertcli.core.data.labels import label_values
 
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=None, eval_split=split,
-        eval_size=size, seed=seed,
+        eval_size=size, seed=seed, delimiter=delimiter, header=header, model_columns=model_columns,
     )
     data = select_examples(spec, for_training=False)
     ds = data.eval
@@ -361,7 +365,10 @@ def evaluate(
     if cfg.bins < 1:
         raise UsageError("--bins must be at least 1")
     resolved = [resolve_model(m, cfg.results_dir) for m in (cfg.models or [None])]
-    data = load_eval_data(cfg.dataset, cfg.split, cfg.size, cfg.seed, cfg.text_column, cfg.label_column)
+    from bertcli.core.inference.predict import saved_columns
+
+    data = load_eval_data(cfg.dataset, cfg.split, cfg.size, cfg.seed, cfg.text_column, cfg.label_column,
+                          delimiter=cfg.delimiter, header=cfg.header, model_columns=saved_columns(resolved[0].path))
     notes = list(data.notes)
     evaluations = []
     for r in resolved:

@@ -9,7 +9,7 @@ from bertcli.render.table import METRIC_HEADERS, Table
 from rich.markup import escape
 from rich.text import Text
 
-from bertcli.render import console_out, fmt, human_bytes, human_seconds
+from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds
 from bertcli.render.findings import print_findings
 
 if TYPE_CHECKING:
@@ -139,6 +139,8 @@ def render_prune(plan: PrunePlan) -> None:
 
 def render_data_diagnosis(d: DataDiagnosis) -> None:
     out = console_out()
+    for note in d.notes:
+        console_err().print(f"note: {escape(note)}", highlight=False)
     fits = split_table_width(d) <= out.width
     out.print(split_table(d, label_columns=fits))
     if not fits:

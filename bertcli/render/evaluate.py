@@ -214,9 +214,16 @@ def short_model_name(name: str, limit: int = 32) -> str:
     return str(Path(*parts[-2:])) if len(parts) >= 2 else name
 
 
+def scored_on(report: EvaluationReport) -> str:
+    """'imdb [test]', or the file alone for the rows of a single file."""
+    from pathlib import Path
+
+    return report.dataset if report.split == Path(report.dataset).name else f"{report.dataset} [{report.split}]"
+
+
 def comparison_table(report: EvaluationReport) -> Table:
     chance = next((m.chance for m in report.models if m.chance is not None), None)
-    title = f"{report.dataset} [{report.split}]: {report.examples:,} examples" + (
+    title = f"{scored_on(report)}: {report.examples:,} examples" + (
         f"; chance rate {chance_text(chance)}" if chance is not None else ""
     )
     table = Table(title=escape(title), title_justify="left")
@@ -271,7 +278,7 @@ def render_evaluation(report: EvaluationReport) -> None:
         out.print(paired_table(report))
         return
     model = report.models[0]
-    out.print(f"[bold]{escape(report.dataset)}[/] {escape(f'[{report.split}]')}: {report.examples:,} examples", highlight=False)
+    out.print(f"[bold]{escape(scored_on(report))}[/]: {report.examples:,} examples", highlight=False)
     out.print(summary_table(model))
     out.print(per_class_table(model))
     fits = matrix_width(model) <= out.width

@@ -327,6 +327,8 @@ class PredictSink:
 
         if not self.quiet:
             announce_model(run.resolved, run.classifier)
+            for note in run.source.notes:
+                console_err().print(f"note: {escape(note)}", highlight=False)
         self.flag = run.flag
         labels = run.classifier.label_names
         if self.output is not None:

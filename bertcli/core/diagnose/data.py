@@ -102,6 +102,7 @@ def diagnose_data(
         findings=[],
         seconds=0.0,
         flags=spec_flags(spec, tokenizer_name),
+        notes=list(data.notes),
     )
     if clean_to is not None:
         result.cleaned = write_clean_copy(splits, Path(clean_to))

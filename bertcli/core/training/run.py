@@ -120,6 +120,9 @@ def train(
         class_weights=run.class_weights,
         eval_label_counts=label_counts(run.eval_ds, len(plan.label_names)),
     )
+    # the columns the text and labels came from (picked from the data where the options were left at their
+    # defaults): predict and evaluate read them back
+    hyperparameters.update(text_column=run.data.text_column, label_column=run.data.label_column)
     trainer, keeper = build_trainer(run, plan, schedule, hyperparameters, callbacks)
     done = finish(run, plan, trainer, hyperparameters)
     return run_report(run, plan, done, checkpoints_removed=keeper.removed, started=started)
@@ -180,6 +183,8 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             train_split=cfg.train_split,
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
+            delimiter=cfg.delimiter,
+            header=cfg.header,
             decisions=decisions,
             row_ids=cfg.record_dynamics,
         )
