@@ -171,7 +171,17 @@ TruncationOpt = Annotated[
     choice_option(
         "--truncation",
         choices=TRUNCATIONS,
-        help="What to keep of a long text: head, tail, or head+tail (first 128 and last 382 tokens at 512).",
+        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
+        "(all of it, in overlapping windows of --max-length whose predictions are pooled).",
+    ),
+]
+StrideOpt = Annotated[
+    Optional[int],
+    number_option(
+        "--stride",
+        within=limits.STRIDE,
+        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]

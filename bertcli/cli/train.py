@@ -15,6 +15,7 @@ from bertcli.cli.options import (
     LabelColumnOpt,
     LabelsOpt,
     MaxLengthOpt,
+    StrideOpt,
     ModelOpt,
     OutputDirOpt,
     SeedOpt,
@@ -64,6 +65,7 @@ def train_cmd(
     eval_size: EvalSizeOpt = "500",
     max_length: MaxLengthOpt = 512,
     truncation: TruncationOpt = "head+tail",
+    stride: StrideOpt = None,
     save_steps: Annotated[int, number_option("--save-steps", within=limits.STEPS, help="Checkpoint every N steps.")] = 10,
     logging_steps: Annotated[
         int, number_option("--logging-steps", within=limits.STEPS, help="Log loss, LR and grad norm every N steps.")
@@ -167,6 +169,7 @@ def train_cmd(
         eval_size=parse_size(eval_size, "--eval-size"),
         max_length=max_length,
         truncation=truncation,
+        stride=stride,
         eval_steps=eval_steps,
         early_stopping=early_stopping,
         min_delta=min_delta,

@@ -61,6 +61,7 @@ def settings() -> tuple[Setting, ...]:
         Setting("eval-size", "eval_size", "examples", limits.EXAMPLES),
         Setting("max-length", "max_length", "int", limits.MAX_LENGTH),
         Setting("truncation", "truncation", "choice", choices=TRUNCATIONS),
+        Setting("stride", "stride", "int", limits.STRIDE),
         Setting("eval-steps", "eval_steps", "int", limits.STEPS),
         Setting("early-stopping", "early_stopping", "int", limits.PATIENCE),
         Setting("min-delta", "min_delta", "float", limits.MIN_DELTA),

@@ -34,6 +34,15 @@ class Classifier:
     quantized: bool
     load_seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
+    stride: int | None = None  # sliding truncation: tokens consecutive windows share
+    pooling: str = "mean"  # sliding truncation: how the windows' logits become one
+
+    @property
+    def reading(self) -> str:
+        """How a long text is read: 'head+tail', or 'sliding (stride 127, mean)'."""
+        if self.truncation != "sliding":
+            return self.truncation
+        return f"sliding (stride {self.stride}, {self.pooling})"
 
     @property
     def mode(self) -> str:
@@ -78,14 +87,17 @@ def load_for_inference(
     device: str = "auto",
     max_length: int | None = None,
     truncation: str | None = None,
+    stride: int | None = None,
+    pooling: str | None = None,
     allow_untrained_head: bool = False,
 ) -> Classifier:
-    """Load a classifier (safetensors only) with the max length and truncation saved beside it.
+    """Load a classifier (safetensors only) with the max length and truncation (and stride) saved beside it;
+    `max_length`, `truncation`, `stride` and `pooling` override them.
 
     A model without a trained classification head (a base encoder) is refused unless
     `allow_untrained_head`: its random head gives labels that mean nothing.
     """
-    from bertcli.core.encoding import check_truncation
+    from bertcli.core.encoding import DEFAULT_POOLING, check_pooling, check_stride, check_truncation
     from bertcli.core.model import (
         check_max_length,
         check_tokenizer_fits,
@@ -116,6 +128,12 @@ def load_for_inference(
     if max_length is None and limit is not None:
         length = min(length, limit)
     check_max_length(model, length)
+    chosen_truncation = check_truncation(truncation or settings.truncation)
+    if stride is not None and chosen_truncation != "sliding":
+        raise UsageError(f"--stride applies to --truncation sliding, and this model reads texts with {chosen_truncation} — add --truncation sliding")
+    # a stride saved for another --max-length is not reused: the default for this length is
+    saved_stride = settings.stride if settings.max_length == length else None
+    chosen_stride = check_stride(stride if stride is not None else saved_stride, length) if chosen_truncation == "sliding" else None
     model = _made_fast(model, chosen_precision, quantize == "int8", chosen_device)
     return Classifier(
         model=model,
@@ -123,12 +141,14 @@ def load_for_inference(
         name=str(name_or_path),
         label_names=model_label_names(model),
         max_length=length,
-        truncation=check_truncation(truncation or settings.truncation),
+        truncation=chosen_truncation,
         device=chosen_device,
         precision=chosen_precision,
         quantized=quantize == "int8",
         load_seconds=time.perf_counter() - started,
         notes=_speed_notes(quantize),
+        stride=chosen_stride,
+        pooling=check_pooling(pooling or DEFAULT_POOLING),
     )
 
 

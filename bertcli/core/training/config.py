@@ -11,7 +11,7 @@ from bertcli.core.limits import BEST_METRICS
 
 CONFIG_HEADER = "The settings of this run: `bertcli train --config <this file> -o <new folder>` trains it again."
 # Settings that may be None ("all", "the default"): None passes validation as it is.
-OPTIONAL = ("eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout", "eval_steps", "early_stopping")
+OPTIONAL = ("eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout", "eval_steps", "early_stopping", "stride")
 
 
 @dataclass
@@ -30,6 +30,7 @@ class TrainConfig:
     eval_size: int | None = 500
     max_length: int = 512
     truncation: str = "head+tail"
+    stride: int | None = None  # sliding truncation: tokens consecutive windows share (None: a quarter of a window)
     save_steps: int = 10
     logging_steps: int = 10
     keep_checkpoints: int = 2
@@ -79,6 +80,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         ("train_size", "--train-size", limits.EXAMPLES),
         ("eval_size", "--eval-size", limits.EXAMPLES),
         ("max_length", "--max-length", limits.MAX_LENGTH),
+        ("stride", "--stride", limits.STRIDE),
         ("save_steps", "--save-steps", limits.STEPS),
         ("logging_steps", "--logging-steps", limits.STEPS),
         ("keep_checkpoints", "--keep-checkpoints", limits.KEEP_CHECKPOINTS),
@@ -104,6 +106,12 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         from bertcli.core.config import parse_class_weights
 
         cfg.class_weights = parse_class_weights(cfg.class_weights)
+    if cfg.stride is not None:
+        if cfg.truncation != "sliding":
+            raise UsageError(f"--stride applies to --truncation sliding, not {cfg.truncation} — add --truncation sliding")
+        from bertcli.core.encoding import check_stride
+
+        cfg.stride = check_stride(cfg.stride, cfg.max_length)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
