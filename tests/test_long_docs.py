@@ -108,11 +108,14 @@ def test_predict_and_evaluate_take_truncation_overrides(cli, final, tmp_path):
     long = " ".join([GOOD] * 20)
     result = cli("predict", long, "--model", final, "--json", "--truncation", "sliding", "--stride", "4")
     assert result.exit_code == 0, result.stderr
-    [row] = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    doc = json.loads(result.stdout)
+    [row] = doc["predictions"]
     assert row["truncated"] is False and row["windows"] > 1
+    assert (doc["truncation"], doc["stride"], doc["max_length"]) == ("sliding", 4, 64)
     result = cli("predict", long, "--model", final, "--json", "--truncation", "head", "--max-length", "32")
-    [row] = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    assert row["truncated"] is True and "windows" not in row
+    doc = json.loads(result.stdout)
+    [row] = doc["predictions"]
+    assert row["truncated"] is True and "windows" not in row and doc["max_length"] == 32
     result = cli("predict", long, "--model", final, "--stride", "4")
     assert result.exit_code == 2 and "--truncation sliding" in result.stderr
 
@@ -130,3 +133,76 @@ def test_training_with_sliding_saves_it_and_predict_applies_it(tiny_model, revie
     clf = load_for_inference(str(out / "final"))
     assert (clf.truncation, clf.stride, clf.max_length) == ("sliding", 4, 16)
     assert load_for_inference(str(out / "final"), truncation="head+tail").stride is None
+
+
+# --- accuracy by length ----------------------------------------------------------------------------------
+
+
+def _predictions(rows):
+    """Predictions from (n_tokens, predicted id, truncated) rows."""
+    from bertcli.core.inference.classify import Prediction
+
+    return [Prediction(index=i, text="x", label_id=p, n_tokens=n, truncated=cut) for i, (n, p, cut) in enumerate(rows)]
+
+
+def test_by_length_buckets_count_score_and_cut_correctly():
+    import numpy as np
+
+    from bertcli.core.length_buckets import score_by_length
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 1500, 400)
+    gold = rng.integers(0, 2, 400)
+    # right on short texts, right half the time on long ones
+    pred = [g if n <= 256 or rng.random() < 0.5 else 1 - g for n, g in zip(lengths, gold)]
+    rows = [(int(n), int(p), bool(n > 300)) for n, p in zip(lengths, pred)]
+    report = score_by_length(_predictions(rows), gold.tolist(), 2, max_length=300, truncation="head+tail", seed=1)
+    assert report.edges == [128, 256, 512] and report.edges_from == "default" and report.metric == "accuracy"
+    assert [b.name for b in report.buckets] == ["≤128", "129–256", "257–512", ">512"]
+    for b, (lo, hi) in zip(report.buckets, [(0, 128), (128, 256), (256, 512), (512, 10**9)]):
+        inside = (lengths > lo) & (lengths <= hi)
+        assert b.count == inside.sum()
+        assert b.accuracy == pytest.approx(np.mean(np.array(pred)[inside] == gold[inside]))
+        assert b.truncated == (inside & (lengths > 300)).sum()
+        assert b.interval["low"] <= b.score <= b.interval["high"]
+    assert sum(b.count for b in report.buckets) == 400
+    assert report.buckets[0].score == 1.0 and report.buckets[-1].score < 0.7
+
+
+def test_short_data_gets_quartile_buckets_and_k_classes_macro_f1():
+    from bertcli.core.length_buckets import score_by_length
+
+    rows = [(10 + i % 40, i % 3, False) for i in range(120)]
+    report = score_by_length(_predictions(rows), [i % 3 for i in range(120)], 3, max_length=128, truncation="head")
+    assert report.edges_from == "quartiles" and len(report.buckets) == len(report.edges) + 1 >= 3
+    assert report.metric == "macro F1" and all(b.score == 1.0 for b in report.buckets)
+    assert sum(b.count for b in report.buckets) == 120
+
+
+def test_a_large_weak_cut_bucket_is_a_finding_with_the_sliding_fix():
+    from bertcli.core.length_buckets import length_findings, score_by_length
+
+    rows = [(100, i % 2, False) for i in range(200)] + [(900, 0, True) for _ in range(200)]
+    gold = [i % 2 for i in range(200)] + [i % 2 for i in range(200)]
+    report = score_by_length(_predictions(rows), gold, 2, max_length=512, truncation="head+tail")
+    [finding] = length_findings(report, {"--model": "m", "--dataset": "d"}, {"--model": "m", "--dataset": "d"})
+    assert finding.code == "weak-length-bucket" and ">512" in finding.summary
+    assert "--truncation sliding" in finding.fix and "--by-length" in finding.fix and "--model m" in finding.fix
+    assert any("bertcli debug data" in line for line in finding.evidence)
+
+
+def test_evaluate_by_length_json_and_overrides(cli, final, tmp_path_factory):
+    from trained import held_out_csv
+
+    data = held_out_csv(tmp_path_factory)
+    result = cli("evaluate", "-m", final, "--dataset", data, "--by-length", "--json", "--truncation", "sliding",
+                 "--stride", "8", "--pooling", "max")
+    assert result.exit_code == 0, result.stderr
+    [model] = json.loads(result.stdout)["models"]
+    assert (model["truncation"], model["stride"], model["pooling"]) == ("sliding", 8, "max")
+    buckets = model["by_length"]["buckets"]
+    assert sum(b["count"] for b in buckets) == model["examples"] and all(b["truncated"] == 0 for b in buckets)
+    assert model["by_length"]["findings"]
+    result = cli("evaluate", "-m", final, "--dataset", data, "--by-length", "--max-length", "16")
+    assert result.exit_code == 0, result.stderr
+    assert "By length in tokens" in result.stdout and "max length 16, head+tail" in result.stdout

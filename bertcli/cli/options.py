@@ -10,7 +10,7 @@ from typing import IO, Annotated, Any, Optional
 import typer
 
 from bertcli.core import limits
-from bertcli.core.encoding import TRUNCATIONS
+from bertcli.core.encoding import POOLINGS, TRUNCATIONS
 from bertcli.core.errors import UsageError
 from bertcli.core.device import INFERENCE_PRECISIONS
 from bertcli.core.inference.load import QUANTIZATIONS
@@ -181,6 +181,35 @@ StrideOpt = Annotated[
         "--stride",
         within=limits.STRIDE,
         help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+        show_default=False,
+    ),
+]
+# predict and evaluate: how the model reads long texts, overriding what was saved with it (bertcli.json)
+ReadTruncationOpt = Annotated[
+    Optional[str],
+    choice_option(
+        "--truncation",
+        choices=TRUNCATIONS,
+        help="Override how the model reads long texts (default: as saved with it): head, tail, head+tail or sliding.",
+        show_default=False,
+    ),
+]
+ReadMaxLengthOpt = Annotated[
+    Optional[int],
+    number_option(
+        "--max-length",
+        within=limits.MAX_LENGTH,
+        help="Override the longest input (or window) in tokens, specials included (default: as saved with the model).",
+        show_default=False,
+    ),
+]
+PoolingOpt = Annotated[
+    Optional[str],
+    choice_option(
+        "--pooling",
+        choices=POOLINGS,
+        help="With sliding truncation: how the windows' logits become one — mean (default), max, or weighted "
+        "(by the tokens each window adds).",
         show_default=False,
     ),
 ]
