@@ -80,7 +80,7 @@ def evaluate_cmd(
       bertcli evaluate
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
-      bertcli evaluate --dataset ../shared/data/imdb --by-length --truncation sliding
+      bertcli evaluate --by-length --truncation sliding --size 500
     """
     from bertcli.core.data import parse_size
     from bertcli.core.evaluation import (

@@ -145,7 +145,9 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
             f"Classifying English text like its training data ({dataset}"
             f"{': movie reviews' if 'imdb' in dataset.lower() else ''}) into {', '.join(facts.label_names)}. "
             "Expect lower accuracy on other domains and languages, on sarcasm and on very short texts; texts "
-            f"longer than {facts.max_length} tokens are cut ({facts.truncation}). With a small evaluation split, "
+            + (f"longer than {facts.max_length} tokens are read whole, in overlapping windows whose predictions are pooled. "
+               if facts.truncation == "sliding" else f"longer than {facts.max_length} tokens are cut ({facts.truncation}). ")
+            + "With a small evaluation split, "
             "a difference of a point or two between two models may be noise.",
             "",
             "## Use",
