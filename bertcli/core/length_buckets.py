@@ -21,7 +21,7 @@ DEFAULT_EDGES = (128, 256, 512)
 ONE_BUCKET_SHARE = 0.8
 # A bucket holding this share of the examples is large enough to matter on its own.
 LARGE_SHARE = 0.2
-# Fewer examples than this in a bucket: its score is shown, no finding is drawn from it.
+# Fewer examples than this in a bucket: no warning is drawn from it, however large its share.
 MIN_BUCKET = 20
 
 
@@ -43,7 +43,9 @@ class LengthBucket:
     def name(self) -> str:
         if self.high is None:
             return f">{self.low - 1}"
-        return f"≤{self.high}" if self.low <= 1 else f"{self.low}–{self.high}"
+        if self.low <= 1:
+            return f"≤{self.high}"
+        return str(self.low) if self.low == self.high else f"{self.low}–{self.high}"
 
 
 @dataclass
@@ -130,8 +132,9 @@ def length_findings(report: LengthReport, fix_flags: dict[str, Any], debug_flags
     otherwise one line saying which bucket is weakest and that it is within noise of the rest."""
     from bertcli.core.commands import bertcli_command
 
-    scored = [b for b in report.buckets if b.count >= MIN_BUCKET and b.rest_score is not None and b.interval]
-    weak = [b for b in scored if b.share >= LARGE_SHARE and b.interval["high"] < b.rest_score]
+    scored = [b for b in report.buckets if b.rest_score is not None and b.interval]
+    below = [b for b in scored if b.interval["high"] < b.rest_score]
+    weak = [b for b in below if b.share >= LARGE_SHARE and b.count >= MIN_BUCKET]
     lengths = "token lengths of the training texts and the --max-length that keeps them whole: " + bertcli_command(
         "debug data", debug_flags
     )
@@ -156,7 +159,15 @@ def length_findings(report: LengthReport, fix_flags: dict[str, Any], debug_flags
                     f"texts of {b.name} tokens ({b.share:.0%} of the examples) score {b.score:.3f} {report.metric}, "
                     f"below the {b.rest_score:.3f} of the rest", evidence, fix)
         )
-    if not findings and scored:
+    for b in below:
+        if b not in weak:
+            findings.append(
+                Finding("length", "info",
+                        f"texts of {b.name} tokens score {b.score:.3f} {report.metric} (95% CI {b.interval['low']:.3f}–"
+                        f"{b.interval['high']:.3f}), below the {b.rest_score:.3f} of the rest, but they are only "
+                        f"{b.count:,} examples ({b.share:.0%})", [f"{b.truncated_share:.0%} of them were cut", lengths])
+            )
+    if not below and scored:
         low = min(scored, key=lambda b: b.score)
         findings.append(
             Finding("length", "info",
