@@ -32,3 +32,32 @@ def test_shell_completion_script():
     done = subprocess.run([sys.executable, "-m", "bertcli", "--show-completion", "bash"], capture_output=True,
                           text=True, timeout=60, env=env)
     assert done.returncode == 0 and "complete" in done.stdout and "bertcli" in done.stdout
+
+
+def test_every_command_has_one_output_contract():
+    """Each command takes --json (one document on stdout) and --quiet (no notes or progress on stderr)."""
+    import typer.main
+
+    from bertcli.cli.app import app
+
+    def leaves(group, path=()):
+        for name, sub in group.commands.items():
+            if hasattr(sub, "commands"):
+                yield from leaves(sub, (*path, name))
+            else:
+                yield (*path, name), sub
+
+    for path, command in leaves(typer.main.get_command(app)):
+        flags = {opt for param in command.params for opt in param.opts}
+        assert {"--json", "--quiet", "-q"} <= flags, " ".join(path)
+
+
+def test_quiet_leaves_stderr_empty(cli, reference_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    loud = cli("inspect-checkpoint", reference_run, "--plot", tmp_path / "a.png")
+    assert loud.exit_code == 0 and "wrote" in loud.stderr
+    quiet = cli("inspect-checkpoint", reference_run, "--plot", tmp_path / "b.png", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+    assert (tmp_path / "b.png").is_file()
+    pruned = cli("debug", "run", reference_run, "--prune", "--yes", "--quiet")
+    assert pruned.stderr == "" and "checkpoint-370" in pruned.stdout and not (reference_run / "checkpoint-370").exists()

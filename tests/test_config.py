@@ -4,12 +4,14 @@ and training from that file trains the same run again."""
 from __future__ import annotations
 
 import inspect
-import tomllib
+import json
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
+from refusals import assert_refused
 
-from bertcli.core.config import COMMAND_LINE_ONLY, CONFIG_FILE, format_config, parse_settings, settings
+from bertcli.core.config import CONFIG_FILE, command_line_only, format_config, parse_settings, parse_toml, settings
 from states import logged_losses
 
 
@@ -19,7 +21,7 @@ def test_every_train_option_is_a_config_key():
 
     params = set(inspect.signature(train_cmd).parameters) - {"ctx", "json_out", "print_config"}
     keys = {s.param for s in settings()}
-    assert keys | {c.replace("-", "_") for c in COMMAND_LINE_ONLY if c not in ("json", "print-config")} == params
+    assert keys | {c.replace("-", "_") for c in command_line_only() if c not in ("json", "print-config")} == params
     assert {s.field for s in settings()} <= {f.name for f in fields(TrainConfig)}
 
 
@@ -36,7 +38,7 @@ def test_written_config_reads_back_as_the_same_settings(tmp_path):
     text = format_config(cfg, "a header\nof two lines")
     assert text.startswith("# a header\n# of two lines\n")
     assert "train-size = \"all\"" in text and "# max-steps = (not set" in text
-    read = parse_settings(tomllib.loads(text), "x.toml")
+    read = parse_settings(parse_toml(text), "x.toml")
     for setting in settings():
         if getattr(cfg, setting.field) is None and setting.kind != "examples":  # unset: a comment, the default applies
             assert setting.field not in read, setting.key
@@ -48,7 +50,7 @@ def _print_config(cli, *args) -> dict:
     result = cli("train", *args, "--print-config")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    return tomllib.loads(result.stdout)
+    return parse_toml(result.stdout)
 
 
 def test_the_file_gives_the_options_and_flags_given_override_it(cli, tmp_path):
@@ -83,14 +85,14 @@ def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model,
                first / "final" / CONFIG_FILE]
     texts = {p.read_text() for p in written}
     assert len(texts) == 1, "the run folder, each checkpoint and final/ hold the same settings"
-    original = tomllib.loads(texts.pop())
+    original = parse_toml(texts.pop())
     assert (original["model"], original["dataset"], original["output-dir"]) == (str(tiny_model), str(reviews_csv), str(first))
     assert (original["grad-accum"], original["label-smoothing"], original["class-weights"], original["eval-steps"]) == (2, 0.1, "auto", 2)
 
     second = tmp_path / "second"
     result = cli("train", "--config", first / CONFIG_FILE, "-o", second, "-q")
     assert result.exit_code == 0, result.stderr
-    reproduced = tomllib.loads((second / CONFIG_FILE).read_text())
+    reproduced = parse_toml((second / CONFIG_FILE).read_text())
     assert reproduced.pop("output-dir") == str(second)
     original.pop("output-dir")
     assert reproduced == original
@@ -98,3 +100,33 @@ def test_a_run_writes_its_config_and_the_config_trains_it_again(cli, tiny_model,
     # the same file without -o names the first run's folder, which train will not overwrite unasked
     again = cli("train", "--config", first / CONFIG_FILE, "-q")
     assert again.exit_code == 2 and "already holds a run" in again.stderr
+
+
+def test_print_config_with_json_prints_the_same_options_as_json(cli, tmp_path):
+    as_toml = _print_config(cli, "--lr", "3e-5", "--labels", "neg,pos")
+    result = cli("train", "--lr", "3e-5", "--labels", "neg,pos", "--print-config", "--json")
+    assert result.exit_code == 0, result.stderr
+    as_json = json.loads(result.stdout)
+    # the TOML leaves unset keys out (as comments); JSON writes them as null
+    assert {k: v for k, v in as_json.items() if v is not None} == as_toml
+    assert as_json["lr"] == 3e-5 and as_json["labels"] == ["neg", "pos"]
+
+
+def _deep_toml(path: Path) -> Path:
+    path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_config_files_that_are_devices_fifos_huge_or_deep_are_one_line(cli, tmp_path, command):
+    import os
+
+    if Path("/dev/zero").exists():
+        assert_refused(cli(command, "--config", "/dev/zero"), 2, "/dev/zero is a device, not a file")
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)  # nothing ever writes to it: reading it would wait for ever
+    assert_refused(cli(command, "--config", fifo), 2, "pipe.toml is a FIFO, not a file")
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# padding\n" * 200_000)
+    assert_refused(cli(command, "--config", huge), 2, "huge.toml is over 1 MB")
+    assert_refused(cli(command, "--config", _deep_toml(tmp_path / "deep.toml")), 2, "deep.toml nests tables or lists too deeply")

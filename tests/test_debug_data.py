@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,22 @@ def test_markup_in_most_imdb_reviews_and_lengths_of_the_real_corpus(imdb, minilm
     assert train.markup_rows > 400
     assert d.lengths.truncated_share > 0.7 and d.lengths.suggested_max_length == 512
     assert by_code(d, "truncation").fix.startswith("bertcli train --dataset ") and " --max-length 512" in by_code(d, "truncation").fix
+
+
+def test_clean_to_a_file_or_a_place_that_cannot_be_written_is_one_line_before_reading(planted_data, tmp_path, cli):
+    from refusals import assert_refused
+
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text("{}\n")
+    assert_refused(cli("debug", "data", "--dataset", planted_data, "--clean-to", taken), 2,
+                   f"--clean-to {taken} is a file, not a folder")
+    assert_refused(cli("debug", "data", "--dataset", planted_data, "--clean-to", taken / "clean"), 2,
+                   f"--clean-to {taken / 'clean'} cannot be created: {taken} is a file")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("")
+    assert_refused(cli("debug", "data", "--dataset", planted_data, "--clean-to", full), 2, "already has files in it")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        assert_refused(cli("debug", "data", "--dataset", planted_data, "--clean-to", locked / "clean"), 1, "is not writable")

@@ -89,3 +89,18 @@ def test_model_batch_from_a_dataset(tiny_model, reviews_csv, cli):
     assert data["overfit"]["source"].endswith("train split") and data["overfit"]["examples"] == 8
     assert data["id2label"] == {"0": "negative", "1": "positive"}
 
+
+
+def test_one_label_gets_a_fix_that_train_runs(tiny_model, reviews_csv, cli, tmp_path):
+    result = cli("debug", "model", "--model", tiny_model, "--max-length", "64", "--labels", "onlyone", "--no-overfit", "--json")
+    assert result.exit_code == 1
+    fix = {f["code"]: f for f in json.loads(result.stdout)["findings"]}["num_labels"]["fix"]
+    command, _, comment = fix.partition("  # ")
+    assert "--labels" not in command and "a classifier needs two or more" in comment
+    # the proposed command (on this data, a few steps) is one train runs
+    import shlex
+
+    args = shlex.split(command)[1:] + ["--dataset", str(reviews_csv), "-o", str(tmp_path / "o"), "--max-steps", "1",
+                                        "--eval-size", "8", "-q"]
+    trained = cli(*args)
+    assert trained.exit_code == 0, trained.stderr

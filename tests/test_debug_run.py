@@ -334,3 +334,34 @@ def test_fix_for_a_run_that_carved_its_eval_split_carves_again(tmp_path):
     run = run_with(tmp_path, trainer_state(decaying(30, start=0.69, end=0.05), evals=evals), files=files)
     fix = by_code(diagnose_run(run), "overfitting").fix
     assert "--eval-split train " in fix and "carved from train" not in fix
+
+
+def test_every_command_writes_findings_in_one_shape(cli, reference_run):
+    """debug run and inspect-checkpoint (as debug data and debug model) write each finding as core.findings.Finding's
+    fields: code, level, summary, evidence, fix."""
+    from dataclasses import fields
+
+    from bertcli.core.findings import Finding
+
+    shape = [f.name for f in fields(Finding)]
+    for args in (["debug", "run", reference_run], ["inspect-checkpoint", reference_run]):
+        result = cli(*args, "--json")
+        assert result.exit_code in (0, 1), result.stderr
+        found = json.loads(result.stdout)["findings"]
+        assert found and all(list(f) == shape for f in found), args
+
+
+def test_an_eval_loss_rise_the_run_recovered_from_is_named_with_its_spikes(tmp_path):
+    """Eval loss 0.55 → 0.62 at epoch 2, lowest at epoch 3: not overfitting, but named, with the spikes in between."""
+    losses = decaying(36, start=0.69, end=0.25)
+    grads = [2.0 + 0.1 * (i % 4) for i in range(36)]
+    grads[15 - 1] = 20.0  # step 150, in epoch 2
+    evals = {120: {"loss": 0.55, "accuracy": 0.730}, 240: {"loss": 0.62, "accuracy": 0.732},
+             360: {"loss": 0.33, "accuracy": 0.876}}
+    d = diagnose_run(run_with(tmp_path, trainer_state(losses, grads, steps_per_epoch=120, evals=evals)))
+    assert codes(d)["no_overfitting"] == "info"
+    finding = by_code(d, "eval_loss_rise")
+    assert finding.summary.startswith("eval loss rose from 0.5500 to 0.6200 between epoch 1 and epoch 2, with "
+                                      "grad-norm spikes at step(s) 150 in between, then fell again"), finding.summary
+    healthy = diagnose_run(run_with(tmp_path / "healthy", trainer_state(losses, grads, steps_per_epoch=120, evals=HEALTHY_EVALS)))
+    assert "eval_loss_rise" not in codes(healthy)

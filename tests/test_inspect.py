@@ -236,14 +236,17 @@ def test_spike_k_moves_the_threshold(reference_run):
 def test_json_carries_the_same_findings(cli, reference_run, wide):
     data = json.loads(cli("inspect-checkpoint", reference_run / "checkpoint-375", "--json").stdout)
     run = inspect_runs([reference_run / "checkpoint-375"])[0]
-    assert data["findings"] == [{"code": f.code, "level": f.level, "message": f.summary} for f in run.findings]
+    # one Finding shape in every command's JSON: code, level, summary, evidence, fix
+    assert data["findings"] == [
+        {"code": f.code, "level": f.level, "summary": f.summary, "evidence": f.evidence, "fix": f.fix} for f in run.findings
+    ]
     assert data["lowest_loss"]["value"] == 0.0843 and data["lowest_loss"]["step"] == 280
     assert data["lr_schedule"]["shape"] == "linear" and data["lr_schedule"]["peak"] == pytest.approx(2e-5)
     assert [s["step"] for s in data["grad_norms"]["spikes"]] == [70]
     assert len(data["rows"]) == 37 and data["checkpoint"] == "checkpoint-375"
     text = cli("inspect-checkpoint", reference_run / "checkpoint-375").stdout
     for finding in data["findings"]:
-        assert finding["message"] in text
+        assert finding["summary"] in text
 
 
 def test_plot_writes_a_png(cli, reference_run, tmp_path):

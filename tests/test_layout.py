@@ -91,3 +91,21 @@ def test_the_checks_see_a_cycle_and_a_banned_import(tmp_path):
     assert "torch" in _imports(module, False) and "numpy" not in _imports(module, False)
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_a_default_runs_files_are_ignored_and_the_example_runs_files_are_not():
+    """`bertcli train` writes to results/ by default: its bertcli.toml there is the user's own (ignored), while the
+    committed example runs under results/<run>/ keep theirs tracked."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=root).returncode == 0
+
+    assert ignored("results/bertcli.toml") and ignored("results/checkpoint-10/config.json") and ignored("results/final/x")
+    assert not ignored("results/minilm-imdb-full/bertcli.toml")
+    assert not ignored("results/minilm-imdb-full/checkpoint-1750/bertcli.toml")

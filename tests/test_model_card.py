@@ -76,3 +76,17 @@ def test_a_trained_run_explains_itself(cli, tiny_model, reviews_csv, tmp_path):
         assert report["final_from"] in card.text
     settings = json.loads((final / "bertcli.json").read_text())["training"]
     assert sum(settings["eval_label_counts"]) == settings["eval_size"] and settings["text_column"] == "text"
+
+
+def test_the_card_says_which_class_f1_is_of(tmp_path):
+    """Training scores F1 of label 1 for two labels (evaluate shows macro F1 beside it): the card says which."""
+    from huggingface_hub import ModelCard
+
+    write_model_card(tmp_path, _facts("bert-base-uncased"), "run")
+    card = ModelCard.load(tmp_path / "README.md")
+    assert "| F1 (class 1, positive; not macro) | 0.8849 |" in card.text
+    assert {r.metric_type: r.metric_name for r in card.data.eval_results}["f1"] == "F1 (class 1, positive; not macro)"
+    three = tmp_path / "three"
+    three.mkdir()
+    write_model_card(three, _facts("bert-base-uncased", label_names=["a", "b", "c"]), "run")
+    assert "| F1 (macro) | 0.8849 |" in (three / "README.md").read_text()

@@ -640,3 +640,14 @@ def test_activation_quantization_without_quantized_tensors_gives_the_same_bytes(
     assert (values.int() - plain.int()).abs().max() <= 1  # rounding of exact halves may differ
     restored = (values.float() - zero_point) * scale
     assert (restored - x).abs().max() <= scale  # every value within one step of the original
+
+
+def test_a_table_shows_control_characters_in_texts_instead_of_sending_them(cli, final):
+    hostile = "clear \x1b[2J then \x1b]0;a new title and \u202eright-to-left \x9b31m end"
+    result = cli("predict", hostile, GOOD, "--model", final)
+    assert result.exit_code == 0, result.stderr
+    for raw in ("\x1b", "\x9b", "\u202e"):
+        assert raw not in result.stdout
+    flat = "".join(result.stdout.split())  # the text column folds long texts over lines
+    for shown in (r"\x1b[2J", r"\x1b]0;", r"\u202e", r"\x9b31m"):
+        assert shown in flat, result.stdout

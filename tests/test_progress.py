@@ -132,3 +132,27 @@ def test_debug_model_prints_overfit_steps_on_stderr(cli, tiny_model, every_updat
     assert "debug model:" not in result.stdout
     if json_out:
         json.loads(result.stdout)
+
+
+def test_the_first_estimate_leaves_the_warm_up_steps_out(monkeypatch):
+    """Two slow warm-up steps (30 s each, kernels picked) then 1 s steps: the estimate is ~60 s + 98 × 1 s, not 100 × 30 s."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    import bertcli.render.progress as progress
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    console = Console(record=True, force_terminal=False, width=200)
+    callback = progress.RichProgressCallback(console)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, max_steps=100, epoch=0.0)
+    callback.on_train_begin(None, state, None)
+    for step in range(1, 11):
+        clock[0] += 30.0 if step <= progress.WARMUP_STEPS else 1.0
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+    said = [line for line in console.export_text().splitlines() if line.startswith("estimated time")]
+    assert len(said) == 1, console.export_text()
+    # printed after 3 timed steps (step 5): 60 s of warm-up + 3 s, then 95 steps at 1 s
+    assert said[0].startswith("estimated time: 2m 38s for 100 steps (at the pace of steps 3-5, after 2 warm-up steps"), said

@@ -297,5 +297,21 @@ def test_a_run_folder_stripped_of_weights_says_so(cli, tmp_path):
     (run / "final" / "metrics.json").write_text("{}")
     (run / "checkpoint-8").mkdir()
     (run / "checkpoint-8" / "trainer_state.json").write_text("{}")
-    assert_refused(cli("predict", "-m", run, "a film"), 1, "run folder without weights", "--keep-weights")
+    (run / "sweep_run.json").write_text("{}")
+    assert_refused(cli("predict", "-m", run, "a film"), 1, "a sweep's run folder without weights", "--keep-weights")
     assert_refused(cli("evaluate", "-m", run, "--dataset", "imdb-sample", "--size", "4"), 1, "without weights")
+
+
+def test_a_committed_example_run_and_its_checkpoint_say_they_hold_no_weights(cli):
+    """A train run with states only (results/minilm-imdb-3ep) is not called a sweep's; its checkpoint is refused
+    for its missing weights before any tokenizer is loaded."""
+    import time
+
+    from refusals import assert_refused
+
+    run = Path(__file__).resolve().parents[1] / "results" / "minilm-imdb-3ep"
+    line = assert_refused(cli("predict", "-m", run, "a film"), 1, "run folder whose checkpoints hold trainer states but no weights",
+                          "bertcli inspect-checkpoint")
+    assert "sweep" not in line and "--keep-weights" not in line
+    assert_refused(cli("predict", "-m", run / "checkpoint-375", "a film"), 1, "a checkpoint with trainer state but no weights")
+    assert_refused(cli("evaluate", "-m", run / "checkpoint-375", "--dataset", "imdb-sample"), 1, "but no weights")

@@ -57,6 +57,8 @@ def _option_parsers(typer_app=app):
     for path, func in _callbacks(typer_app):
         opts = {p.name: p.opts for p in _click_command(path, typer_app).params}
         for name, hint in typing.get_type_hints(func, include_extras=True).items():
+            # Python 3.10 wraps the annotation of a None default in Optional[...]: look inside
+            hint = next((a for a in typing.get_args(hint) if typing.get_origin(a) is Annotated), hint)
             if typing.get_origin(hint) is not Annotated:
                 continue
             base, *meta = typing.get_args(hint)

@@ -240,24 +240,56 @@ def _train_cmd(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
             "--max-length", "64", "--keep-checkpoints", "3", "--no-tensorboard", "-q", *extra]
 
 
-def _kill_during_training(cmd: list[str], out: Path, min_step: int, mid_save: bool, timeout: float = 120) -> None:
+# The child stops itself at a chosen point of a save (SIGSTOP, after writing a marker), so the kill lands exactly
+# there however loaded the machine is: no polling race with a training that may finish first.
+STOPPING_CHILD = """
+import os, runpy, signal, sys
+marker, mode, min_step, sys.argv = sys.argv[1], sys.argv[2], int(sys.argv[3]), ["bertcli", *sys.argv[4:]]
+import transformers
+
+# mid-save: inside the save of the first checkpoint after `min_step`, once the weights and the optimizer are
+# written and before the RNG and trainer states are; else: right after checkpoint `min_step` or later is whole
+name = "_save_rng_state" if mode == "mid-save" else "_save_checkpoint"
+original = getattr(transformers.Trainer, name)
+
+def pause(step):
+    with open(marker, "w") as out:
+        out.write(str(step))
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+def stopping(self, *args, **kwargs):
+    if mode == "mid-save" and self.state.global_step > min_step:
+        pause(self.state.global_step)
+    result = original(self, *args, **kwargs)
+    if mode != "mid-save" and self.state.global_step >= min_step:
+        pause(self.state.global_step)
+    return result
+
+setattr(transformers.Trainer, name, stopping)
+runpy.run_module("bertcli", run_name="__main__")
+"""
+
+
+def _kill_during_training(cmd: list[str], out: Path, min_step: int, mid_save: bool, timeout: float = 600) -> None:
+    """Run `cmd` (a `python -m bertcli train ...` line) until it stops itself at the chosen point, then SIGKILL it."""
+    assert cmd[1:3] == ["-m", "bertcli"]
+    marker = out.parent / f".{out.name}-stopped"
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.time() + timeout
+    child = [cmd[0], "-c", STOPPING_CHILD, str(marker), "mid-save" if mid_save else "saved", str(min_step), *cmd[3:]]
+    proc = subprocess.Popen(child, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + timeout  # a bound for a hung child only: the stop point itself is exact
     try:
-        while time.time() < deadline and proc.poll() is None:
-            ckpts = list_checkpoints(out)
-            done = [c for c in ckpts if c.complete and c.step >= min_step]
-            if mid_save and done and any(not c.complete for c in ckpts):
-                break  # a checkpoint is being written right now
-            if done and (not mid_save or len(done) >= 3):
-                break
-            time.sleep(0.002 if mid_save else 0.05)
-        assert proc.poll() is None, f"training ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), f"training never reached the stop point: {proc.stderr.read().decode()[-500:]}"
         proc.send_signal(signal.SIGKILL)
     finally:
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+    if mid_save:  # the kill came inside a save: its folder has weights but no trainer state
+        assert any(not c.complete for c in list_checkpoints(out))
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ torch, transformers, datasets or matplotlib, each in a fresh `python -m bertcli`
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 
 import pytest
 
+from bertcli.core.config import parse_toml
 from cli_process import run_bertcli
 from examples import EXAMPLE_RUNS, REPO
 
@@ -45,6 +45,10 @@ CASES = [
     helps("debug", "run"),
     helps("debug", "data"),
     helps("debug", "model"),
+    helps("debug", "labels", stdout=("--folds",)),
+    helps("export", stdout=("--check-only",)),
+    helps("serve", stdout=("curl",)),
+    Case(("serve", "--host", "0.0.0.0"), 2, error="error: --host 0.0.0.0 "),
     Case(("inspect-checkpoint", str(COMMITTED_CHECKPOINT)), 0, ("lowest loss",)),
     Case(("inspect-checkpoint", RUN), 0, ("lowest loss",), run="reference_run"),
     Case(("debug", "run", RUN), 0, run="run_folder"),
@@ -73,7 +77,7 @@ def test_command_loads_no_heavy_library(case, request, tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(case.error), done.stderr
     if case.config is not None:
         assert done.stderr.strip() == "", done.stderr
-        printed = tomllib.loads(done.stdout)
+        printed = parse_toml(done.stdout)
         assert {key: printed[key] for key in case.config} == case.config
     assert not (cwd / "results").exists()  # nothing written where it ran
 

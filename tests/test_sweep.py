@@ -306,7 +306,7 @@ def test_bad_sweep_files_are_one_line(cli, tmp_path, text, needles):
 
 
 def test_a_missing_file_an_output_file_and_another_sweeps_folder_are_refused(cli, tmp_path):
-    assert_refused(cli("sweep", "--config", tmp_path / "nope.toml"), 2, "nope.toml does not exist")
+    assert_refused(cli("sweep", "--config", tmp_path / "nope.toml"), 2, "nope.toml: no such file", "[sweep] table")
     taken = tmp_path / "taken"
     taken.write_text("")
     assert_refused(cli("sweep", "-o", taken), 2, "is a file, not a folder")
@@ -320,3 +320,52 @@ def test_a_missing_file_an_output_file_and_another_sweeps_folder_are_refused(cli
         cli("sweep", "-o", tmp_path / "s", "--epochs", "2,3", "--seeds", "1", "--train-size", "256"), 2,
         "was trained with train_size 128, this sweep asks for 256", "pick another --output-dir",
     )
+
+
+# --- collisions and size ----------------------------------------------------------------------------------------
+
+
+def test_values_that_differ_get_folders_that_differ_and_a_shared_folder_is_refused(tmp_path, cli):
+    plan = core_sweep.plan_sweep(lists={"lr": "2e-5,2.0000001e-5"}, seeds="1", output_dir=tmp_path / "s")
+    names = [name for name, _ in plan.variants]
+    assert names == ["lr=2e-05", "lr=2.0000001e-05"]
+    assert [r.config.lr for r in plan.runs] == [2e-5, 2.0000001e-5]
+    # two values a folder name writes alike (not folder-safe characters) are refused before anything runs
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\ntext-column = ["a b", "a_b"]\n')
+    assert_refused(cli("sweep", "--config", config, "-o", tmp_path / "s"), 2,
+                   "two variants would share the folder", "text_column=a_b", "'a b'", "'a_b'")
+
+
+def test_a_finished_folder_is_skipped_only_when_its_recorded_settings_are_the_variants(tmp_path):
+    from bertcli.core.errors import UsageError
+
+    plan = core_sweep.plan_sweep(lists={"lr": "2e-5,3e-5"}, seeds="1", output_dir=tmp_path / "s")
+    run = plan.runs[0]
+    (run.folder / "final").mkdir(parents=True)
+    result = {"accuracy": 0.5, "f1": 0.5, "examples": 2, "reviews": ["a", "b"], "correct": "10"}
+    recorded = core_sweep.requested_config(run.config)
+    (run.folder / core_sweep.RUN_FILE).write_text(json.dumps({"config": recorded, "result": result}))
+    assert core_sweep.finished_result(run).accuracy == 0.5
+    (run.folder / core_sweep.RUN_FILE).write_text(json.dumps({"config": {**recorded, "lr": 2.0000001e-5}, "result": result}))
+    with pytest.raises(UsageError, match="was trained with lr 2.0000001e-05, this sweep asks for 2e-05"):
+        core_sweep.finished_result(run)
+
+
+def test_a_grid_over_the_limit_is_refused_before_anything_unless_yes(cli, tmp_path):
+    limit = core_sweep.MAX_RUNS_UNASKED
+    epochs = ",".join(str(e) for e in range(1, limit // 3 + 2))  # (limit // 3 + 1) variants × 3 seeds > limit
+    line = assert_refused(cli("sweep", "--epochs", epochs, "-o", tmp_path / "s"), 2, "over the", "add --yes")
+    variants = limit // 3 + 1
+    assert f"{variants * 3:,} runs ({variants:,} variant(s) × 3 seed(s))" in line
+    assert f"{2000 * 3 * sum(range(1, variants + 1)):,} training examples in all" in line
+    assert not (tmp_path / "s").exists()
+    plan = core_sweep.plan_sweep(lists={"epochs": epochs}, output_dir=tmp_path / "s", yes=True)
+    assert len(plan.runs) == variants * 3
+
+
+def test_the_plan_states_the_run_count_before_training(tiny_model, reviews_csv, tmp_path, cli):
+    result = cli(*[a for a in tiny_args(tiny_model, reviews_csv, tmp_path / "s", "--epochs", "1", "--seeds", "1",
+                                       "--max-steps", "1") if a != "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert "sweep plan: 1 run(s) (1 variant(s) × 1 seed(s)), 16 training examples in all" in result.stderr

@@ -175,7 +175,7 @@ def test_inspect_checkpoint_says_early_stopping_ended_the_run(cli, stopped):
     result = cli("inspect-checkpoint", run, "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    messages = [f["message"] for f in data["findings"]]
+    messages = [f["summary"] for f in data["findings"]]
     assert any("this state is at step 8 of 22" in m and "early stopping ended it: loss did not improve by more than 0.5 "
                "for 3 evaluations" in m for m in messages), messages
     assert any(m.startswith("training controls: early stopping after 3 evaluations (every 2 steps, min delta 0.5)")

@@ -35,7 +35,7 @@ def _root(
 
 
 def _register() -> None:
-    from bertcli.cli import debug, evaluate, inspect, predict, sweep, train
+    from bertcli.cli import debug, evaluate, export, inspect, predict, serve, sweep, train
 
     # Short help as the command list shows it: whole at 80 columns, never cut with '...'.
     command(app, "train", train.train_cmd, short_help="Fine-tune a BERT-family text classifier.")
@@ -44,6 +44,8 @@ def _register() -> None:
     command(app, "evaluate", evaluate.evaluate_cmd, short_help="Accuracy, F1, calibration and worst errors.")
     command(app, "predict", predict.predict_cmd, short_help="Classify texts, files or a stream.")
     command(app, "sweep", sweep.sweep_cmd, short_help="Variants × seeds, and which gaps are real.")
+    command(app, "export", export.export_cmd, short_help="ONNX export, checked against the model.")
+    command(app, "serve", serve.serve_cmd, short_help="An HTTP API over a model or export.")
 
 
 _register()

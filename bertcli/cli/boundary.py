@@ -26,16 +26,14 @@ class OneLineUsageErrors(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except (OptionError, NoArgsIsHelpError) as err:  # already one line / the help a bare command asks for
-            err.show()
-            sys.exit(err.exit_code)
-        except ClickException as err:
+        except typer.TyperException as err:  # public: the base of every exception of the click typer runs on
+            if isinstance(err, OptionError) or type(err).__name__ == "NoArgsIsHelpError":
+                err.show()  # already one line / the help a bare command asks for (typer tells it by name too)
+                sys.exit(err.exit_code)
             where = ""
-            if isinstance(err, UsageError) and err.ctx is not None:
+            if getattr(err, "ctx", None) is not None:  # a usage error knows its command
                 where = f" — see '{err.ctx.command_path} --help'"
             print(f"error: {err.format_message().rstrip('.')}{where}", file=sys.stderr)
             sys.exit(err.exit_code)
@@ -48,7 +46,9 @@ class OneLineUsageErrors(TyperGroup):
 def error_boundary(func: Callable) -> Callable:
     """Turn core errors into one line on stderr and an exit code; tracebacks only with BERTCLI_DEBUG=1."""
 
-    @functools.wraps(func)
+    # Only the names are copied: Typer reads the signature through __wrapped__, so a command whose declared
+    # options are rebuilt later (declare_options) is seen as it is now, not as it was when registered.
+    @functools.wraps(func, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
     def wrapper(*args, **kwargs):
         from bertcli.core.errors import BertCliError
 

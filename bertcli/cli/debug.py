@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
@@ -18,29 +18,38 @@ from bertcli.cli.options import (
     LabelsOpt,
     MaxLengthOpt,
     ModelOpt,
+    QuietOpt,
     SeedOpt,
     TextColumnOpt,
     TrainSizeOpt,
     TrainSplitOpt,
+    TrainedModelOpt,
+    InferenceBatchOpt,
+    InferencePrecisionOpt,
+    choice_option,
+    examples_option,
     number_option,
 )
 from bertcli.core import limits
+from bertcli.core.diagnose.labels import RANKINGS
 from bertcli.core.runs.log import DEFAULT_SPIKE_K
+
+if TYPE_CHECKING:
+    from bertcli.render.output import Output
 
 app = typer.Typer(
     name="debug",
-    help="Diagnose a training run, a dataset or a model: findings with evidence and the command that fixes each.",
+    help="Diagnose a training run, a dataset, its labels or a model: findings with evidence and the command that fixes each.",
     epilog="\b\nExamples:\n  bertcli debug run results\n  bertcli debug data --dataset imdb-sample --max-length 256",
     **APP_SETTINGS,
 )
 
 
-def _emit(diagnosis, json_out: bool, to_dict: Callable, render: Callable) -> None:
+def _emit(out: "Output", diagnosis, to_dict: Callable, render: Callable) -> None:
     """JSON or the rich rendering of a diagnosis, then exit 1 if any finding is an error."""
-    from bertcli.render.output import Output
-
-    Output(json=json_out).result(to_dict(diagnosis), lambda: render(diagnosis))
     from bertcli.core.findings import has_errors
+
+    out.result(to_dict(diagnosis), lambda: render(diagnosis))
 
     if has_errors(diagnosis.findings):
         raise typer.Exit(1)
@@ -67,6 +76,7 @@ def run_cmd(
     ] = 1,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --prune: really delete.")] = False,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose a training run from its trainer_state.json and checkpoint folders.
 
@@ -83,24 +93,16 @@ def run_cmd(
       bertcli debug run results --prune --yes
     """
     from bertcli.core.errors import UsageError
-    from bertcli.core.runs.debug_run import diagnose_run
+    from bertcli.core.runs.debug_run import diagnose_and_prune, diagnose_run
     from bertcli.core.runs.diagnosis import run_diagnosis_to_dict
-    from bertcli.core.runs.disk import apply_prune, plan_prune
-    from bertcli.core.runs.log import check_spike_k
+    from bertcli.render.output import Output
 
     if yes and not prune:
         raise UsageError("--yes confirms --prune: add --prune (bertcli debug run PATH --prune --yes)")
-    check_spike_k(spike_k)
-    diagnosis = diagnose_run(path, spike_k=spike_k)
     if prune:
-        if diagnosis.run_dir is None:
-            raise UsageError(f"--prune needs a run folder with checkpoint-N folders; {path} is a state file on its own")
-        best = diagnosis.summary.get("best_model_checkpoint")
-        diagnosis.prune = plan_prune(diagnosis.run_dir, best, keep)
-        if yes:
-            plan = apply_prune(diagnosis.prune)
-            diagnosis = diagnose_run(path, spike_k=spike_k)
-            diagnosis.prune = plan
+        diagnosis = diagnose_and_prune(path, spike_k, keep=keep, delete=yes)
+    else:
+        diagnosis = diagnose_run(path, spike_k)
     from bertcli.render.debug import render_prune, render_run_diagnosis
 
     def draw(d) -> None:
@@ -108,7 +110,7 @@ def run_cmd(
         if d.prune is not None:
             render_prune(d.prune)
 
-    _emit(diagnosis, json_out, run_diagnosis_to_dict, draw)
+    _emit(Output(json=json_out, quiet=quiet), diagnosis, run_diagnosis_to_dict, draw)
 
 
 def data_cmd(
@@ -138,6 +140,7 @@ def data_cmd(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose a dataset before training on it, with the same dataset options as train.
 
@@ -153,23 +156,25 @@ def data_cmd(
       bertcli debug data --dataset ../shared/data/imdb --train-size 2000
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
-    from bertcli.core.data import DataSpec, parse_size
-    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.data import DataSpec
     from bertcli.core.defaults import resolve_sources
-    from bertcli.core.diagnose.data import data_diagnosis_to_dict, diagnose_data
+    from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
 
+    if clean_to is not None:  # before the model and the data are looked for
+        check_clean_to(Path(clean_to))
+
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(model, dataset, uses_model=lengths)
     model, dataset = sources.model, sources.dataset
     if sources.note:
-        from bertcli.render.output import Output
-
-        Output(json=json_out).hint(sources.note)
+        out.hint(sources.note)
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
-        train_size=parse_size(train_size, "--train-size"), eval_size=parse_size(eval_size, "--eval-size"), seed=seed,
-        label_names=parse_label_names(labels),
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=labels,
     )
     tokenizer, limit = None, None
     if lengths:
@@ -180,14 +185,14 @@ def data_cmd(
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
 
-    with Phases(console_err(), "debug data", unit="texts") as progress:
+    with Phases(console_err(), "debug data", enabled=out.live, unit="texts") as progress:
         diagnosis = diagnose_data(
             spec, tokenizer, tokenizer_name=model, max_length=max_length, model_limit=limit, clean_to=clean_to,
             on_progress=progress,
         )
     from bertcli.render.debug import render_data_diagnosis
 
-    _emit(diagnosis, json_out, data_diagnosis_to_dict, render_data_diagnosis)
+    _emit(out, diagnosis, data_diagnosis_to_dict, render_data_diagnosis)
 
 
 def model_cmd(
@@ -217,6 +222,7 @@ def model_cmd(
     batch_size: Annotated[int, number_option("--batch-size", "-b", within=limits.BATCH_SIZE, help="Examples in the one batch.")] = 8,
     seed: SeedOpt = 42,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Check a model against its tokenizer, its labels and --max-length, and that it can learn at all.
 
@@ -232,12 +238,13 @@ def model_cmd(
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.model import diagnose_model, model_diagnosis_to_dict, sample_batch
 
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(model, dataset, uses_dataset=False)
     model = sources.model
     if sources.note:
-        from bertcli.render.output import Output
-
-        Output(json=json_out).hint(sources.note)
+        out.hint(sources.note)
 
     names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     texts, source = None, "built-in sentences"
@@ -248,7 +255,7 @@ def model_cmd(
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
 
-    with Phases(console_err(), "debug model", unit="steps") as progress:
+    with Phases(console_err(), "debug model", enabled=out.live, unit="steps") as progress:
         diagnosis = diagnose_model(
             model,
             max_length=max_length,
@@ -265,9 +272,122 @@ def model_cmd(
         )
     from bertcli.render.debug import render_model_diagnosis
 
-    _emit(diagnosis, json_out, model_diagnosis_to_dict, render_model_diagnosis)
+    _emit(out, diagnosis, model_diagnosis_to_dict, render_model_diagnosis)
+
+
+def labels_cmd(
+    run: Annotated[
+        Optional[Path],
+        typer.Argument(help="A run folder: rank by its recorded training dynamics, or cross-fit it with --folds.",
+                       metavar="RUN", show_default=False),
+    ] = None,
+    model: TrainedModelOpt = None,
+    dataset: DatasetOpt = None,
+    split: Annotated[str, typer.Option("--split", help="Split to check, scored by a model that did not train on it.")] = "test",
+    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    seed: SeedOpt = 42,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    folds: Annotated[
+        Optional[int],
+        number_option("--folds", within=limits.FOLDS,
+                      help="Cross-fit RUN's training split: K models on RUN's recipe, each scoring the fold it did not see."),
+    ] = None,
+    rank_by: Annotated[
+        str, choice_option("--rank-by", choices=RANKINGS, help="cleanlab's label quality score that orders the queue.")
+    ] = "self_confidence",
+    batch_size: InferenceBatchOpt = 32,
+    precision: InferencePrecisionOpt = "auto",
+    decisions: Annotated[
+        Optional[Path],
+        typer.Option("--decisions", help="Write the queue as a decisions file (.csv or .jsonl), every action 'keep', to edit.",
+                     show_default=False),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", help="With RUN's training dynamics: draw the data map (PNG/SVG/PDF).", show_default=False),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find the examples whose label is probably wrong: a ranked review queue, never a change to the data.
+
+    With --model and --split: a trained model that did not train on that split scores it (one inference
+    pass; refused on the split its run trained on). With RUN --folds K: K models on RUN's own recipe, each
+    scoring the part of the training split it did not see (resumable). With RUN alone: the training dynamics
+    `bertcli train --record-dynamics` recorded (low confidence, low variability: likely mislabelled).
+    Confident learning (cleanlab) picks the issues. Relabel or drop nothing in a test split to raise its score.
+
+    \b
+    Examples:
+      bertcli debug labels -m results/final --dataset imdb --split test
+      bertcli debug labels results --folds 5 --decisions labels.csv
+      bertcli debug labels results --plot data-map.png
+    """
+    from bertcli.core.data import parse_size
+    from bertcli.core.errors import UsageError
+    from bertcli.render import console_err
+    from bertcli.render.activity import Phases
+    from bertcli.render.output import Output
+
+    out = Output(json=json_out)
+    for path, flag in ((decisions, "--decisions"), (plot, "--plot")):
+        if path is not None:
+            from bertcli.core.inference.records import check_output_path
+
+            check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png")
+    if plot is not None:
+        if run is None or folds is not None or model is not None:
+            raise UsageError("--plot draws RUN's training dynamics: give a run folder trained with --record-dynamics, without --folds")
+        from bertcli.render.evaluate import check_plotting
+
+        check_plotting(plot)
+    with Phases(console_err(), "debug labels", unit="examples") as progress:
+        if folds is not None:
+            if run is None:
+                raise UsageError("--folds K cross-fits a run's training split: give the run folder (bertcli debug labels results --folds 5)")
+            from bertcli.core.diagnose.label_folds import cross_fit_labels, plan_folds
+
+            plan = plan_folds(run, folds)
+            out.hint(plan.describe())
+            diagnosis = cross_fit_labels(plan, rank_by, batch_size=batch_size or 32, on_progress=progress)
+        elif run is not None and model is None and not (run / "config.json").is_file():
+            from bertcli.core.diagnose.labels import diagnose_dynamics
+
+            diagnosis = diagnose_dynamics(run)
+        else:
+            from bertcli.core.defaults import resolve_sources
+            from bertcli.core.diagnose.labels import LabelsRequest, diagnose_labels
+
+            sources = resolve_sources(None, dataset, uses_model=False)
+            if sources.note:
+                out.hint(sources.note)
+            req = LabelsRequest(
+                model=str(model) if model else (str(run) if run is not None else None), dataset=sources.dataset, split=split,
+                size=parse_size(size, "--size"), seed=seed, text_column=text_column, label_column=label_column,
+                batch_size=batch_size or 32, precision=precision, ranked_by=rank_by,
+            )
+            diagnosis = diagnose_labels(req, on_progress=progress)
+    for note in diagnosis.notes:
+        out.hint(note)
+    if decisions is not None:
+        from bertcli.core.data.decisions import write_decisions
+        from bertcli.core.diagnose.labels import decision_records
+
+        write_decisions(decisions, decision_records(diagnosis))
+        out.hint(f"wrote {len(diagnosis.issues):,} decisions to {decisions}: edit each action (keep, relabel:LABEL, drop), "
+                 f"then bertcli train --relabel {decisions} --exclude {decisions}")
+    if plot is not None:
+        from bertcli.render.debug import save_data_map
+
+        save_data_map(diagnosis, plot)
+        out.hint(f"data map saved to {plot}")
+    from bertcli.core.diagnose.labels import label_diagnosis_to_dict
+    from bertcli.render.debug import render_label_diagnosis
+
+    out.result(label_diagnosis_to_dict(diagnosis), lambda: render_label_diagnosis(diagnosis))
 
 
 command(app, "run", run_cmd, short_help="Overfitting, noise, spikes, NaN and disk of a run.")
 command(app, "data", data_cmd, short_help="Labels, duplicates, leakage and lengths of a dataset.")
 command(app, "model", model_cmd, short_help="Tokenizer, labels, lengths, and whether it can learn.")
+command(app, "labels", labels_cmd, short_help="Examples whose label is probably wrong, as a review queue.")

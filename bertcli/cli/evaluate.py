@@ -39,7 +39,7 @@ def evaluate_cmd(
     ] = None,
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on (a single labelled file: all its rows).")] = "test",
-    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    size: Annotated[Optional[int], examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -82,13 +82,10 @@ def evaluate_cmd(
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
       bertcli evaluate --by-length --truncation sliding --size 500
     """
-    from bertcli.core.data import parse_size
-    from bertcli.core.evaluation import (
-        EvalConfig,
-        evaluate,
-        prediction_rows,
-        report_as_dict,
-    )
+    from bertcli.core.defaults import resolve_sources
+    from bertcli.core.evaluation import EvalConfig, evaluate, prediction_rows, report_as_dict
+    from bertcli.core.inference.resolve import model_inputs
+    from bertcli.core.outputs import check_output_path
     from bertcli.render.evaluate import (
         EvalProgress,
         check_plotting,
@@ -100,20 +97,16 @@ def evaluate_cmd(
         save_plot,
         write_predictions,
     )
-
-    from bertcli.core.inference.records import check_output_path
-
-    if plot is not None:
-        check_output_path(plot, "--plot", example="eval.png")
-        check_plotting(plot)
-        if by_length:
-            check_output_path(length_plot_path(plot), "--plot", example="eval.png")
-    if predictions is not None:
-        check_output_path(predictions, "--predictions")
-    from bertcli.core.defaults import resolve_sources
-
     from bertcli.render.output import Output
 
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
+    if plot is not None:
+        check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
+        check_plotting(plot)
+        if by_length:
+            check_output_path(length_plot_path(plot), "--plot", example="eval.png", inputs=inputs)
+    if predictions is not None:
+        check_output_path(predictions, "--predictions", inputs=inputs)
     out = Output(json=json_out, quiet=quiet)
     sources = resolve_sources(None, dataset, uses_model=False)
     if sources.note:
@@ -122,7 +115,7 @@ def evaluate_cmd(
         models=list(model) if model else [None],
         dataset=sources.dataset,
         split=split,
-        size=parse_size(size, "--size"),
+        size=size,
         seed=seed,
         text_column=text_column,
         label_column=label_column,

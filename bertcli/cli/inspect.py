@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from bertcli.cli.options import JsonOpt, number_option
+from bertcli.cli.options import JsonOpt, QuietOpt, number_option
 from bertcli.core import limits
 from bertcli.core.runs.log import DEFAULT_SPIKE_K
 
@@ -37,6 +37,7 @@ def inspect_cmd(
         Optional[Path], typer.Option("--plot", help="Also write loss, learning rate and grad norm to this PNG (matplotlib).")
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """See a whole training run from its trainer_state.json: loss, LR schedule, grad-norm spikes, evals.
 
@@ -51,12 +52,14 @@ def inspect_cmd(
       bertcli inspect-checkpoint runs/3-epochs runs/2-epochs --plot compare.png
     """
     from bertcli.core.runs.inspect import analysis_to_dict, compare_runs, comparison_to_dict, inspect_runs
-    from bertcli.core.runs.log import sample_rows
     from bertcli.render.output import Output
 
-    out = Output(json=json_out)
+    out = Output(json=json_out, quiet=quiet)
+    if plot is not None:
+        from bertcli.core.outputs import check_output_path
 
-    sample_rows([], every)  # rejects --every 0 before any file is read
+        states = [q for p in map(Path, paths) for q in ([p, *p.glob("trainer_state.json"), *p.glob("*/trainer_state.json")])]
+        check_output_path(plot, "--plot", example="run.png", inputs=[("PATH", q) for q in states if q.is_file()])
     runs = inspect_runs(paths, spike_k=spike_k)
     comparison = compare_runs(runs) if len(runs) > 1 else None
     if plot is not None:

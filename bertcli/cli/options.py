@@ -4,8 +4,9 @@ Numbers and choices are checked while the command line is parsed, before anythin
 outside its range (NaN and infinity included) or not among the choices is one `error:` line, exit 2.
 """
 
+import inspect
 from pathlib import Path
-from typing import IO, Annotated, Any, Optional
+from typing import IO, Annotated, Any, Callable, Optional, Sequence
 
 import typer
 
@@ -15,6 +16,8 @@ from bertcli.core.errors import UsageError
 from bertcli.core.device import INFERENCE_PRECISIONS
 from bertcli.core.inference.load import QUANTIZATIONS
 from bertcli.core.limits import Range
+from bertcli.core.options import Option
+from bertcli.core.training.config import train_options
 
 # Settings every Typer app of bertcli shares: plain help, no completion, no pretty tracebacks.
 APP_SETTINGS = dict(
@@ -88,7 +91,7 @@ class ClassWeights:
     def __call__(self, value: Any) -> Any:
         if value is None:
             return None
-        from bertcli.core.config import format_class_weights, parse_class_weights
+        from bertcli.core.options import format_class_weights, parse_class_weights
 
         try:
             return format_class_weights(parse_class_weights(value, self.flag))
@@ -121,69 +124,97 @@ def choice_option(*names: str, choices: tuple[str, ...], help: str, **kwargs: An
     return typer.Option(*names, parser=OneOf(names[0], choices), metavar=f"[{listed}]", help=help, **kwargs)
 
 
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--model",
-        "-m",
-        help="Hub name (bert-base-uncased, distilbert-base-uncased) or a local model folder. Offline with nothing "
-        "cached, the default stands in the packaged all-MiniLM-L6-v2.",
-        show_default="bert-base-uncased",
-    ),
-]
+class LabelNames:
+    """A Typer `parser`: comma-separated label names ("negative, positive") as a list, or None when none is given."""
 
-# The dataset options, one definition each: train, sweep and debug data take all of them, evaluate --dataset,
-# the columns and --seed (its own --split/--size pick what it scores); core.data.DataSpec holds their values.
-DatasetOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--dataset",
-        "-d",
-        help="Hub name (imdb), imdb-sample (2,500 IMDb reviews bundled with bertcli), a local folder in the hub's "
-        "layout, a CSV/TSV/JSONL/Parquet file, or an aclImdb/ folder. Offline with nothing cached, the default "
-        "stands in imdb-sample.",
-        show_default="imdb",
-    ),
-]
-TextColumnOpt = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
-LabelColumnOpt = Annotated[str, typer.Option("--label-column", help="Column holding the label (ints or names).")]
-TrainSplitOpt = Annotated[str, typer.Option("--train-split", help="Split to train on.")]
-EvalSplitOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--eval-split",
-        help="Split to evaluate on (default: validation, else test, else carved from train; naming the train split carves too).",
-    ),
-]
-LabelsOpt = Annotated[
-    Optional[str], typer.Option("--labels", help="Comma-separated label names in id order, e.g. negative,positive.")
-]
-TrainSizeOpt = Annotated[str, examples_option("--train-size", help="Training examples drawn with --seed, or 'all'.")]
-EvalSizeOpt = Annotated[str, examples_option("--eval-size", help="Evaluation examples drawn with --seed, or 'all'.")]
-SeedOpt = Annotated[int, number_option("--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")]
+    def __call__(self, value: Any) -> Any:
+        from bertcli.core.data.labels import parse_label_names
 
-OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Where checkpoints and the final model go.")]
-MaxLengthOpt = Annotated[
-    int, number_option("--max-length", within=limits.MAX_LENGTH, help="Longest input in tokens, specials included.")
-]
-TruncationOpt = Annotated[
-    str,
-    choice_option(
-        "--truncation",
-        choices=TRUNCATIONS,
-        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
-        "(all of it, in overlapping windows of --max-length whose predictions are pooled).",
-    ),
-]
-StrideOpt = Annotated[
-    Optional[int],
-    number_option(
-        "--stride",
-        within=limits.STRIDE,
-        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
-        show_default=False,
-    ),
-]
+        return value if isinstance(value, list) else parse_label_names(value)
+
+
+PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "path": Path}
+
+
+def typer_option(declared: Option, **kwargs: Any) -> Any:
+    """The typer.Option of a declared option (core.options.Option): its flag, help, range or choices."""
+    names = (declared.flag, declared.short) if declared.short else (declared.flag,)
+    if declared.show_default is not True:
+        kwargs.setdefault("show_default", declared.show_default)
+    kind = declared.kind
+    if kind in ("int", "float"):
+        return number_option(*names, within=declared.within, help=declared.help, **kwargs)
+    if kind == "choice":
+        return choice_option(*names, choices=declared.choices, help=declared.help, **kwargs)
+    if kind == "examples":
+        return examples_option(*names, help=declared.help, **kwargs)
+    if kind == "class_weights":
+        return class_weights_option(*names, help=declared.help, **kwargs)
+    if kind == "labels":
+        return typer.Option(*names, parser=LabelNames(), metavar="<str>", help=declared.help, **kwargs)
+    if kind == "bool" and declared.negatable:
+        names = (f"{declared.flag}/--no-{declared.key}",)
+    return typer.Option(*names, help=declared.help, **kwargs)
+
+
+def annotated(declared: Option) -> Any:
+    """`Annotated[type, typer.Option(...)]` for a declared option: a command parameter's annotation."""
+    python_type = PYTHON_TYPES.get(declared.kind, str)
+    return Annotated[Optional[python_type] if declared.default is None else python_type, typer_option(declared)]
+
+
+def with_options(
+    options: Callable[[], Sequence[Option]], *, annotate: Callable[[Option], Any] = annotated, default: Any = ...
+) -> Callable[[Callable], Callable]:
+    """A command takes declared options as keyword arguments: `@with_options(train_options)` on
+    `def cmd(ctx, config=..., **options)` gives Typer a signature with one parameter per option (after the
+    leading Context), then the function's own. Each option's annotation is `annotate(option)`, its default the
+    declared one unless `default` is given. `declare_options(cmd)` reads `options` again."""
+
+    def wrap(func: Callable) -> Callable:
+        func.declared_options = (options, annotate, default)  # type: ignore[attr-defined]
+        declare_options(func)
+        return func
+
+    return wrap
+
+
+def declare_options(func: Callable) -> None:
+    """(Re)build `func.__signature__` from its declared options (see `with_options`)."""
+    own = getattr(func, "own_signature", None) or inspect.signature(func, eval_str=True)
+    func.own_signature = own  # type: ignore[attr-defined]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own.parameters.values()
+              if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    lead = [p for p in params if p.annotation is typer.Context]
+    rest = [p for p in params if p.annotation is not typer.Context]
+    options, annotate, default = func.declared_options  # type: ignore[attr-defined]
+    declared = [
+        inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default if default is ... else default,
+                          annotation=annotate(o))
+        for o in options()
+    ]
+    func.__signature__ = own.replace(parameters=[*lead, *declared, *rest])  # type: ignore[attr-defined]
+    func.__annotations__ = {p.name: p.annotation for p in func.__signature__.parameters.values()}  # type: ignore
+
+
+TRAIN = {o.name: o for o in train_options()}
+# The options train shares with the other commands, each from its one declaration in TrainConfig: train, sweep and
+# debug data take the dataset options, evaluate --dataset, the columns and --seed (its own --split/--size pick what
+# it scores); core.data.DataSpec holds their values.
+ModelOpt = annotated(TRAIN["model"])
+DatasetOpt = annotated(TRAIN["dataset"])
+TextColumnOpt = annotated(TRAIN["text_column"])
+LabelColumnOpt = annotated(TRAIN["label_column"])
+TrainSplitOpt = annotated(TRAIN["train_split"])
+EvalSplitOpt = annotated(TRAIN["eval_split"])
+LabelsOpt = annotated(TRAIN["labels"])
+TrainSizeOpt = annotated(TRAIN["train_size"])
+EvalSizeOpt = annotated(TRAIN["eval_size"])
+SeedOpt = annotated(TRAIN["seed"])
+OutputDirOpt = annotated(TRAIN["output_dir"])
+MaxLengthOpt = annotated(TRAIN["max_length"])
+TruncationOpt = annotated(TRAIN["truncation"])
+StrideOpt = annotated(TRAIN["stride"])
 # predict and evaluate: how the model reads long texts, overriding what was saved with it (bertcli.json)
 ReadTruncationOpt = Annotated[
     Optional[str],
@@ -214,6 +245,7 @@ PoolingOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr: the result only.")]
 TrainedModelOpt = Annotated[
     Optional[str],
     typer.Option(

@@ -104,8 +104,11 @@ def predict_cmd(
     from bertcli.render.output import Output
     from bertcli.render.predict import PredictSink
 
+    from bertcli.core.inference.resolve import model_inputs
+
     source = PredictSource.of(texts, file, text_column)
-    sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt)
+    inputs = [("--file", file if file != "-" else None), *model_inputs([model])] if output is not None else []
+    sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt, inputs=inputs)
     options = PredictOptions(model=model, batch_size=batch_size, precision=precision, quantize=quantize,
                              allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold,
                              truncation=truncation, max_length=max_length, stride=stride, pooling=pooling)

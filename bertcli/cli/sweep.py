@@ -3,90 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from dataclasses import replace
+from typing import Annotated, Any, Optional
 
 import typer
 
-from bertcli.cli.options import (
-    DatasetOpt,
-    EvalSplitOpt,
-    JsonOpt,
-    LabelColumnOpt,
-    LabelsOpt,
-    ModelOpt,
-    TextColumnOpt,
-    TrainSplitOpt,
-    choice_option,
-    number_option,
-)
-from bertcli.core import limits
-from bertcli.core.training import BEST_METRICS, PRECISIONS
+from bertcli.cli.options import JsonOpt, typer_option, with_options
+from bertcli.core.options import Option
 
 
-def _list(*names: str, help: str, default: str) -> typer.Option:
-    return typer.Option(*names, metavar="<list>", help=f"{help} Comma-separated; train's default: {default}.", show_default=False)
+def sweep_options() -> tuple[Option, ...]:
+    """Train's options a sweep takes (declared with sweep="vary" or "set" on TrainConfig)."""
+    from bertcli.core.training.config import train_options
+
+    return tuple(o for o in train_options() if o.sweep)
+
+
+def _default_text(declared: Option) -> str:
+    value = declared.default
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def sweep_annotated(declared: Option) -> object:
+    """A sweep's flag for a train option: "vary" takes a comma-separated list, "set" one value for every run;
+    either left out means train's default."""
+    names = (declared.flag, declared.short) if declared.short else (declared.flag,)
+    default = f" Train's default: {_default_text(declared)}." if declared.default is not None else ""
+    if declared.sweep == "vary":
+        default = default.replace(" Train's default", " Comma-separated; train's default") or " Comma-separated."
+        return Annotated[Optional[str], typer.Option(*names, metavar="<list>", help=declared.help + default,
+                                                     show_default=False)]
+    if declared.kind in ("int", "float", "choice"):  # checked while parsing, as train checks them
+        return Annotated[Optional[str], typer_option(replace(declared, help=declared.help + default), show_default=False)]
+    # the rest as text: plan_sweep reads it as train does ('all' for a size, names for --labels)
+    shown = declared.show_default if isinstance(declared.show_default, str) else False
+    return Annotated[Optional[str], typer.Option(*names, help=declared.help + default, show_default=shown)]
 
 
 def _one(*names: str, help: str) -> typer.Option:
     return typer.Option(*names, help=help, show_default=False)
 
 
+@with_options(sweep_options, annotate=sweep_annotated, default=None)
 def sweep_cmd(
     config: Annotated[
         Optional[Path],
         _one("--config", help="TOML file: train's options as keys (weight-decay = 0.01), the values to vary as lists "
              "in a [sweep] table (epochs = [2, 3]), and seeds. Flags override it."),
     ] = None,
-    model: ModelOpt = None,
-    dataset: DatasetOpt = None,
-    epochs: Annotated[Optional[str], _list("--epochs", "-e", help="Passes over the training set.", default="3")] = None,
-    batch_size: Annotated[Optional[str], _list("--batch-size", "-b", help="Examples per step.", default="16")] = None,
-    lr: Annotated[Optional[str], _list("--lr", help="Peak learning rates.", default="2e-5")] = None,
-    weight_decay: Annotated[Optional[str], _list("--weight-decay", help="AdamW weight decays.", default="0.01")] = None,
-    warmup_ratio: Annotated[Optional[str], _list("--warmup-ratio", help="Warm-up shares.", default="0")] = None,
-    scheduler: Annotated[Optional[str], _list("--scheduler", help="LR schedules.", default="linear")] = None,
-    max_length: Annotated[Optional[str], _list("--max-length", help="Longest inputs in tokens.", default="512")] = None,
-    truncation: Annotated[Optional[str], _list("--truncation", help="head, tail or head+tail.", default="head+tail")] = None,
     seeds: Annotated[
         Optional[str], _one("--seeds", help="Seeds each variant runs with, comma-separated (default 1,2,3).")
     ] = None,
-    train_size: Annotated[Optional[str], _one("--train-size", help="Training examples, or 'all' (default 2000).")] = None,
-    eval_size: Annotated[
-        Optional[str], _one("--eval-size", help="Eval reviews every run is scored on, or 'all' (default 500).")
-    ] = None,
-    save_steps: Annotated[
-        Optional[int], number_option("--save-steps", within=limits.STEPS, help="Checkpoint every N steps (default 10).",
-                                     show_default=False)
-    ] = None,
-    logging_steps: Annotated[
-        Optional[int], number_option("--logging-steps", within=limits.STEPS, help="Log every N steps (default 10).",
-                                     show_default=False)
-    ] = None,
-    keep_checkpoints: Annotated[
-        Optional[int], number_option("--keep-checkpoints", within=limits.KEEP_CHECKPOINTS,
-                                     help="Checkpoints kept while a run trains (default 2).", show_default=False)
-    ] = None,
-    max_steps: Annotated[
-        Optional[int], number_option("--max-steps", within=limits.STEPS, help="Stop each run after N steps.",
-                                     show_default=False)
-    ] = None,
-    best_metric: Annotated[
-        Optional[str], choice_option("--best-metric", choices=BEST_METRICS, help="Picks each run's best checkpoint.",
-                                     show_default=False)
-    ] = None,
-    final: Annotated[
-        Optional[str], choice_option("--final", choices=limits.FINAL_FROM, help="What each run's final/ holds.",
-                                     show_default=False)
-    ] = None,
-    precision: Annotated[
-        Optional[str], choice_option("--precision", choices=PRECISIONS, help="Training precision (default auto).",
-                                     show_default=False)
-    ] = None,
-    text_column: TextColumnOpt = None,
-    label_column: LabelColumnOpt = None,
-    train_split: TrainSplitOpt = None,
-    eval_split: EvalSplitOpt = None,
-    labels: LabelsOpt = None,
     output_dir: Annotated[
         Optional[Path], _one("--output-dir", "-o", help="The sweep's folder: one run folder per variant and seed "
                              "(default results-sweep).")
@@ -97,8 +64,12 @@ def sweep_cmd(
     plot: Annotated[
         Optional[Path], _one("--plot", help="Save the loss and eval-accuracy curves of every run (PNG/SVG/PDF).")
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start a grid of more than 100 runs (refused without it).")
+    ] = False,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="One line per run on stderr, no live training display.")] = False,
+    **options: Any,
 ) -> None:
     """Train variants of one configuration over several seeds and say which differences are real.
 
@@ -114,35 +85,25 @@ def sweep_cmd(
     """
     from bertcli.core.sweep import plan_sweep, run_sweep
 
-    lists = {
-        name: value
-        for name, value in dict(
-            epochs=epochs, weight_decay=weight_decay, batch_size=batch_size, lr=lr, warmup_ratio=warmup_ratio,
-            scheduler=scheduler, max_length=max_length, truncation=truncation,
-        ).items()
-        if value is not None
-    }
-    base = {
-        name: value
-        for name, value in dict(
-            model=model, dataset=dataset, train_size=train_size, eval_size=eval_size, save_steps=save_steps,
-            logging_steps=logging_steps, keep_checkpoints=keep_checkpoints, max_steps=max_steps,
-            best_metric=best_metric, final_from=final, precision=precision, text_column=text_column,
-            label_column=label_column, train_split=train_split, eval_split=eval_split, labels=labels,
-        ).items()
-        if value is not None
-    }
+    use = {o.name: o.sweep for o in sweep_options()}
+    lists = {name: value for name, value in options.items() if value is not None and use[name] == "vary"}
+    base = {name: value for name, value in options.items() if value is not None and use[name] == "set"}
     if plot is not None:
+        from bertcli.core.outputs import check_output_path
         from bertcli.render.evaluate import check_plotting
 
+        check_output_path(plot, "--plot", example="sweep.png",
+                          inputs=[("--dataset", options.get("dataset")), ("--model", options.get("model")), ("--config", config)])
         check_plotting(plot)
-    plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights)
+    plan = plan_sweep(lists=lists, base=base, seeds=seeds, config=config, output_dir=output_dir, keep_weights=keep_weights,
+                      yes=yes)
 
     from bertcli.core.sweep import report_as_dict
     from bertcli.render.output import Output
-    from bertcli.render.sweep import SweepProgress, render_sweep, save_plot
+    from bertcli.render.sweep import SweepProgress, render_plan, render_sweep, save_plot
 
     out = Output(json=json_out, quiet=quiet)
+    render_plan(plan, out)
 
     def callbacks(run):
         if not out.live:
@@ -156,3 +117,4 @@ def sweep_cmd(
     if plot is not None:
         save_plot(report, plot, out)
     out.result(report_as_dict(report), lambda: render_sweep(report))
+

@@ -85,8 +85,9 @@ def tokenize_bodies(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
 
 
 def keep_tokens(ids: Sequence[int], budget: int, truncation: str) -> list[int]:
-    """The tokens of one text that fit in `budget`, chosen by the truncation strategy."""
-    if len(ids) <= budget:
+    """The tokens of one text that fit in `budget`, chosen by the truncation strategy; all of them for `sliding`,
+    whose windows are cut where the text is classified (bertcli.core.inference.classify)."""
+    if len(ids) <= budget or truncation == "sliding":
         return list(ids)
     if truncation == "head":
         return list(ids[:budget])
@@ -117,8 +118,6 @@ def encode_texts(
     budget = max_length - 2
     if budget < 1:
         raise UsageError(f"--max-length {max_length} leaves no room for text after [CLS] and [SEP]")
-    if truncation == "sliding":
-        raise UsageError("sliding windows are encoded by encode_windows, not encode_texts")
     input_ids, n_tokens = [], []
     for ids in tokenize_bodies(tokenizer, texts):
         n_tokens.append(len(ids) + 2)

@@ -7,11 +7,13 @@ the most confident mistakes, and throughput.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bertcli.core.errors import DataError, UsageError
+from bertcli.core.formatting import snippet
+from bertcli.core.jsondata import plain
 
 if TYPE_CHECKING:
     from bertcli.core.inference.classify import Prediction, RunStats
@@ -180,11 +182,6 @@ def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_name
     return ids
 
 
-def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
 def score_predictions(
     predictions: Sequence["Prediction"], gold: Sequence[int], label_names: list[str], *, mistakes: int = 5, bins: int = 10,
     seed: int = 0,
@@ -233,7 +230,7 @@ def score_predictions(
         truncated=slice_score(cut),
         not_truncated=slice_score(~cut),
         mistakes=[
-            Mistake(p.index, snippet(p.text), label_names[g], p.label, p.confidence, bool(p.truncated))
+            Mistake(p.index, snippet(p.text, SNIPPET_CHARS), label_names[g], p.label, p.confidence, bool(p.truncated))
             for p, g in wrong[:mistakes]
         ],
     )
@@ -392,21 +389,9 @@ def near_chance_warning(model: ModelEvaluation) -> str:
     )
 
 
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in ("predictions", "gold")}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def report_as_dict(report: EvaluationReport) -> dict[str, Any]:
     """The report as plain JSON-able data (without the per-example predictions)."""
-    return _plain(report)
+    return plain(report, drop=("predictions", "gold"))
 
 
 def prediction_rows(report: EvaluationReport) -> list[dict[str, Any]]:

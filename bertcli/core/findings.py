@@ -11,7 +11,12 @@ LEVELS = ("error", "warning", "info")
 
 @dataclass
 class Finding:
-    """One finding: what is wrong (or fine), the numbers that show it, and what to run about it."""
+    """One finding: what is wrong (or fine), the numbers that show it, and what to run about it.
+
+    Every command's --json writes a finding as this object, its fields as they are named here:
+    {"code": "overfitting", "level": "warning", "summary": "<one sentence>", "evidence": ["<line>", ...],
+    "fix": "<a command to paste>" or null}.
+    """
 
     code: str
     level: str  # error / warning / info

@@ -49,7 +49,21 @@ def size_text(n: int | float | None) -> str:
     return f"{value:.1f} TB"
 
 
+def visible(text: str) -> str:
+    """`text` with control characters written out (ESC as \\x1b, a right-to-left override as \\u202e), so
+    that a text shown on a terminal can neither clear it, retitle it, nor reorder what follows."""
+    import unicodedata
+
+    def shown(c: str) -> str:
+        if unicodedata.category(c) not in ("Cc", "Cf") or c in "\t\n" or c == "\u200d":  # ZWJ: emoji sequences
+            return c
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return "".join(shown(c) for c in text) if not text.isprintable() else text
+
+
 def snippet(text: Any, limit: int) -> str:
-    """A text on one line, whitespace collapsed, cut to `limit` characters with an ellipsis."""
-    flat = " ".join(str(text or "").split())
+    """A text on one line, whitespace collapsed, control characters made visible, cut to `limit` characters
+    with an ellipsis."""
+    flat = visible(" ".join(str(text or "").split()))
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

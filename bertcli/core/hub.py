@@ -67,9 +67,11 @@ def prepare_hub_access() -> bool:
     return online
 
 
-def unreachable(kind: str, name: str, flag: str) -> HubUnreachableError:
-    """The one error for a hub name that is neither reachable nor cached."""
+def unreachable(kind: str, name: str, flag: str, fix: str | None = None) -> HubUnreachableError:
+    """The one error for a hub name that is neither reachable nor cached; `fix` where the caller knows a better one."""
     why = "offline mode is on (HF_HUB_OFFLINE)" if offline_requested() else "the Hugging Face hub cannot be reached"
+    if fix:
+        return HubUnreachableError(f"{kind} '{name}' is not in the local cache and {why} — {fix}")
     return HubUnreachableError(
         f"{kind} '{name}' is not in the local cache and {why} — use local copies instead: "
         f"--model PATH (a saved model folder), --dataset PATH (a hub-layout folder, CSV/JSONL/Parquet file or aclImdb/)"

@@ -105,6 +105,7 @@ KEEP = Range(1, 1000, integer=True, hint="the newest complete checkpoint always 
 OVERFIT_STEPS = Range(1, 10_000, integer=True)
 OVERFIT_LR = Range(0, 1, lo_open=True)
 TARGET_LOSS = Range(0, 1, lo_open=True, hint="the loss counted as near zero, 0.05 by default")
+FOLDS = Range(2, 100, integer=True, hint="5 is usual; each fold trains one model")  # debug labels --folds
 
 # transformers' SchedulerType values that run per step without extra scheduler arguments
 # (hard-coded so `--help` needs no transformers; tests/test_refuse_numbers.py keeps it in step).

@@ -42,6 +42,14 @@ def _per_class(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> di
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+def training_scores_of(label_names: Sequence[str]) -> str:
+    """Which class the training metrics' precision, recall and F1 are of (classification_scores): the second
+    label's for two labels (evaluate shows the macro average beside it), the macro average otherwise."""
+    if len(label_names) == 2:
+        return f"class 1, {label_names[1]}; not macro"
+    return "macro"
+
+
 def classification_scores(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> dict[str, float]:
     """accuracy plus precision/recall/F1: of the positive class (id 1) for two labels, macro otherwise."""
     import numpy as np

@@ -10,7 +10,6 @@ from typing import Any, Iterable
 from bertcli.core.errors import BertCliError, ModelError, UsageError
 from bertcli.core.hub import prepare_hub_access, unreachable
 
-SETTINGS_FILE = "bertcli.json"
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TRUNCATION = "head+tail"
 
@@ -28,12 +27,43 @@ def is_local(name_or_path: str) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
+# Files of a model folder that may carry an `auto_map`: the Python classes transformers would import from the folder.
+CODE_MAP_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
+
+
+def refuse_remote_code(folder: Path, name_or_path: str) -> None:
+    """Refuse a model folder that names its own Python code (an `auto_map`): bertcli never runs a folder's code.
+
+    transformers would otherwise ask "Do you wish to run the custom code? [y/N]" on stdout and read the answer
+    from stdin, so a piped text could answer it. Every load also passes trust_remote_code=False; this check
+    comes first so the refusal names the file instead of transformers' generic error.
+    """
+    from bertcli.core.runs.jsonfile import read_json_object
+
+    for name in CODE_MAP_FILES:
+        data = read_json_object(folder / name)
+        auto_map = data.get("auto_map") if data else None
+        if not auto_map:
+            continue
+        refs = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+        targets = sorted({t for ref in refs for t in (ref if isinstance(ref, (list, tuple)) else [ref]) if isinstance(t, str)})
+        files = sorted({t.split("--")[-1].rsplit(".", 1)[0] + ".py" for t in targets if "." in t})
+        code = ", ".join(files) if files else "code it names"
+        raise ModelError(
+            f"'{name_or_path}' needs its own Python code to load (auto_map in {name} points to {code}) — bertcli never "
+            "runs code from a model folder; use a model of a standard architecture (e.g. bert, distilbert, roberta)"
+        )
+
+
 def model_source(name_or_path: str) -> tuple[str, bool]:
-    """(what to pass to from_pretrained, whether it is local); probes the hub for hub names."""
+    """(what to pass to from_pretrained, whether it is local); probes the hub for hub names.
+
+    A local folder that names its own Python code (auto_map) is refused here, before anything loads."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelError(f"'{name_or_path}' is not a model folder (no config.json in it) — pass a folder saved with save_pretrained")
+        refuse_remote_code(path, name_or_path)
         return str(path), True
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise ModelError(f"model folder '{name_or_path}' does not exist — check the path given to --model")
@@ -72,7 +102,7 @@ def _config_vocab_size(target: str) -> int | None:
     from transformers import AutoConfig
 
     try:
-        size = getattr(AutoConfig.from_pretrained(target), "vocab_size", None)
+        size = getattr(AutoConfig.from_pretrained(target, trust_remote_code=False), "vocab_size", None)
     except (OSError, ValueError, KeyError):
         return None
     return size if isinstance(size, int) and size > 0 else None
@@ -99,7 +129,14 @@ def _read(auto: Any, target: str, local: bool, name_or_path: str, failure: str) 
     the local folder lacks (`failure` starts the sentence, e.g. "cannot load a tokenizer from")."""
     _quiet_transformers()
     try:
-        return auto.from_pretrained(target)
+        return auto.from_pretrained(target, trust_remote_code=False)
+    except ValueError as err:
+        if "trust_remote_code" not in str(err):
+            raise
+        raise ModelError(
+            f"'{name_or_path}' needs its own Python code to load — bertcli never runs code from a model repository; "
+            "use a model of a standard architecture (e.g. bert, distilbert, roberta)"
+        ) from err
     except OSError as err:
         if not local:
             raise unreachable("model", name_or_path, "--model") from err
@@ -174,12 +211,12 @@ def _untrained_keys(model: Any, missing: Iterable[str]) -> list[str]:
 def _from_pretrained(auto: Any, target: str, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """(model, loading info) from safetensors; without attn_implementation where the model does not take it."""
     try:
-        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, **kwargs)
+        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, trust_remote_code=False, **kwargs)
     except (ValueError, TypeError) as err:
         if "attn_implementation" not in kwargs or "attn" not in str(err).lower():
             raise
         kwargs.pop("attn_implementation")
-        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, **kwargs)
+        return auto.from_pretrained(target, use_safetensors=True, output_loading_info=True, trust_remote_code=False, **kwargs)
 
 
 def load_classifier(

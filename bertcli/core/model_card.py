@@ -68,6 +68,15 @@ def _card_text(facts: FinalModelFacts, name: str) -> str:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(facts, name, base, dataset)}").content
 
 
+def _metric_name(key: str, label_names: list[str]) -> str:
+    """A metric's name on the card, saying which class precision, recall and F1 are of."""
+    from bertcli.core.metrics import training_scores_of
+
+    if key in ("f1", "precision", "recall"):
+        return f"{CARD_METRICS[key]} ({training_scores_of(label_names)})"
+    return CARD_METRICS[key]
+
+
 def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> Any:
     """The card's metadata block: the hub's model-index with the final model's metrics."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -80,7 +89,7 @@ def _card_data(facts: FinalModelFacts, name: str, base: str, dataset: str) -> An
             dataset_name=dataset,
             dataset_split=facts.eval_split,
             metric_type=key,
-            metric_name=CARD_METRICS[key],
+            metric_name=_metric_name(key, facts.label_names),
             metric_value=round(float(value), 4),
         )
         for key, value in facts.metrics.items()
@@ -119,7 +128,9 @@ def _training_settings(facts: FinalModelFacts, base: str, dataset: str) -> list[
 
 def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> str:
     """The card's Markdown under its metadata: results, training settings, intended use."""
-    rows = "\n".join(f"| {CARD_METRICS[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS)
+    rows = "\n".join(
+        f"| {_metric_name(k, facts.label_names)} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS
+    )
     return "\n".join(
         [
             f"# {name}",
@@ -162,6 +173,8 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
 
 def write_model_card(final_dir: str | Path, facts: FinalModelFacts, name: str) -> None:
     """final/README.md (hub model card with model-index metrics) and final/metrics.json, the same numbers."""
+    from bertcli.core.outputs import write_text_whole
+
     folder = Path(final_dir)
-    (folder / METRICS_FILE).write_text(json.dumps(metrics_document(facts), indent=2) + "\n")
-    (folder / CARD_FILE).write_text(_card_text(facts, name))
+    write_text_whole(folder / METRICS_FILE, json.dumps(metrics_document(facts), indent=2) + "\n")
+    write_text_whole(folder / CARD_FILE, _card_text(facts, name))

@@ -14,14 +14,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from bertcli.core.formatting import size_text as human_bytes  # noqa: F401  (one byte format, core and render)
+from bertcli.core.training.processes import is_main_process  # noqa: F401  (only rank 0 prints under torchrun)
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-def is_main_process() -> bool:
-    """Only rank 0 prints under torchrun / accelerate."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # Output to a file or a pipe is laid out this wide (unless COLUMNS says otherwise), not at rich's 80.
@@ -81,11 +77,18 @@ def save_figure(fig: Any, path: Path, dpi: int, flag: str = "--plot") -> None:
     """Write a matplotlib figure and close it; a path that cannot be written is one error naming the flag."""
     import matplotlib.pyplot as plt
 
-    from bertcli.core.errors import DataError
+    from pathlib import Path
 
+    from bertcli.core.errors import DataError
+    from bertcli.core.outputs import written_whole
+
+    path = Path(path)
     try:
-        fig.savefig(path, dpi=dpi)
-    except OSError as err:
-        raise DataError(f"cannot write {flag} {path}: {err.strerror or err}") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with written_whole(path) as partial:  # a picture appears whole or not at all
+            fig.savefig(partial, dpi=dpi, format=path.suffix.lstrip(".").lower() or None)
+    except (OSError, ValueError) as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+        raise DataError(f"cannot write {flag} {path}: {detail} — use a .png path in a writable folder") from None
     finally:
         plt.close(fig)

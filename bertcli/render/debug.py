@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from bertcli.render.table import METRIC_HEADERS, Table
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from bertcli.core.diagnose.chance import ChanceRate
     from bertcli.core.diagnose.data import CleanedData, DataDiagnosis
     from bertcli.core.diagnose.data_lengths import TokenLengths
+    from bertcli.core.diagnose.labels import LabelDiagnosis
     from bertcli.core.diagnose.model_findings import ModelDiagnosis
     from bertcli.core.findings import Finding
     from bertcli.core.runs.diagnosis import RunDiagnosis
@@ -223,3 +225,71 @@ def model_table(d: ModelDiagnosis) -> Table:
         o = d.overfit
         table.add_row("one-batch overfit", f"{o.first_loss:.3f} → {o.final_loss:.3f} in {o.steps_run} steps ({o.seconds:.1f} s)")
     return table
+
+
+# --- debug labels ------------------------------------------------------------------------------------------------
+
+
+def render_label_diagnosis(d: LabelDiagnosis) -> None:
+    out = console_out()
+    out.print(label_queue_table(d, width=out.width))
+    print_findings(out, d.findings)
+    line = counts_line(d.findings)
+    line.append(f"  ({human_seconds(d.seconds)})", style="dim")
+    out.print(line)
+
+
+def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | None = None) -> Table:
+    """The review queue, most likely wrong first: row, given label, the model's label, its confidence, a snippet."""
+    from bertcli.core.diagnose.labels import SHOWN, how_found
+
+    limit = SHOWN if shown is None else shown
+    rest = len(d.issues) - limit
+    caption = (
+        f"{d.evidence}; {how_found(d.ranked_by)}; p(given): the model's probability of the given label" + (f"; {rest:,} more in --json and --decisions" if rest > 0 else "")
+    )
+    table = Table(
+        title=f"Label issues in '{d.split}' of {d.source} ({len(d.issues):,} of {d.examples:,})",
+        title_justify="left", caption=caption, caption_justify="left",
+    )
+    shown_issues = d.issues[:limit]
+    widths = {
+        "#": len(str(len(shown_issues))), "row": max(3, len(str(max((i.row for i in shown_issues), default=0)))),
+        "given": min(12, max([5, *(len(n) for n in d.label_names)])), "p(given)": 8,
+    }
+    widths["model"] = widths["given"]
+    fixed = sum(widths.values()) + 3 * 6 + 1  # six columns: a rule and two spaces of padding each, and the last rule
+    for name in ("#", "row", "given", "model", "p(given)"):
+        table.add_column(name, justify="left" if name in ("given", "model") else "right", no_wrap=True,
+                         overflow="ellipsis", width=widths[name])
+    table.add_column("text", overflow="ellipsis", no_wrap=True, width=max(10, (width or 80) - fixed))
+    for issue in d.issues[:limit]:
+        table.add_row(str(issue.rank), str(issue.row), issue.given, Text(issue.suggested, style="yellow"),
+                      f"{issue.self_confidence:.3f}", issue.snippet)
+    return table
+
+
+def save_data_map(d: LabelDiagnosis, path: Path) -> None:
+    """The data map of recorded training dynamics: variability across, confidence up, colour by correctness;
+    the queued examples ringed (bottom left: never believed, the likely mislabelled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    s = d.scores
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    points = ax.scatter(s["variability"], s["confidence"], c=s["correctness"], cmap="coolwarm_r", s=10, vmin=0, vmax=1)
+    queued = np.isin(s["rows"], [i.row for i in d.issues])
+    ax.scatter(s["variability"][queued], s["confidence"][queued], facecolors="none", edgecolors="black", s=28, linewidths=0.7,
+               label=f"queued ({int(queued.sum()):,})")
+    fig.colorbar(points, ax=ax, label="correctness")
+    ax.set_xlabel("variability (std of p(given label) over epochs)")
+    ax.set_ylabel("confidence (mean p(given label))")
+    ax.set_title(f"Data map of '{d.split}' of {Path(d.source).name}, {d.evidence}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

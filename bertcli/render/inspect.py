@@ -11,7 +11,7 @@ from bertcli.render.table import Table, short_names
 from rich.text import Text
 
 from bertcli.core.errors import UsageError
-from bertcli.render import console_out, fmt, human_seconds
+from bertcli.render import console_out, fmt, human_seconds, save_figure
 from bertcli.render.findings import print_findings
 
 if TYPE_CHECKING:
@@ -372,12 +372,7 @@ def write_plot(runs: Sequence[RunAnalysis], path: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(" vs ".join(run.label for run in runs) if len(runs) > 1 else runs[0].label, fontsize=10)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"--plot: cannot write {path}: {str(err).splitlines()[0]} — use a .png path in a writable folder") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

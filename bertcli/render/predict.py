@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 from rich.markup import escape
 
-from bertcli.core.formatting import snippet
+from bertcli.core.formatting import snippet, visible
 from bertcli.render import console_err, console_out, fmt, human_seconds
 from bertcli.render.output import Output
 from bertcli.render.table import Table
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bertcli.core.inference.load import Classifier
     from bertcli.core.inference.predict import PredictRun, PredictSummary
     from bertcli.core.inference.resolve import ResolvedModel
+    from bertcli.core.outputs import Input
     from bertcli.render.activity import Activity
 
 SNIPPET = 70
@@ -87,7 +88,7 @@ class TableOutput:
         table.add_column("label")
         table.add_column("confidence", justify="right")
         for name in self.label_names:
-            table.add_column(escape(f"p({name})"), justify="right")
+            table.add_column(escape(f"p({visible(name)})"), justify="right")
         if self.flag:
             table.add_column("flagged")
         for pred in self.rows:
@@ -97,7 +98,7 @@ class TableOutput:
                 cells += ["-"] * len(self.label_names)
             else:
                 style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 else "bold"
-                cells = [str(pred.index + 1), text, f"[{style}]{escape(pred.label)}[/]", fmt(pred.confidence, 3)]
+                cells = [str(pred.index + 1), text, f"[{style}]{escape(visible(pred.label))}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
             if self.flag:
                 cells.append("[bold yellow]⚑ yes[/]" if pred.flagged else "")
@@ -117,6 +118,7 @@ class RecordOutput:
         self.label_names = list(label_names)
         self.close_stream = close_stream
         self.stream = stream
+        self.complete = True  # False: the run stopped early; a file stream then keeps any earlier file untouched
 
     def write(self, pred: Prediction) -> None:
         from bertcli.core.inference.records import OUTPUT_KEYS, prediction_record
@@ -138,7 +140,8 @@ class RecordOutput:
     def close(self, summary: dict[str, Any]) -> None:
         self.writer.flush()
         if self.close_stream:
-            self.stream.close()
+            finish = getattr(self.stream, "finish", None)
+            finish(self.complete) if finish is not None else self.stream.close()
 
 
 class JsonOutput:
@@ -283,12 +286,13 @@ class PredictSink:
     A bad --format or an --output that cannot be written is refused here, before anything loads.
     """
 
-    def __init__(self, out: Output, *, output: Path | None, fmt: str | None):
-        from bertcli.core.inference.records import check_output_path, output_format
+    def __init__(self, out: Output, *, output: Path | None, fmt: str | None, inputs: Sequence[Input] = ()):
+        from bertcli.core.inference.records import output_format
+        from bertcli.core.outputs import check_output_path
 
         self.fmt_name = output_format(output, fmt)
         if output is not None:  # a folder, or a parent that is a file, fails here, before the model loads
-            check_output_path(output, "--output")
+            check_output_path(output, "--output", inputs=inputs)
         self.output, self.fmt, self.json_out, self.quiet = output, fmt, out.json, out.quiet
         self.outputs: list[TableOutput | RecordOutput | JsonOutput] = []
         self.file: RecordOutput | None = None
@@ -336,6 +340,8 @@ class PredictSink:
         """Close the outputs (also after an error: what was written stands); the summary on stderr after a full run."""
         self.bar.close()
         written = self.file.writer.count if self.file is not None else None
+        if self.file is not None:
+            self.file.complete = summary.complete
         record = summary_record(summary, self.output, written)
         for out in self.outputs:
             try:

@@ -16,7 +16,9 @@ from transformers import TrainerCallback
 from bertcli.render import fmt, human_seconds
 
 
-# The first estimate of the run's length comes after this many steps or seconds, whichever is later.
+# The first steps pick kernels, grow the allocator and start the data loader: the pace is timed after them.
+WARMUP_STEPS = 2
+# The first estimate of the run's length comes after this many timed steps or seconds, whichever is later.
 ESTIMATE_AFTER_STEPS = 3
 ESTIMATE_AFTER_SECONDS = 5.0
 
@@ -34,14 +36,20 @@ class RichProgressCallback(TrainerCallback):
         self._started: float | None = None
         self._first_step = 0
         self._estimated = False
+        self._timed_from: tuple[float, int] | None = None  # (time, step) once the warm-up steps are done
 
     def _eta(self, state) -> tuple[float, float | None]:
-        """Seconds since training began, and the remaining seconds at this run's pace so far."""
-        elapsed = time.monotonic() - (self._started or time.monotonic())
-        done = state.global_step - self._first_step
-        if done <= 0:
+        """Seconds since training began, and the remaining seconds at the pace of the steps after the warm-up
+        (None until one such step is done)."""
+        now = time.monotonic()
+        elapsed = now - (self._started or now)
+        if self._timed_from is None:
             return elapsed, None
-        return elapsed, elapsed / done * (state.max_steps - state.global_step)
+        since, step = self._timed_from
+        timed = state.global_step - step
+        if timed <= 0:
+            return elapsed, None
+        return elapsed, (now - since) / timed * (state.max_steps - state.global_step)
 
     def _say(self, text: str) -> None:
         target = self.progress.console if self.progress is not None else self.console
@@ -77,13 +85,16 @@ class RichProgressCallback(TrainerCallback):
             return
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step, epoch=fmt(state.epoch or 0.0, 2))
+        if self._timed_from is None and state.global_step - self._first_step >= WARMUP_STEPS:
+            self._timed_from = (time.monotonic(), state.global_step)
         elapsed, remaining = self._eta(state)
-        done = state.global_step - self._first_step
-        if not self._estimated and remaining is not None and done >= ESTIMATE_AFTER_STEPS and elapsed >= ESTIMATE_AFTER_SECONDS:
+        timed = state.global_step - self._timed_from[1] if self._timed_from else 0
+        if not self._estimated and remaining is not None and timed >= ESTIMATE_AFTER_STEPS and elapsed >= ESTIMATE_AFTER_SECONDS:
             self._estimated = True
             self._say(
                 f"estimated time: {human_seconds(elapsed + remaining)} for {state.max_steps - self._first_step} steps "
-                f"(from the first {done}; the ETA is refined as the run goes)"
+                f"(at the pace of steps {self._timed_from[1] + 1}-{state.global_step}, after {WARMUP_STEPS} warm-up "
+                f"steps; the ETA is refined as the run goes)"
             )
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):

@@ -12,7 +12,7 @@ from bertcli.render.output import Output
 from bertcli.render.table import Table
 
 if TYPE_CHECKING:
-    from bertcli.core.sweep import Spread, SweepEvent, SweepReport
+    from bertcli.core.sweep import Spread, SweepEvent, SweepPlan, SweepReport
 
 # Column headers for the keys a sweep usually varies: short, so that the table fits 80 columns.
 AXIS_HEADERS = {
@@ -29,6 +29,20 @@ def _value(value: object) -> str:
     from bertcli.core.sweep import value_text
 
     return value_text(value)
+
+
+def render_plan(plan: SweepPlan, out: Output) -> None:
+    """The sweep's size before anything trains: runs, variants × seeds, the training examples in all."""
+    from dataclasses import asdict
+
+    from bertcli.core.sweep import examples_trained
+
+    work = examples_trained([asdict(r.config) for r in plan.runs])
+    examples = f", {work:,} training examples in all" if work is not None else ""
+    out.hint(
+        f"sweep plan: {len(plan.runs)} run(s) ({len(plan.variants)} variant(s) × {len(plan.seeds)} seed(s)){examples} "
+        f"in {escape(str(plan.output_dir))}; the time left is estimated after the first run finishes"
+    )
 
 
 class SweepProgress:

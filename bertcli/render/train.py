@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from bertcli.render.table import Table
 
 from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds, is_main_process
@@ -70,7 +72,10 @@ def render_train_report(report: RunReport) -> None:
     out = console_out()
     if report.epoch_rows:
         per_epoch = all(abs((row.get("epoch") or 0) - round(row.get("epoch") or 0)) < 1e-6 for row in report.epoch_rows)
-        out.print(epoch_table(report.epoch_rows, "Evaluation per epoch" if per_epoch else "Evaluations"))
+        table = epoch_table(report.epoch_rows, "Evaluation per epoch" if per_epoch else "Evaluations")
+        if report.f1_of:
+            table.caption, table.caption_justify = escape(f"F1, precision, recall: {report.f1_of}"), "left"
+        out.print(table)
     summary = Table(title="Run summary", title_justify="left", show_header=False)
     summary.add_column("what", style="bold")
     summary.add_column("value")
@@ -78,7 +83,8 @@ def render_train_report(report: RunReport) -> None:
     if m:
         summary.add_row(
             "final model",
-            f"{report.final_dir} (from {report.final_from}): accuracy {fmt(m.get('accuracy'))}, F1 {fmt(m.get('f1'))}, "
+            f"{report.final_dir} (from {report.final_from}): accuracy {fmt(m.get('accuracy'))}, "
+            f"F1 {fmt(m.get('f1'))}{f' ({escape(report.f1_of)})' if report.f1_of else ''}, "
             f"eval loss {fmt(m.get('loss'))}",
         )
     else:

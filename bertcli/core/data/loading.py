@@ -97,6 +97,17 @@ def _data_files_in(folder: Path, limit: int = 500) -> list[Path]:
     return found
 
 
+def _offline_fix(source: str) -> str | None:
+    """For IMDb, what works without the hub: the bundled sample, or a local copy in one of the layouts read here."""
+    from bertcli.core.defaults import SAMPLE_DATASET
+
+    if source.lower().rsplit("/", 1)[-1] != "imdb":
+        return None
+    return (f"use --dataset {SAMPLE_DATASET} (2,500 IMDb reviews bundled with bertcli) or a local copy of IMDb: "
+            f"--dataset PATH, a folder in the hub's layout such as ../shared/data/imdb, an aclImdb/ folder or a "
+            f"CSV/JSONL/Parquet file")
+
+
 def load_raw(source: str) -> "DatasetDict":
     """Load every split of a dataset source, without renaming anything."""
     kind = describe_source(source)
@@ -113,6 +124,11 @@ def load_raw(source: str) -> "DatasetDict":
         )
     # name what is wrong with a local file before datasets (and its import) sees it
     checked = [path] if kind == "file" else _data_files_in(path) if kind == "folder" else []
+    if kind == "folder" and not checked:
+        raise DataError(
+            f"'{source}' holds no data files (.csv, .tsv, .json, .jsonl or .parquet, hidden folders left out) — "
+            f"give --dataset a folder with train/test files, a data file, or an aclImdb/ folder"
+        )
     for file in checked:
         check_data_file(file, source if kind == "file" else str(Path(source) / file.relative_to(path)))
 
@@ -136,11 +152,11 @@ def load_raw(source: str) -> "DatasetDict":
     except DataError:
         raise
     except (ConnectionError, TimeoutError) as err:
-        raise unreachable("dataset", source, "--dataset") from err
+        raise unreachable("dataset", source, "--dataset", _offline_fix(source)) from err
     except Exception as err:  # datasets raises many kinds for the same few problems
         name = type(err).__name__
         if kind == "hub" and ("Offline" in name or "NotFound" in name or "Connection" in name or "Hub" in str(err)):
-            raise unreachable("dataset", source, "--dataset") from err
+            raise unreachable("dataset", source, "--dataset", _offline_fix(source)) from err
         if kind == "file":
             raise explain_failure(path, source, err) from err
         detail = root_message(err) if kind == "folder" else (str(err).splitlines()[0] if str(err) else name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bertcli.core.data.labels import (
     class_counts,
@@ -48,6 +48,8 @@ class DataSpec:
     seed: int = 42
     label_names: Sequence[str] | None = None  # None: as the data declares or implies them
     carve_fraction: float = 0.1  # of the train split, carved when --eval-size is 'all'
+    row_ids: bool = False  # keep a `row` column: each example's row in its split as the data has it
+    decisions: Any = None  # bertcli.core.data.decisions.Decisions applied to the train split's rows
 
 
 @dataclass
@@ -192,6 +194,12 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
         return _named_split(raw, spec)
     used, eval_split = select_splits(raw, spec)
     names = list(spec.label_names) if spec.label_names else label_names_of(used)
+    if spec.row_ids or spec.decisions is not None:
+        used = {name: with_row_ids(ds) for name, ds in used.items()}
+    notes: list[str] = []
+    if spec.decisions is not None:
+        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split)
+        notes.append(spec.decisions.describe())
     train = used[spec.train_split]
     if for_training:
         if len(names) < 2 and spec.label_names:
@@ -199,7 +207,6 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
         counts = class_counts(train, names)
         if len(counts) < 2:
             raise one_class_error(counts)
-    notes: list[str] = []
     evaluation, eval_name = (used[eval_split], eval_split) if eval_split else (None, None)
     if eval_split is None:
         carved = carve_eval(train, names, spec, for_training=for_training)
@@ -218,6 +225,23 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
         if requested is not None and drawn is not None and len(drawn) < requested:
             notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
     return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes)
+
+
+def with_row_ids(ds: "Dataset") -> "Dataset":
+    """The split with a `row` column: each example's row in the split as the data has it, kept through every draw."""
+    from bertcli.core.data.decisions import ROW_COLUMN
+
+    return ds if ROW_COLUMN in ds.column_names else ds.add_column(ROW_COLUMN, list(range(len(ds))))
+
+
+def apply_decisions(decisions: Any, ds: "Dataset", names: list[str], split: str) -> "Dataset":
+    """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another split)."""
+    if decisions.split and decisions.split != split:
+        raise DataError(
+            f"{decisions.path} holds decisions about split '{decisions.split}', and training reads split '{split}' — "
+            "give the decisions file of the training split"
+        )
+    return decisions.apply(ds, names)
 
 
 def _check_training_sets(
@@ -250,6 +274,8 @@ def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
             )
     ds = normalise_columns(raw[split], spec.text_column, spec.label_column, split)
     names = label_names_of({split: ds})
+    if spec.row_ids:
+        ds = with_row_ids(ds)
     if spec.eval_size is not None and spec.eval_size >= len(ds):
         notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
     evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
@@ -268,10 +294,13 @@ def load_labelled_data(
     eval_split: str | None = None,
     label_names: list[str] | None = None,
     carve_fraction: float = 0.1,
+    decisions: Any = None,
+    row_ids: bool = False,
 ) -> LabelledData:
     """Load, normalise, validate and draw the train and eval sets of a run (select_examples for training)."""
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=train_size, eval_size=eval_size, seed=seed, label_names=label_names, carve_fraction=carve_fraction,
+        decisions=decisions, row_ids=row_ids,
     )
     return select_examples(spec, for_training=True)

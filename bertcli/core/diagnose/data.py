@@ -23,9 +23,10 @@ from bertcli.core.commands import data_flags
 from bertcli.core.data.labels import UNLABELLED, row_label_names
 from bertcli.core.data.selection import CARVED, DataSpec, LabelledData, select_examples
 from bertcli.core.diagnose.data_findings import data_findings
-from bertcli.core.diagnose.data_lengths import OnProgress, TokenLengths, measure_token_lengths, phase_progress
-from bertcli.core.errors import UsageError
-from bertcli.core.findings import Finding, sort_findings
+from bertcli.core.diagnose.data_lengths import OnProgress, measure_token_lengths, phase_progress
+from bertcli.core.diagnose.data_report import CleanedData, DataDiagnosis, DuplicateGroup, Leakage, SplitReport
+from bertcli.core.errors import BertCliError, UsageError
+from bertcli.core.findings import sort_findings
 from bertcli.core.formatting import snippet
 from bertcli.core.jsondata import plain
 
@@ -41,69 +42,6 @@ TAG_NAME_RE = re.compile(r"</?\s*([a-zA-Z0-9]+)")
 NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 EXAMPLES = 3
 SNIPPET = 70
-
-
-@dataclass
-class DuplicateGroup:
-    count: int
-    text: str  # the first occurrence, shortened
-    labels: list[str]
-    rows: list[int]  # the first few rows of the group
-
-
-@dataclass
-class SplitReport:
-    name: str
-    rows: int
-    labels: dict[str, int]  # label name -> rows; rows without a usable label under "(none)"
-    unlabelled_rows: list[int]
-    empty: int
-    empty_rows: list[int]
-    exact_duplicate_groups: int
-    exact_duplicate_rows: int  # copies beyond the first of each group
-    normalised_duplicate_groups: int  # groups that only match after normalising case, markup and punctuation
-    normalised_duplicate_rows: int
-    duplicate_examples: list[DuplicateGroup]
-    conflict_groups: int  # the same (normalised) text with different labels
-    conflict_rows: int
-    conflict_examples: list[DuplicateGroup]
-    markup_rows: int
-    markup: dict[str, int]  # tag or entity -> occurrences
-
-
-@dataclass
-class Leakage:
-    train_split: str
-    eval_split: str
-    eval_rows: int
-    exact_rows: int  # eval rows whose exact text is in train
-    normalised_rows: int  # eval rows whose normalised text is in train (exact ones included)
-    conflicting_rows: int  # of those, with a label the train copy does not have
-    examples: list[DuplicateGroup]
-
-
-@dataclass
-class CleanedData:
-    folder: str
-    files: dict[str, str]  # split -> file
-    kept: dict[str, int]
-    dropped: dict[str, dict[str, int]]  # split -> reason -> rows
-
-
-@dataclass
-class DataDiagnosis:
-    source: str
-    label_names: list[str]
-    train_split: str
-    eval_split: str | None  # CARVED: a part carved from the train split, as bertcli train holds it out
-    splits: list[SplitReport]
-    leakage: Leakage | None
-    lengths: TokenLengths | None
-    findings: list[Finding]
-    seconds: float
-    cleaned: CleanedData | None = None
-    # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
-    flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,6 +67,11 @@ def diagnose_data(
 ) -> DataDiagnosis:
     """Take the rows `bertcli train` would for `spec` and look for everything that hurts training."""
     started = time.perf_counter()
+    if clean_to is not None:  # before a row is read: the clean copy never goes into (or over) the data it cleans
+        from bertcli.core.outputs import refuse_input_overwrite
+
+        refuse_input_overwrite(clean_to, "--clean-to", [("--dataset", spec.source)], folder=True)
+        check_clean_to(Path(clean_to))
     if on_progress is not None:
         on_progress("loading", 0, None, "")
     data, splits = read_splits(spec)
@@ -316,8 +259,24 @@ def write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
         train, held = splits
         splits = [SplitRows(train.name, train.texts + held.texts, train.labels + held.labels, train.exact + held.exact,
                             train.normal + held.normal)]
-    if folder.exists() and any(folder.iterdir()):
+    check_clean_to(folder)
+    try:
+        return _write_clean_copy(splits, folder)
+    except OSError as err:
+        raise BertCliError(f"cannot write the clean copy to {folder}: {err.strerror or err} — free some space or "
+                           f"give a writable --clean-to") from None
+
+
+def check_clean_to(folder: Path) -> None:
+    """--clean-to names a new or empty folder that can be written; checked before the data is read."""
+    from bertcli.core.training import check_output_dir
+
+    check_output_dir(folder, flag="--clean-to")
+    if folder.is_dir() and any(folder.iterdir()):
         raise UsageError(f"--clean-to {folder} already has files in it — give a new or empty folder")
+
+
+def _write_clean_copy(splits: Sequence[SplitRows], folder: Path) -> CleanedData:
     folder.mkdir(parents=True, exist_ok=True)
     train_normal = {key for key in splits[0].normal if key is not None}
     files, kept, dropped = {}, {}, {}

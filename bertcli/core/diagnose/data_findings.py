@@ -4,16 +4,14 @@ command that fixes each — built from the dataset options the user gave."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bertcli.core.commands import bertcli_command
 from bertcli.core.data.labels import UNLABELLED
 from bertcli.core.data.selection import CARVED
 from bertcli.core.diagnose.data_lengths import COVERAGE_TARGET, TokenLengths
+from bertcli.core.diagnose.data_report import DataDiagnosis, Leakage, SplitReport
 from bertcli.core.findings import Finding
-
-if TYPE_CHECKING:
-    from bertcli.core.diagnose.data import DataDiagnosis, Leakage, SplitReport
 
 
 def data_findings(d: DataDiagnosis, source: str) -> list[Finding]:

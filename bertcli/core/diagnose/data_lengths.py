@@ -153,10 +153,10 @@ def model_position_limit(name_or_path: str, tokenizer: Any = None) -> int | None
     try:
         from transformers import AutoConfig
 
-        from bertcli.core.model import is_local
+        from bertcli.core.model import model_source
 
-        target = str(Path(name_or_path).expanduser()) if is_local(name_or_path) else name_or_path
-        limit = getattr(AutoConfig.from_pretrained(target), "max_position_embeddings", None)
+        target, _ = model_source(name_or_path)
+        limit = getattr(AutoConfig.from_pretrained(target, trust_remote_code=False), "max_position_embeddings", None)
         if isinstance(limit, int) and limit > 0:
             return limit
     except (OSError, ValueError, KeyError, BertCliError):  # the tokenizer's limit is the fallback

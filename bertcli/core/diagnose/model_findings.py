@@ -91,6 +91,8 @@ def _model_flags(d: ModelDiagnosis, labels: Sequence[str] | None = None) -> dict
 def _train_with_labels(d: ModelDiagnosis, labels: Sequence[str] | None, comment: str) -> str:
     """`bertcli train` on the model with the --labels the user gave; without them, none is guessed: names
     that are not the data's would leave no labelled example, and train takes the data's own."""
+    if labels and len(labels) < 2:  # train refuses one label: propose the command it runs
+        labels, comment = None, comment + f"; --labels {','.join(labels)} names one label, a classifier needs two or more"
     if not labels:
         comment += "; bertcli train takes the label names from the data (--labels sets them, in id order)"
     return f"{bertcli_command('train', _model_flags(d, labels))}  # {comment}"

@@ -190,6 +190,7 @@ def window_logits(
     batch_size: int,
     on_text: Callable[[int, PooledLogits], None],
     on_batch: Callable[[int, int], None] | None = None,
+    max_tokens: int | None = None,
 ) -> None:
     """Run every window of each text (ids without specials) through the model, batched by the token budget
     like texts; `on_text(position, pooled)` as soon as a text's last window is in, `on_batch(texts done,
@@ -208,7 +209,7 @@ def window_logits(
         spans = window_spans(len(ids), budget, stride)
         rows += [(position, start, end, w) for (start, end), w in zip(spans, window_weights(spans))]
         pools.append(PooledLogits(len(spans)))
-    limit = CPU_BATCH_TOKENS if clf.device == "cpu" else None
+    limit = max_tokens or (CPU_BATCH_TOKENS if clf.device == "cpu" else None)
     done = 0
     for positions in length_sorted_batches([r[2] - r[1] + 2 for r in rows], batch_size, limit):
         batch = [[cls_id, *bodies[rows[i][0]][rows[i][1] : rows[i][2]], sep_id] for i in positions]
@@ -228,12 +229,14 @@ def window_logits(
 
 
 def _classify_sliding(
-    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None
+    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None,
+    bodies: Sequence[Sequence[int]] | None = None, max_tokens: int | None = None,
 ) -> int:
     """Each text read whole, in windows whose pooled logits give its prediction; progress counts texts."""
     from bertcli.core.encoding import tokenize_bodies
 
-    bodies = tokenize_bodies(clf.tokenizer, [r.text for r in usable])
+    if bodies is None:
+        bodies = tokenize_bodies(clf.tokenizer, [r.text for r in usable])
 
     def finish(position: int, pool: PooledLogits) -> None:
         result = usable[position]
@@ -248,21 +251,24 @@ def _classify_sliding(
         if on_batch is not None:
             on_batch(stats.texts + done)
 
-    window_logits(clf, bodies, batch_size, finish, batch_done)
+    window_logits(clf, bodies, batch_size, finish, batch_done, max_tokens)
     return len(usable)
 
 
 def _classify_usable(
-    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None
+    clf: Classifier, usable: list[Prediction], batch_size: int, stats: RunStats, on_batch: Callable[[int], None] | None,
+    encoded: dict[str, list] | None = None, max_tokens: int | None = None,
 ) -> int:
     """Fill in the label and probabilities of each prediction, a length-sorted batch at a time; returns how many."""
     from bertcli.core.encoding import encode_texts
 
-    if clf.truncation == "sliding":
-        return _classify_sliding(clf, usable, batch_size, stats, on_batch)
-    encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
+    if clf.truncation == "sliding":  # encode_texts keeps a whole text then: its windows are cut here
+        bodies = [ids[1:-1] for ids in encoded["input_ids"]] if encoded is not None else None
+        return _classify_sliding(clf, usable, batch_size, stats, on_batch, bodies, max_tokens)
+    if encoded is None:
+        encoded = encode_texts(clf.tokenizer, [r.text for r in usable], clf.max_length, clf.truncation)
     ids, n_tokens = encoded["input_ids"], encoded["n_tokens"]
-    budget = CPU_BATCH_TOKENS if clf.device == "cpu" else None
+    budget = max_tokens or (CPU_BATCH_TOKENS if clf.device == "cpu" else None)
     classified = 0
     for positions in length_sorted_batches([len(x) for x in ids], batch_size, budget):
         probs = classify_token_ids(clf, [ids[p] for p in positions])
@@ -277,6 +283,13 @@ def _classify_usable(
         if on_batch is not None:
             on_batch(stats.texts + classified)
     return classified
+
+
+def classify_encoded(clf: Classifier, usable: list[Prediction], encoded: dict[str, list], *, max_tokens: int,
+                     stats: RunStats) -> None:
+    """Fill in predictions whose texts are already encoded (encode_texts), in length-sorted forward passes of at
+    most `max_tokens` padded tokens (the server's micro-batches)."""
+    _classify_usable(clf, usable, len(usable), stats, None, encoded, max_tokens)
 
 
 def classify_window(

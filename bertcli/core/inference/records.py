@@ -61,10 +61,38 @@ def output_format(path: Path | None, requested: str | None) -> str:
 
 
 class OutputFile(io.TextIOWrapper):
-    """A UTF-8 output file that knows its path and the flag that named it, so a failed write can say both."""
+    """A UTF-8 output file that knows its path and the flag that named it, so a failed write can say both.
+
+    It is written as a temporary file beside its path: `finish(complete=True)` (also a plain close, or the end of
+    a `with` block without an error) renames it onto the path; an incomplete one only takes a path where no file
+    was, else it is kept as PATH.partial beside the untouched earlier file.
+    """
 
     output_path: Path
     output_flag: str
+    partial_path: Path | None = None
+
+    def finish(self, complete: bool) -> Path:
+        """Close the file and put it in place; returns where it now lies."""
+        from bertcli.core.outputs import settle
+
+        partial, self.partial_path = self.partial_path, None
+        try:
+            if not self.closed:
+                super().close()
+        except BaseException:  # the last bytes did not reach the file: it is incomplete
+            if partial is not None:
+                self.output_path = settle(partial, self.output_path, complete=False)
+            raise
+        if partial is not None:
+            self.output_path = settle(partial, self.output_path, complete)
+        return self.output_path
+
+    def close(self) -> None:
+        self.finish(complete=True)
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.finish(complete=exc_type is None)
 
 
 # Errors that mean the disk (or the user's quota, or the largest file allowed) is full.
@@ -159,7 +187,11 @@ class RecordWriter:
         """Close the file (whatever still fits goes in), count the whole rows in it, and say so in one line."""
         self.failed = True
         try:
-            self.stream.close()
+            finish = getattr(self.stream, "finish", None)
+            if finish is not None:
+                self.target = finish(complete=False)
+            else:
+                self.stream.close()
         except OSError:
             pass
         return write_failure(self.target or Path("?"), self.flag, self.complete_rows(), err)
@@ -178,33 +210,20 @@ def write_failure(path: Path, flag: str, rows: int, err: OSError) -> BertCliErro
     )
 
 
-def check_output_path(path: Path, flag: str, example: str = "predictions.jsonl") -> None:
-    """Refuse an output file that cannot be written, before any work: a folder, a parent that is a file, no write access.
-
-    A missing parent folder is fine: it is created when the file is written.
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise BertCliError(f"{flag} {path} is a folder — give a file path, e.g. {path / example}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise BertCliError(f"cannot write {flag} {path}: permission denied — pick another path")
-    for parent in (path.parent, *path.parent.parents):
-        if not parent.exists():
-            continue
-        if not parent.is_dir():
-            raise BertCliError(f"cannot write {flag} {path}: {parent} is a file, not a folder — pick another path")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise BertCliError(f"cannot write {flag} {path}: {parent} is not writable — pick another path")
-        return
-
-
 def open_output(path: Path, flag: str = "--output") -> IO[str]:
-    """Open `path` for writing records, creating its folder; the stream remembers the path and flag for errors."""
+    """Open `path` for writing records, creating its folder; the stream remembers the path and flag for errors.
+
+    The records go to a temporary file beside `path`, renamed onto it when the stream is closed after a complete
+    write (see OutputFile.finish), so an interrupted run never leaves a half file where a good one was.
+    """
+    from bertcli.core.outputs import partial_file
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stream = OutputFile(path.open("wb"), encoding="utf-8", newline="")
+        fd, partial = partial_file(path)
+        stream = OutputFile(os.fdopen(fd, "wb"), encoding="utf-8", newline="")
     except OSError as err:
         raise BertCliError(f"cannot write {flag} {path}: {err.strerror or err} — pick another path") from None
     stream.output_path = path
     stream.output_flag = flag
+    stream.partial_path = partial
     return stream

@@ -39,6 +39,18 @@ def _has_weights(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES)
 
 
+# Files that hold weights in some format: a folder without any of them cannot be a model, whatever loads it.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".h5", ".msgpack", ".pt", ".pth", ".ckpt", ".onnx", ".gguf")
+
+
+def _weights_or_other_format(folder: Path) -> bool:
+    """Whether `folder` holds anything a model's weights could be in (the loaders say which formats they take)."""
+    try:
+        return any(item.name.endswith(WEIGHT_SUFFIXES) for item in folder.iterdir())
+    except OSError:
+        return True  # unreadable: the loader says so
+
+
 def _best_checkpoint(run_dir: Path, newest: Path) -> Path | None:
     """The best checkpoint trainer_state.json names, looked up by name inside this run folder."""
     try:
@@ -93,8 +105,39 @@ def resolve_model(model: str | None, results_dir: str | Path = DEFAULT_RESULTS) 
         if inside is not None:
             return inside
         if (path / "final").is_dir() or any(path.glob("checkpoint-*")):
+            if (path / "sweep_run.json").is_file():
+                raise ModelError(
+                    f"'{model}' is a sweep's run folder without weights (a sweep keeps none unless --keep-weights) — "
+                    f"inspect it with bertcli inspect-checkpoint {model}, or rerun the sweep into a new --output-dir "
+                    f"with --keep-weights"
+                )
             raise ModelError(
-                f"'{model}' is a run folder without weights (only its states are left: `bertcli sweep` keeps no weights "
-                "unless --keep-weights) — inspect it with bertcli inspect-checkpoint, or train it again with --keep-weights"
+                f"'{model}' is a run folder whose checkpoints hold trainer states but no weights (like the example runs "
+                f"under results/) — read it with bertcli inspect-checkpoint {model} or bertcli debug run {model}; to "
+                f"predict, give --model a folder with model.safetensors (a run's final/ or a complete checkpoint)"
             )
+    elif path.is_dir() and not _weights_or_other_format(path):  # before any tokenizer is loaded: seconds saved
+        what = "a checkpoint with trainer state" if (path / STATE_FILE).is_file() else "a model folder with config.json"
+        raise ModelError(
+            f"'{model}' is {what} but no weights (no model.safetensors) — give --model a folder with its weights "
+            f"(a run's final/ or a complete checkpoint); bertcli inspect-checkpoint reads this one"
+        )
     return ResolvedModel(model)
+
+
+def model_inputs(models: list[str | None], results_dir: str | Path = DEFAULT_RESULTS) -> list[tuple[str, Path]]:
+    """("--model", the folder each model loads from) for the local ones: what an output must never write into.
+
+    A run folder counts by the model inside it (so a file written beside it in the run folder is fine); a model
+    that cannot be resolved yet counts as given (its own error comes when it loads)."""
+    from bertcli.core.errors import BertCliError
+
+    found = []
+    for model in models:
+        try:
+            resolved = resolve_model(model, results_dir).path
+        except BertCliError:
+            resolved = model
+        if resolved and Path(resolved).expanduser().exists():
+            found.append(("--model", Path(resolved).expanduser()))
+    return found

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bertcli.core.errors import UsageError
 from bertcli.core.findings import sort_findings
 from bertcli.core.runs.checkpoints import list_checkpoints
 from bertcli.core.runs.diagnosis import RunDiagnosis
 from bertcli.core.runs.diagnosis_findings import run_diagnoses
-from bertcli.core.runs.disk import measure_disk
+from bertcli.core.runs.disk import apply_prune, measure_disk, plan_prune
 from bertcli.core.runs.inspect import analyze_run
-from bertcli.core.runs.log import DEFAULT_SPIKE_K
+from bertcli.core.runs.log import DEFAULT_SPIKE_K, check_spike_k
 from bertcli.core.runs.state import RunState, load_trainer_state
 from bertcli.core.runs.trends import describe_loss_trend, epoch_gaps, find_overfitting, measure_fluctuation
 from bertcli.core.runs.underfitting import measure_underfitting
@@ -25,6 +26,7 @@ from bertcli.core.runs.underfitting import measure_underfitting
 
 def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagnosis:
     """Read the trainer state at `path` (run folder, checkpoint or trainer_state.json) and diagnose it."""
+    spike_k = check_spike_k(spike_k)
     state = load_trainer_state(path)
     analysis = analyze_run(state, spike_k=spike_k, label=str(path))
     run_dir = run_folder_of(state)
@@ -42,6 +44,21 @@ def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagn
         disk=measure_disk(run_dir, state) if run_dir is not None else None,
     )
     diagnosis.findings = sort_findings(run_diagnoses(diagnosis))
+    return diagnosis
+
+
+def diagnose_and_prune(path: str | Path, spike_k: float = DEFAULT_SPIKE_K, *, keep: int = 1,
+                       delete: bool = False) -> RunDiagnosis:
+    """`diagnose_run` with a plan to delete every checkpoint but the best and the newest `keep` complete ones in
+    `diagnosis.prune`; with `delete`, the plan is carried out and the run diagnosed again as it is left."""
+    diagnosis = diagnose_run(path, spike_k)
+    if diagnosis.run_dir is None:
+        raise UsageError(f"--prune needs a run folder with checkpoint-N folders; {path} is a state file on its own")
+    plan = plan_prune(diagnosis.run_dir, diagnosis.summary.get("best_model_checkpoint"), keep)
+    if delete:
+        plan = apply_prune(plan)
+        diagnosis = diagnose_run(path, spike_k)
+    diagnosis.prune = plan
     return diagnosis
 
 

@@ -164,7 +164,26 @@ def _eval_diagnoses(d: RunDiagnosis) -> list[Finding]:
         return [Finding("no_overfitting", "info", summary, rows)]
     summary = f"no overfitting: eval loss did not rise after its minimum ({where}); best {headline}"
     findings = [Finding("no_overfitting", "info", summary, rows)]
-    return findings + [f for f in (_extra_epochs_finding(d, o),) if f is not None]
+    return findings + [f for f in (_transient_rise_finding(d), _extra_epochs_finding(d, o)) if f is not None]
+
+
+def _transient_rise_finding(d: RunDiagnosis) -> Finding | None:
+    """An eval loss that rose between two evaluations before falling to its minimum later: the largest such rise,
+    with the grad-norm spikes logged in between (a run that recovered, but whose middle was worse than it looked)."""
+    pairs = [(a, b) for a, b in zip(d.epochs, d.epochs[1:]) if a.eval_loss is not None and b.eval_loss is not None]
+    rises = [(a, b) for a, b in pairs if b.eval_loss > a.eval_loss]
+    if not rises:
+        return None
+    a, b = max(rises, key=lambda ab: ab[1].eval_loss - ab[0].eval_loss)
+    spikes = [s for s in d.fluctuation.spike_steps if a.step < s <= b.step]
+    with_spikes = f", with grad-norm spikes at step(s) {', '.join(map(str, spikes))} in between" if spikes else ""
+    return Finding(
+        "eval_loss_rise",
+        "info",
+        f"eval loss rose from {dec(a.eval_loss)} to {dec(b.eval_loss)} between epoch {general(a.epoch)} and "
+        f"epoch {general(b.epoch)}{with_spikes}, then fell again: the run recovered, but the model was worse in between",
+        [_epoch_line(a), _epoch_line(b)],
+    )
 
 
 def _overfitting_finding(d: RunDiagnosis, o: Overfitting, headline: str, evidence: list[str]) -> Finding:

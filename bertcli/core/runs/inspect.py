@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from bertcli.core.findings import Finding
 from bertcli.core.jsondata import plain
 from bertcli.core.runs.analysis import RunAnalysis, RunComparison
 from bertcli.core.runs.inspect_findings import run_findings
@@ -30,13 +29,13 @@ from bertcli.core.runs.state import RunState, load_trainer_state
 
 def inspect_runs(paths: Sequence[str | Path], spike_k: float = DEFAULT_SPIKE_K) -> list[RunAnalysis]:
     """Load and analyse every path (checkpoint folder, run folder or trainer_state.json)."""
-    check_spike_k(spike_k)
+    spike_k = check_spike_k(spike_k)
     return [analyze_run(load_trainer_state(path), spike_k=spike_k, label=str(path)) for path in paths]
 
 
 def analyze_run(state: RunState, spike_k: float = DEFAULT_SPIKE_K, label: str | None = None) -> RunAnalysis:
-    """Everything inspect-checkpoint reports about one run, findings included."""
-    check_spike_k(spike_k)
+    """Everything inspect-checkpoint reports about one run, findings included (`spike_k` as inspect_runs and
+    diagnose_run checked it)."""
     rows = merge_rows(state)
     lowest = find_lowest_loss(state)
     lr = describe_lr_schedule(
@@ -120,22 +119,13 @@ def compare_runs(runs: Sequence[RunAnalysis]) -> RunComparison:
 
 
 def analysis_to_dict(run: RunAnalysis) -> dict[str, Any]:
-    """The analysis as JSON-ready data (non-finite numbers become null; `non_finite` lists them).
-
-    Each finding is {"code", "level", "message"}: inspect-checkpoint's findings are one sentence each,
-    and scripts read that sentence as `message`.
-    """
-    data = plain(run, drop=("findings",))
-    data["findings"] = [finding_to_message(f) for f in run.findings]
-    return data
+    """The analysis as JSON-ready data (non-finite numbers become null; `non_finite` lists them); each finding
+    in the one shape of every command (core/findings.py)."""
+    return plain(run)
 
 
 def comparison_to_dict(runs: Sequence[RunAnalysis], comparison: RunComparison) -> dict[str, Any]:
     return {"runs": [analysis_to_dict(run) for run in runs], "comparison": plain(comparison)}
-
-
-def finding_to_message(finding: Finding) -> dict[str, Any]:
-    return {"code": finding.code, "level": finding.level, "message": finding.summary}
 
 
 def _sig(value: float, digits: int) -> float:

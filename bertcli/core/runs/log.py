@@ -91,9 +91,11 @@ class EvalSummary:
     best: dict[str, dict[str, float]]  # metric -> {"value", "step"}
 
 
-def check_spike_k(spike_k: float) -> None:
-    if not math.isfinite(spike_k) or spike_k <= 0:
-        raise UsageError(f"--spike-k must be a number above 0 (default {DEFAULT_SPIKE_K:g}), not {spike_k:g}")
+def check_spike_k(spike_k: float) -> float:
+    """--spike-k inside its range (the CLI checks the same while parsing; this is the check for Python callers)."""
+    from bertcli.core import limits
+
+    return limits.SPIKE_K.check("--spike-k", spike_k)
 
 
 def merge_rows(state: RunState) -> list[LogRow]:

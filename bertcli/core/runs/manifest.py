@@ -152,10 +152,9 @@ class RunManifest(_Record):
         return cls.from_json(data) if data is not None else None
 
     def write(self, folder: str | Path) -> Path:
-        path = Path(folder) / MANIFEST_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        return path
+        from bertcli.core.outputs import write_text_whole
+
+        return write_text_whole(Path(folder) / MANIFEST_FILE, json.dumps(self.to_json(), indent=2) + "\n")
 
     @property
     def recorded(self) -> TrainingRecord:

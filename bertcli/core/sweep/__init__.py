@@ -13,9 +13,12 @@ from bertcli.core.sweep.plan import (
     AXES,
     DEFAULT_OUTPUT,
     DEFAULT_SEEDS,
+    MAX_RUNS_UNASKED,
     SweepPlan,
     SweepRun,
+    examples_trained,
     flag_of,
+    grid_size,
     parse_list,
     parse_seeds,
     parse_value,
@@ -47,9 +50,9 @@ from bertcli.core.sweep.run import (
 )
 
 __all__ = [
-    "AXES", "DEFAULT_OUTPUT", "DEFAULT_SEEDS", "KEEP_IN_CHECKPOINT", "RUN_FILE", "SUMMARY_FILE",
+    "AXES", "DEFAULT_OUTPUT", "DEFAULT_SEEDS", "MAX_RUNS_UNASKED", "KEEP_IN_CHECKPOINT", "RUN_FILE", "SUMMARY_FILE",
     "Comparison", "RunResult", "Spread", "SweepEvent", "SweepPlan", "SweepReport", "SweepRun", "VariantSummary",
-    "compare", "finished_result", "flag_of", "newest_state", "parse_list", "parse_seeds", "parse_value",
+    "compare", "examples_trained", "finished_result", "flag_of", "grid_size", "newest_state", "parse_list", "parse_seeds", "parse_value",
     "plan_sweep", "read_sweep_file", "report_as_dict", "requested_config", "review_key", "run_one", "run_sweep",
     "score_final_model", "spread", "strip_run", "summarize", "value_text",
 ]

@@ -12,21 +12,33 @@ from typing import Any, Sequence
 
 from bertcli.core import limits
 from bertcli.core.errors import UsageError
-from bertcli.core.training import TrainConfig, check_output_path, validate_config
+from bertcli.core.options import Option
+from bertcli.core.sweep.records import check_recorded
+from bertcli.core.training import TrainConfig, check_output_dir, validate_config
 
 DEFAULT_OUTPUT = Path("results-sweep")
 DEFAULT_SEEDS = (1, 2, 3)
+MAX_RUNS_UNASKED = 100  # a larger grid starts only with --yes: each run is a whole training
 
-# Keys a [sweep] table (and the command line) can vary, in the order folder names list them.
+# The order folder names list the command line's axes in (as earlier sweeps named their folders, so a rerun
+# finds them); an axis not listed here follows in the order given. Which options a sweep takes is declared
+# on TrainConfig (option(..., sweep="vary"|"set")).
 AXES = ("epochs", "weight_decay", "batch_size", "lr", "warmup_ratio", "scheduler", "max_length", "truncation")
 # Set by the sweep itself, never by the user.
 RESERVED = {"output_dir": "--output-dir (one for the whole sweep)", "resume": "nothing: a rerun resumes by itself",
             "overwrite": "nothing: a rerun skips finished runs", "seed": "seeds = [1, 2, 3]"}
-FLAG_NAMES = {"final_from": "final"}  # train's flag where it is not the field's name
+
+
+def _declared() -> dict[str, Option]:
+    from bertcli.core.training.config import train_options
+
+    return {o.name: o for o in train_options()}
 
 
 def flag_of(name: str) -> str:
-    return "--" + FLAG_NAMES.get(name, name.replace("_", "-"))
+    """Train's flag for TrainConfig field `name` (final_from → --final)."""
+    declared = _declared().get(name)
+    return declared.flag if declared is not None else "--" + name.replace("_", "-")
 
 
 def _config_fields() -> set[str]:
@@ -36,7 +48,8 @@ def _config_fields() -> set[str]:
 def _key(raw: str) -> str:
     """A key as written in a file or a flag (weight-decay, weight_decay, final) as the TrainConfig field."""
     name = raw.strip().lower().replace("-", "_")
-    return {v: k for k, v in FLAG_NAMES.items()}.get(name, name)
+    by_key = {o.key.replace("-", "_"): o.name for o in _declared().values()}
+    return by_key.get(name, name)
 
 
 def value_text(value: Any) -> str:
@@ -44,7 +57,8 @@ def value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"  # the full digits where the short form would name two values alike
+        return short if float(short) == value else repr(value)
     if isinstance(value, (list, tuple)):
         return "-".join(value_text(v) for v in value)
     text = str(value)
@@ -54,7 +68,8 @@ def value_text(value: Any) -> str:
 def parse_value(name: str, value: Any, where: str) -> Any:
     """One command-line value (text) for TrainConfig field `name`, checked as train checks that flag
     (bertcli.core.config's table of settings); `where` names it in a refusal."""
-    from bertcli.core.config import parse_class_weights, settings
+    from bertcli.core.config import settings
+    from bertcli.core.options import parse_class_weights
 
     setting = next((s for s in settings() if s.field == name), None)
     kind = setting.kind if setting is not None else None
@@ -137,10 +152,10 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     """(base values, [sweep] lists, seeds) from a TOML file. Top-level keys are a train config
     (bertcli.core.config: keys named like train's flags, checked as they are); the `[sweep]` table lists
     the values to vary, each checked the same way, and `seeds`."""
-    from bertcli.core.config import parse_settings
+    from bertcli.core.config import parse_settings, read_toml
 
     path = Path(path)
-    doc = _read_toml(path)
+    doc = read_toml(path, "give the path of a .toml file with a [sweep] table")
     table = doc.pop("sweep", {})
     if not isinstance(table, dict):
         raise UsageError(f"'sweep' in {path} must be a table: a [sweep] line followed by lines like epochs = [2, 3]")
@@ -148,23 +163,6 @@ def read_sweep_file(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], l
     base = parse_settings(doc, str(path))
     axes, table_seeds = _sweep_table(table, base, path)
     return base, axes, table_seeds if table_seeds is not None else seeds
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    if not path.is_file():
-        what = "is a folder, not a TOML file" if path.is_dir() else "does not exist"
-        raise UsageError(f"--config {path} {what} — give the path of a .toml file with a [sweep] table")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"--config {path} is not a text file (not UTF-8) — give a TOML file") from None
-    except OSError as err:
-        raise UsageError(f"--config {path} cannot be read: {err.strerror or err} — check its permissions") from None
-    except tomllib.TOMLDecodeError as err:
-        detail = (str(err).splitlines() or ["cannot be parsed"])[0]
-        raise UsageError(f"--config {path} is not valid TOML: {detail} — write one 'key = value' per line") from None
 
 
 def _top_level_seeds(doc: dict[str, Any], path: Path) -> list[int] | None:
@@ -221,6 +219,7 @@ def plan_sweep(
     config: Path | None = None,
     output_dir: Path | None = None,
     keep_weights: bool = False,
+    yes: bool = False,
 ) -> SweepPlan:
     """The runs of a sweep. Precedence: command-line values (`lists`: field → comma-separated text;
     `base`: field → one value), then the file's [sweep] lists and top-level values, then train's defaults."""
@@ -235,8 +234,11 @@ def plan_sweep(
     shared.setdefault("tensorboard", False)  # the sweep's --plot draws the curves; no event files per run
     chosen_seeds = parse_seeds(seeds) if seeds is not None else (file_seeds or list(DEFAULT_SEEDS))
     out = Path(output_dir or file_base.get("output_dir") or DEFAULT_OUTPUT)
-    check_output_path(out)
+    check_output_dir(out, [("--model", values.get("model", [None])[0]), ("--dataset", values.get("dataset", [None])[0])])
+    _check_size(shared, axes, chosen_seeds, yes)
     variants, runs = _grid(out, shared, axes, chosen_seeds)
+    for run in runs:  # before anything trains: a folder from another sweep is refused up front
+        check_recorded(run)
     notes = []
     if len(chosen_seeds) == 1:
         notes.append("one seed: the spread over seeds is unknown and the paired test sees one draw of each run")
@@ -261,6 +263,52 @@ def _chosen_values(
     return values
 
 
+def grid_size(axes: dict[str, list[Any]], seeds: list[int]) -> tuple[int, int]:
+    """(variants, runs) of a grid."""
+    variants = 1
+    for values in axes.values():
+        variants *= len(values)
+    return variants, variants * len(seeds)
+
+
+def examples_trained(configs: Sequence[dict[str, Any]]) -> int | None:
+    """Training examples passed through in all by runs with these settings (train size × epochs, or max steps ×
+    batch size); None where a run trains on 'all' of a dataset whose size is not known before loading it."""
+    defaults = TrainConfig()
+    total = 0.0
+    for cfg in configs:
+        get = lambda name: cfg.get(name, getattr(defaults, name))  # noqa: E731
+        if get("max_steps"):
+            total += get("max_steps") * get("batch_size") * (get("grad_accum") or 1)
+        elif get("train_size") is None:
+            return None
+        else:
+            total += get("train_size") * get("epochs")
+    return int(total)
+
+
+def _check_size(shared: dict[str, Any], axes: dict[str, list[Any]], seeds: list[int], yes: bool) -> None:
+    """Refuse a grid of more than MAX_RUNS_UNASKED runs without --yes, before any folder or model is touched."""
+    variants, runs = grid_size(axes, seeds)
+    if runs <= MAX_RUNS_UNASKED or yes:
+        return
+    largest = max(axes.items(), key=lambda kv: len(kv[1]))[0] if axes else None
+    # only the axes that change a run's length are expanded; every other axis repeats them
+    sizing = {k: v for k, v in axes.items() if k in ("epochs", "train_size", "max_steps", "batch_size", "grad_accum")}
+    combos = [{**shared, **dict(zip(sizing, c))} for c in itertools.product(*sizing.values())]
+    per_seed = examples_trained(combos)
+    work = f", {per_seed * (runs // len(combos)):,} training examples in all" if per_seed is not None else ""
+    fewer = f"list fewer values (most: {flag_of(largest)}) or fewer seeds" if largest else "list fewer seeds"
+    raise UsageError(
+        f"this sweep is {runs:,} runs ({variants:,} variant(s) × {len(seeds)} seed(s)){work}, over the "
+        f"{MAX_RUNS_UNASKED} a sweep starts without asking — {fewer}, or add --yes to start it anyway"
+    )
+
+
+def _values_text(varied: dict[str, Any]) -> str:
+    return ", ".join(f"{flag_of(k)} {v!r}" for k, v in varied.items())
+
+
 def _grid(
     out: Path, shared: dict[str, Any], axes: dict[str, list[Any]], seeds: list[int]
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[SweepRun]]:
@@ -271,6 +319,12 @@ def _grid(
     for combo in itertools.product(*axes.values()) if axes else [()]:
         varied = dict(zip(axes, combo))
         name = ",".join(f"{k}={value_text(v)}" for k, v in varied.items()) or "base"
+        twin = next((v for n, v in variants if n == name), None)
+        if twin is not None:
+            raise UsageError(
+                f"two variants would share the folder {out / name}: {_values_text(twin)} and {_values_text(varied)} — "
+                f"give values that differ in their written form"
+            )
         variants.append((name, varied))
         for seed in seeds:
             folder = out / name / f"seed-{seed}"

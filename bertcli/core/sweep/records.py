@@ -4,16 +4,17 @@ the weights again."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertcli.core.errors import BertCliError, UsageError
 from bertcli.core.jsondata import dumps, plain
 from bertcli.core.runs.jsonfile import read_json_object
-from bertcli.core.sweep.plan import SweepRun
 from bertcli.core.training import TrainConfig
+
+if TYPE_CHECKING:
+    from bertcli.core.sweep.plan import SweepRun
 
 RUN_FILE = "sweep_run.json"  # in each run folder: the configuration asked for, then the scores
 
@@ -43,11 +44,10 @@ def requested_config(cfg: TrainConfig) -> dict[str, Any]:
 
 def write_json_file(path: Path, data: dict[str, Any]) -> None:
     """Write through a temporary file and rename it: a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    from bertcli.core.outputs import write_text_whole
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(dumps(data) + "\n")
-        os.replace(tmp, path)
+        write_text_whole(path, dumps(data) + "\n")
     except OSError as err:
         raise BertCliError(f"cannot write {path}: {err.strerror or err} — free some space or make it writable, then rerun") from None
 
@@ -87,4 +87,5 @@ def finished_result(run: SweepRun) -> RunResult | None:
     record = read_json_object(run.folder / RUN_FILE)
     if record is None or not (run.folder / "final").is_dir():
         return None
+    check_recorded(run)  # a folder trained with other settings is never taken for this run
     return result_from_record(run, record)

@@ -31,7 +31,6 @@ from bertcli.core.sweep.plan import SweepPlan, SweepRun
 from bertcli.core.sweep.records import (
     RUN_FILE,
     RunResult,
-    check_recorded,
     finished_result,
     requested_config,
     result_from_record,
@@ -204,8 +203,6 @@ def run_sweep(
 ) -> SweepReport:
     """Every run of the plan in order (finished ones skipped), then the summary, also written to sweep.json."""
     started = time.time()
-    for run in plan.runs:  # before anything trains: a folder from another sweep is refused up front
-        check_recorded(run)
     total = len(plan.runs)
     results: list[RunResult] = []
     spent, done_work = 0.0, 0.0

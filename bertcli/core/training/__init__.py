@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bertcli.core.training.config import BEST_METRICS, CONFIG_HEADER, PRECISIONS, TrainConfig, validate_config
 from bertcli.core.training.hyperparameters import run_hyperparameters
-from bertcli.core.training.output_dir import DISK_HEADROOM, check_output_path
+from bertcli.core.training.output_dir import DISK_HEADROOM, check_output_dir
 from bertcli.core.training.plan import RunPlan, resolve_class_weights
 from bertcli.core.training.report import EarlyStop, RunReport, epoch_rows, evaluations_since_best
 from bertcli.core.training.run import train
@@ -31,7 +31,7 @@ __all__ = [
     "RunPlan",
     "RunReport",
     "TrainConfig",
-    "check_output_path",
+    "check_output_dir",
     "epoch_rows",
     "evaluations_since_best",
     "resolve_class_weights",

@@ -5,57 +5,123 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertcli.core import limits
 from bertcli.core.device import TRAINING_PRECISIONS as PRECISIONS
+from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
 from bertcli.core.limits import BEST_METRICS
+from bertcli.core.options import Option, check_options, declared_options, format_class_weights, option  # noqa: F401
 
 CONFIG_HEADER = "The settings of this run: `bertcli train --config <this file> -o <new folder>` trains it again."
-# Settings that may be None ("all", "the default"): None passes validation as it is.
-OPTIONAL = ("eval_batch_size", "train_size", "eval_size", "max_steps", "attention_dropout", "eval_steps", "early_stopping", "stride")
 
 
 @dataclass
 class TrainConfig:
-    model: str | None = None  # None: bert-base-uncased, or its offline stand-in (core/defaults.py)
-    dataset: str | None = None  # None: imdb, or the bundled sample offline
-    output_dir: Path = Path("results")
-    epochs: float = 3.0
-    batch_size: int = 16
-    eval_batch_size: int | None = None
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.0
-    scheduler: str = "linear"
-    train_size: int | None = 2000
-    eval_size: int | None = 500
-    max_length: int = 512
-    truncation: str = "head+tail"
-    stride: int | None = None  # sliding truncation: tokens consecutive windows share (None: a quarter of a window)
-    save_steps: int = 10
-    logging_steps: int = 10
-    keep_checkpoints: int = 2
-    best_metric: str = "accuracy"
-    seed: int = 42
-    text_column: str = "text"
-    label_column: str = "label"
-    train_split: str = "train"
-    eval_split: str | None = None
-    labels: list[str] | None = None
-    group_by_length: bool = True
-    precision: str = "auto"
-    compile: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    final_from: str = "best"
-    max_steps: int | None = None
-    tensorboard: bool = True
-    attention_dropout: float | None = None  # None: the model's own on GPU, 0 on CPU (see resolve_attention_dropout)
-    eval_steps: int | None = None  # None: evaluate after each epoch
-    early_stopping: int | None = None  # stop after this many evaluations without improving --best-metric
-    min_delta: float = 0.0  # the change of --best-metric that counts as an improvement
-    class_weights: str | list[float] | None = None  # "auto" (inverse label frequency) or one weight per label
-    label_smoothing: float = 0.0
-    grad_accum: int = 1  # batches accumulated per optimizer step
+    """What a run was asked to do. Each field made by `option()` is a `bertcli train` option, declared once:
+    its flag, help and range or choices give the CLI option, the TOML key, --print-config, validation and
+    (with `sweep=`) the sweep's flag. Fields list in the order `bertcli train --help` shows them."""
+
+    model: str | None = option(
+        None, "--model", "-m", sweep="set", unset="bert-base-uncased, or its offline stand-in",
+        help="Hub name (bert-base-uncased, distilbert-base-uncased) or a local model folder. Offline with nothing "
+        "cached, the default stands in the packaged all-MiniLM-L6-v2.", show_default="bert-base-uncased",
+    )  # None: bert-base-uncased, or its offline stand-in (core/defaults.py)
+    dataset: str | None = option(
+        None, "--dataset", "-d", sweep="set", unset="imdb, or imdb-sample offline",
+        help="Hub name (imdb), imdb-sample (2,500 IMDb reviews bundled with bertcli), a local folder in the hub's "
+        "layout, a CSV/TSV/JSONL/Parquet file, or an aclImdb/ folder. Offline with nothing cached, the default "
+        "stands in imdb-sample.", show_default="imdb",
+    )
+    epochs: float = option(3.0, "--epochs", "-e", within=limits.EPOCHS, sweep="vary", help="Passes over the training set.")
+    batch_size: int = option(16, "--batch-size", "-b", within=limits.BATCH_SIZE, sweep="vary",
+                             help="Examples per step (per device).")
+    eval_batch_size: int | None = None  # None: twice --batch-size (no flag)
+    grad_accum: int = option(1, "--grad-accum", within=limits.GRAD_ACCUM,
+                             help="Batches accumulated per optimizer step (effective batch = batch size x N).")
+    lr: float = option(2e-5, "--lr", within=limits.LR, sweep="vary", help="Peak learning rate.")
+    weight_decay: float = option(0.01, "--weight-decay", within=limits.WEIGHT_DECAY, sweep="vary", help="AdamW weight decay.")
+    warmup_ratio: float = option(0.0, "--warmup-ratio", within=limits.WARMUP_RATIO, sweep="vary",
+                                 help="Share of steps spent warming up the LR.")
+    scheduler: str = option("linear", "--scheduler", choices=limits.SCHEDULERS, sweep="vary", help="LR schedule.")
+    label_smoothing: float = option(0.0, "--label-smoothing", within=limits.LABEL_SMOOTHING,
+                                    help="Label smoothing of the training loss.")
+    class_weights: str | list[float] | None = option(
+        None, "--class-weights", kind="class_weights", unset="off: every label weighs 1",
+        help="Weighted cross-entropy: 'auto' (inverse label frequency of the training set) or one weight per label "
+        "in id order, e.g. 1,3; normalised to mean 1.",
+    )  # "auto" (inverse label frequency) or one weight per label
+    train_size: int | None = option(2000, "--train-size", kind="examples", within=limits.EXAMPLES, sweep="set",
+                                    help="Training examples drawn with --seed, or 'all'.")
+    eval_size: int | None = option(500, "--eval-size", kind="examples", within=limits.EXAMPLES, sweep="set",
+                                   help="Evaluation examples drawn with --seed, or 'all'.")
+    max_length: int = option(512, "--max-length", within=limits.MAX_LENGTH, sweep="vary",
+                             help="Longest input in tokens, specials included.")
+    truncation: str = option(
+        "head+tail", "--truncation", choices=TRUNCATIONS, sweep="vary",
+        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
+        "(all of it, in overlapping windows of --max-length; training: one row per window with its text's label).",
+    )
+    stride: int | None = option(
+        None, "--stride", within=limits.STRIDE, unset="a quarter of --max-length",
+        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+    )  # saved in bertcli.json, so predict and evaluate cut the same windows
+    save_steps: int = option(10, "--save-steps", within=limits.STEPS, sweep="set", help="Checkpoint every N steps.")
+    logging_steps: int = option(10, "--logging-steps", within=limits.STEPS, sweep="set",
+                                help="Log loss, LR and grad norm every N steps.")
+    keep_checkpoints: int = option(2, "--keep-checkpoints", within=limits.KEEP_CHECKPOINTS, sweep="set",
+                                   help="Newest checkpoints kept (plus the best by eval metric).")
+    best_metric: str = option("accuracy", "--best-metric", choices=BEST_METRICS, sweep="set",
+                              help="Picks the best checkpoint (and what early stopping watches).")
+    eval_steps: int | None = option(None, "--eval-steps", within=limits.STEPS, unset="evaluate after each epoch",
+                                    help="Evaluate (and checkpoint) every N steps instead of each epoch.")
+    early_stopping: int | None = option(None, "--early-stopping", within=limits.PATIENCE, unset="off",
+                                        help="Stop after N evaluations without --best-metric improving.")
+    min_delta: float = option(0.0, "--min-delta", within=limits.MIN_DELTA,
+                              help="The change of --best-metric that counts as an improvement.")
+    seed: int = option(42, "--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")
+    output_dir: Path = option(Path("results"), "--output-dir", "-o", kind="path",
+                              help="Where checkpoints and the final model go.")
+    text_column: str = option("text", "--text-column", sweep="set", help="Column holding the text.")
+    label_column: str = option("label", "--label-column", sweep="set", help="Column holding the label (ints or names).")
+    train_split: str = option("train", "--train-split", sweep="set", help="Split to train on.")
+    eval_split: str | None = option(
+        None, "--eval-split", sweep="set", unset="validation, else test, else carved from train",
+        help="Split to evaluate on (default: validation, else test, else carved from train; naming the train split "
+        "carves too).",
+    )
+    labels: list[str] | None = option(None, "--labels", kind="labels", sweep="set", unset="from the data",
+                                      help="Comma-separated label names in id order, e.g. negative,positive.")
+    group_by_length: bool = option(True, "--group-by-length", negatable=True,
+                                   help="Batch texts of similar length together.")
+    precision: str = option("auto", "--precision", choices=PRECISIONS, sweep="set",
+                            help="auto: bf16 where the hardware has it, fp16 on older GPUs, else fp32.")
+    compile: bool = option(False, "--compile", help="torch.compile the model (GPU).")
+    resume: bool = option(False, "--resume", in_file=False, help="Continue from the newest complete checkpoint.")
+    overwrite: bool = option(False, "--overwrite", in_file=False, help="Delete an earlier run in --output-dir first.")
+    final_from: str = option("best", "--final", choices=limits.FINAL_FROM, sweep="set",
+                             help="What goes to OUTPUT_DIR/final: the best checkpoint or the last step.")
+    max_steps: int | None = option(None, "--max-steps", within=limits.STEPS, sweep="set", unset="--epochs decides",
+                                   help="Stop after N steps (overrides --epochs).")
+    tensorboard: bool = option(True, "--tensorboard", negatable=True, help="Write TensorBoard events.")
+    attention_dropout: float | None = option(
+        None, "--attention-dropout", within=limits.ATTENTION_DROPOUT, unset="the model's own on GPU, 0 on CPU",
+        help="Attention dropout; default: the model's on GPU, 0 on CPU (3-5x faster steps).",
+    )  # None: see resolve_attention_dropout
+    relabel: Path | None = option(
+        None, "--relabel", kind="path", unset="no decisions file", show_default=False,
+        help="Apply the relabel:LABEL rows of a decisions file (bertcli debug labels --decisions) to the train split.",
+    )
+    exclude: Path | None = option(None, "--exclude", kind="path", unset="no decisions file", show_default=False,
+                                  help="Leave the drop rows of a decisions file out of the train split.")
+    record_dynamics: bool = option(
+        False, "--record-dynamics",
+        help="Keep each training example's probabilities every epoch (dynamics.npz, for bertcli debug labels RUN).",
+    )
+
+
+def train_options() -> tuple[Option, ...]:
+    """The options of `bertcli train`, in --help order: TrainConfig's declared fields."""
+    return declared_options(TrainConfig)
 
 
 def metric_key(best_metric: str) -> str:
@@ -64,48 +130,11 @@ def metric_key(best_metric: str) -> str:
 
 
 def validate_config(cfg: TrainConfig) -> TrainConfig:
-    """Every number inside its range (NaN and inf never) and every choice known: the CLI checks the same
-    while parsing (bertcli.core.limits); this is the check for callers from Python."""
-    from bertcli.core import limits
-    from bertcli.core.encoding import check_truncation
-
-    cfg.truncation = check_truncation(cfg.truncation)
-    numbers = [
-        ("epochs", "--epochs", limits.EPOCHS),
-        ("batch_size", "--batch-size", limits.BATCH_SIZE),
-        ("eval_batch_size", "eval_batch_size", limits.BATCH_SIZE),
-        ("lr", "--lr", limits.LR),
-        ("weight_decay", "--weight-decay", limits.WEIGHT_DECAY),
-        ("warmup_ratio", "--warmup-ratio", limits.WARMUP_RATIO),
-        ("train_size", "--train-size", limits.EXAMPLES),
-        ("eval_size", "--eval-size", limits.EXAMPLES),
-        ("max_length", "--max-length", limits.MAX_LENGTH),
-        ("stride", "--stride", limits.STRIDE),
-        ("save_steps", "--save-steps", limits.STEPS),
-        ("logging_steps", "--logging-steps", limits.STEPS),
-        ("keep_checkpoints", "--keep-checkpoints", limits.KEEP_CHECKPOINTS),
-        ("seed", "--seed", limits.SEED),
-        ("max_steps", "--max-steps", limits.STEPS),
-        ("attention_dropout", "--attention-dropout", limits.ATTENTION_DROPOUT),
-        ("eval_steps", "--eval-steps", limits.STEPS),
-        ("early_stopping", "--early-stopping", limits.PATIENCE),
-        ("min_delta", "--min-delta", limits.MIN_DELTA),
-        ("label_smoothing", "--label-smoothing", limits.LABEL_SMOOTHING),
-        ("grad_accum", "--grad-accum", limits.GRAD_ACCUM),
-    ]
-    for name, flag, within in numbers:
-        value = getattr(cfg, name)
-        if value is None and name in OPTIONAL:
-            continue
-        setattr(cfg, name, within.check(flag, value))
-    cfg.scheduler = limits.check_choice("--scheduler", cfg.scheduler, limits.SCHEDULERS)
-    cfg.precision = limits.check_choice("--precision", cfg.precision, PRECISIONS)
-    cfg.best_metric = limits.check_choice("--best-metric", cfg.best_metric, BEST_METRICS)
-    cfg.final_from = limits.check_choice("--final", cfg.final_from, limits.FINAL_FROM)
-    if cfg.class_weights is not None:
-        from bertcli.core.config import parse_class_weights
-
-        cfg.class_weights = parse_class_weights(cfg.class_weights)
+    """Every number inside its range (NaN and inf never) and every choice known, as each option's declaration
+    says: the CLI checks the same while parsing; this is the check for callers from Python."""
+    if cfg.eval_batch_size is not None:
+        cfg.eval_batch_size = limits.BATCH_SIZE.check("eval_batch_size", cfg.eval_batch_size)
+    check_options(cfg)
     if cfg.stride is not None:
         if cfg.truncation != "sliding":
             raise UsageError(f"--stride applies to --truncation sliding, not {cfg.truncation} — add --truncation sliding")
@@ -116,9 +145,3 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
 
-
-def format_class_weights(weights: object) -> str | None:
-    """--class-weights as text ('auto', '1,3'), as bertcli.toml and bertcli.json write it."""
-    from bertcli.core.config import format_class_weights as as_text
-
-    return as_text(weights)

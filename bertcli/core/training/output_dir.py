@@ -24,6 +24,7 @@ from bertcli.core.runs.checkpoints import (
 )
 from bertcli.core.errors import BertCliError, CheckpointError, DiskSpaceError, UsageError
 from bertcli.core.formatting import size_text
+from bertcli.core.outputs import Input, refuse_input_overwrite
 from bertcli.core.training.processes import is_main_process
 
 if TYPE_CHECKING:
@@ -59,17 +60,19 @@ def free_bytes(path: Path) -> int:
         return 0
 
 
-def check_output_path(out: Path) -> None:
-    """The output dir is (or can become) a writable folder; checked before anything is loaded."""
+def check_output_dir(out: Path, inputs: Sequence[Input] = (), flag: str = "--output-dir") -> None:
+    """The output folder `flag` names is (or can become) a writable folder that neither is, lies in, nor holds one
+    of `inputs` (the model folder, the dataset); checked before anything is loaded."""
+    refuse_input_overwrite(out, flag, inputs, folder=True)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file, not a folder — pick another --output-dir or move the file away")
+        raise UsageError(f"{flag} {out} is a file, not a folder — pick another {flag} or move the file away")
     base = _existing_ancestor(out)
     if not base.is_dir():
-        raise UsageError(f"--output-dir {out} cannot be created: {base} is a file — pick another --output-dir")
+        raise UsageError(f"{flag} {out} cannot be created: {base} is a file — pick another {flag}")
     if not os.access(base, os.W_OK | os.X_OK):
         raise BertCliError(
-            f"--output-dir {out} is not writable ({base} is read-only or not yours) — "
-            f"pick a writable --output-dir or fix the permissions of {base}"
+            f"{flag} {out} is not writable ({base} is read-only or not yours) — "
+            f"pick a writable {flag} or fix the permissions of {base}"
         )
 
 
@@ -94,7 +97,7 @@ def inspect_output_dir(cfg: TrainConfig) -> OutputDirPlan:
     a typo in --dataset with --overwrite must not cost the earlier run.
     """
     out = Path(cfg.output_dir)
-    check_output_path(out)
+    check_output_dir(out, [("--model", cfg.model), ("--dataset", cfg.dataset)])
     existing = list_checkpoints(out)
     leftovers = leftover_deletions(out)
     plan = OutputDirPlan(out)

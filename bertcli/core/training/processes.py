@@ -16,7 +16,7 @@ def is_distributed() -> bool:
 
 
 def is_main_process() -> bool:
-    """Rank 0, the one process that cleans the output dir and writes beside the checkpoints."""
+    """Rank 0: the one process that cleans the output dir, writes beside the checkpoints and prints."""
     return int(os.environ.get("RANK", "0")) == 0
 
 

@@ -48,6 +48,7 @@ class RunReport:
     checkpoints_removed: int
     final_from: str
     early_stop: EarlyStop | None = None  # where and why early stopping ended the run; None: it ran to the end
+    f1_of: str = ""  # which class precision, recall and F1 are of (metrics.training_scores_of)
 
 
 def evaluations_since_best(

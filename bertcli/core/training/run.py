@@ -25,6 +25,7 @@ from bertcli.core.device import (
     training_flops,
 )
 from bertcli.core.errors import UsageError
+from bertcli.core.metrics import training_scores_of
 from bertcli.core.training.config import CONFIG_HEADER, TrainConfig, metric_key, validate_config
 from bertcli.core.training.hyperparameters import run_hyperparameters
 from bertcli.core.training.output_dir import (
@@ -160,9 +161,13 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
 def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
     """The labelled data, the tokenizer, and both sets tokenized (the eval set None without one)."""
     from bertcli.core.data import load_labelled_data
+    from bertcli.core.data.decisions import train_decisions
     from bertcli.core.encoding import tokenize_dataset
     from bertcli.core.model import load_tokenizer
 
+    decisions = train_decisions(cfg.relabel, cfg.exclude)
+    if cfg.record_dynamics and is_distributed():
+        raise UsageError("--record-dynamics records on one process: train without torchrun, or drop --record-dynamics")
     with main_process_first():  # under torchrun, rank 0 fills the dataset caches before the others read them
         data = load_labelled_data(
             cfg.dataset,
@@ -174,6 +179,8 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             train_split=cfg.train_split,
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
+            decisions=decisions,
+            row_ids=cfg.record_dynamics,
         )
         tokenizer = load_tokenizer(cfg.model)
         tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
@@ -181,6 +188,10 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
         eval_ds = (
             tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride) if data.eval is not None else None
         )
+    if cfg.record_dynamics:
+        from bertcli.core.training.dynamics import EXAMPLE_COLUMN
+
+        train_ds = train_ds.add_column(EXAMPLE_COLUMN, list(range(len(train_ds))))
     return data, tokenizer, train_ds, eval_ds
 
 
@@ -265,6 +276,7 @@ def build_trainer(
 
     cfg = run.cfg
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
+    dynamics = dynamics_recorder(run) if cfg.record_dynamics else None
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
     trainer = BertCliTrainer(
         model=run.model,
@@ -275,14 +287,25 @@ def build_trainer(
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
         compute_metrics=compute_eval_metrics,
         # the guard last: it cancels saves
-        callbacks=[SaveWhereEvaluated(), *stopping, keeper, *callbacks, nonfinite_guard()],
+        callbacks=[SaveWhereEvaluated(), *stopping, keeper, *([dynamics.callback()] if dynamics else []), *callbacks,
+                   nonfinite_guard()],
         sampler_seed=cfg.seed,
         class_weights=run.class_weights,
         label_smoothing=cfg.label_smoothing,
+        dynamics=dynamics,
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer, keeper
+
+
+def dynamics_recorder(run: PreparedRun) -> Any:
+    """The recorder of --record-dynamics: every training example's probabilities by epoch, to <run>/dynamics.npz."""
+    from bertcli.core.data.decisions import ROW_COLUMN
+    from bertcli.core.training.dynamics import DYNAMICS_FILE, DynamicsRecorder
+
+    return DynamicsRecorder(run.train_ds[ROW_COLUMN], run.train_ds["label"], run.data.label_names,
+                            run.output.path / DYNAMICS_FILE, resume=bool(run.output.resume_from))
 
 
 def training_arguments(run: PreparedRun, plan: RunPlan, schedule: Schedule) -> Any:
@@ -457,4 +480,5 @@ def run_report(run: PreparedRun, plan: RunPlan, done: FinishedRun, *, checkpoint
         checkpoints_removed=checkpoints_removed,
         final_from=done.final_from,
         early_stop=done.early_stop,
+        f1_of=training_scores_of(plan.label_names),
     )

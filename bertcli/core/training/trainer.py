@@ -73,9 +73,11 @@ class BertCliTrainer(Trainer):
         sampler_seed: int,
         class_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
+        dynamics: Any = None,
         **kwargs: Any,
     ) -> None:
         self.sampler_seed = sampler_seed
+        self.dynamics = dynamics  # bertcli.core.training.dynamics.DynamicsRecorder (--record-dynamics)
         self.loss_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
         self.label_smoothing = label_smoothing
         self.saving: Path | None = None  # the checkpoint folder being written, while it is
@@ -123,12 +125,15 @@ class BertCliTrainer(Trainer):
         with --grad-accum 2 the Trainer's own loss (and gradient) would be twice the mean. Evaluation
         keeps the plain, unweighted cross-entropy, so eval loss compares across runs.
         """
+        examples = inputs.pop("example", None)
         labels = inputs.get("labels")
         if not model.training or labels is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         labels = labels.view(-1).to(logits.device)
+        if self.dynamics is not None and examples is not None:
+            self.dynamics.record(examples, logits.view(labels.numel(), -1), self.state.epoch or 0.0)
         per_example = torch.nn.functional.cross_entropy(
             logits.float().view(labels.numel(), -1), labels, reduction="none", label_smoothing=self.label_smoothing
         )
@@ -148,7 +153,10 @@ def padding_collator(tokenizer: Any, pad_to_multiple_of: int | None):
     pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
-        return pad([{"input_ids": f["input_ids"], "labels": f["label"]} for f in features])
+        batch = pad([{"input_ids": f["input_ids"], "labels": f["label"]} for f in features])
+        if "example" in features[0]:  # --record-dynamics: which training examples these are
+            batch["example"] = torch.tensor([f["example"] for f in features], dtype=torch.long)
+        return batch
 
     return collate
 
