@@ -40,6 +40,12 @@ class EvalConfig:
     bins: int = 10
     results_dir: Path = Path("results")
     allow_untrained_head: bool = False
+    # how long texts are read, when not as saved with each model
+    truncation: str | None = None
+    max_length: int | None = None
+    stride: int | None = None
+    pooling: str | None = None
+    by_length: bool = False  # score per token-length bucket (bertcli.core.length_buckets)
 
 
 @dataclass
@@ -137,6 +143,9 @@ class ModelEvaluation:
     intervals: dict[str, Any] = field(default_factory=dict)
     # with several models: the exact McNemar test of this model against the first, on the same examples
     versus_first: Any = None
+    stride: int | None = None  # sliding truncation only
+    pooling: str | None = None
+    by_length: Any = None  # a LengthReport with --by-length
     predictions: list["Prediction"] = field(default_factory=list, repr=False)
     gold: list[int] = field(default_factory=list, repr=False)
 
@@ -336,6 +345,8 @@ def evaluate_model(
         mode=clf.mode,
         max_length=clf.max_length,
         truncation=clf.truncation,
+        stride=clf.stride,
+        pooling=clf.pooling if clf.truncation == "sliding" else None,
         label_names=clf.label_names,
         examples=stats.predicted,
         skipped=stats.skipped,
@@ -374,12 +385,14 @@ def evaluate(
     for r in resolved:
         if on_model is not None:
             on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
-        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
+        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head,
+                                 max_length=cfg.max_length, truncation=cfg.truncation, stride=cfg.stride, pooling=cfg.pooling)
         notes += [note for note in clf.notes if note not in notes]
-        evaluations.append(
-            evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
-                           bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
-        )
+        evaluation = evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
+                                    bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
+        if cfg.by_length:
+            evaluation.by_length = by_length_of(evaluation, cfg, r.path)
+        evaluations.append(evaluation)
     for other in evaluations[1:]:
         other.versus_first = paired_test(evaluations[0], other)
     skipped = max((e.skipped for e in evaluations), default=0)
@@ -389,6 +402,21 @@ def evaluate(
     return EvaluationReport(
         dataset=cfg.dataset, split=data.split, examples=len(data.texts), models=evaluations, notes=notes, warnings=warnings
     )
+
+
+def by_length_of(model: ModelEvaluation, cfg: EvalConfig, path: str) -> Any:
+    """The model's score per token-length bucket, with its findings and the commands they point to."""
+    from bertcli.core.commands import data_flags
+    from bertcli.core.length_buckets import length_findings, score_by_length
+
+    report = score_by_length(model.predictions, model.gold, len(model.label_names), max_length=model.max_length,
+                             truncation=model.truncation, seed=cfg.seed)
+    flags = data_flags(cfg.dataset, model=path, text_column=cfg.text_column, label_column=cfg.label_column)
+    evaluate_flags = {**flags, "--split": cfg.split if cfg.split != "test" else None,
+                      "--size": cfg.size, "--max-length": cfg.max_length}
+    debug_flags = {**flags, "--max-length": model.max_length}
+    report.findings = length_findings(report, evaluate_flags, debug_flags)
+    return report
 
 
 def _right_by_example(model: ModelEvaluation) -> dict[int, bool]:

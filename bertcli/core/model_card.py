@@ -176,7 +176,9 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
             "",
             f"Classifying English text like its training data ({dataset}) into {shown}. "
             "Expect lower accuracy on text unlike it (other domains, languages, very short texts); texts "
-            f"longer than {facts.max_length} tokens are cut ({facts.truncation}). With a small evaluation split, "
+            + (f"longer than {facts.max_length} tokens are read whole, in overlapping windows whose predictions are pooled. "
+               if facts.truncation == "sliding" else f"longer than {facts.max_length} tokens are cut ({facts.truncation}). ")
+            + "With a small evaluation split, "
             "a difference of a point or two between two models may be noise.",
             "",
             "## Use",

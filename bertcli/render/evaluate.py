@@ -363,3 +363,71 @@ def save_plot(report: EvaluationReport, path: Path, out: Output) -> None:
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     out.hint(f"[bold]wrote[/] {escape(str(path))}")
+
+
+def by_length_table(model: ModelEvaluation) -> Table:
+    """One row per token-length bucket: examples, the metric with its interval, accuracy, the share cut."""
+    report = model.by_length
+    edges = "" if report.edges_from == "default" else f"; edges from the data's {report.edges_from}"
+    table = Table(title=escape(f"By length in tokens ({report.metric}; max length {report.max_length}, {report.truncation}{edges})"),
+                  title_justify="left")
+    for col in ("tokens", "examples", "share", report.metric, "95% CI", "rest", "cut"):
+        table.add_column(escape(col), justify="left" if col == "tokens" else "right")
+    for b in report.buckets:
+        ci = f"{b.interval['low']:.3f}–{b.interval['high']:.3f}" if b.interval else "-"
+        weak = b.interval is not None and b.rest_score is not None and b.interval["high"] < b.rest_score
+        score = f"[bold red]{b.score:.3f}[/]" if weak else f"{b.score:.3f}"
+        table.add_row(escape(b.name), f"{b.count:,}", f"{b.share:.0%}", score, ci,
+                      "-" if b.rest_score is None else f"{b.rest_score:.3f}", f"{b.truncated_share:.0%}")
+    return table
+
+
+def render_by_length(report: EvaluationReport) -> None:
+    """After the report: each model's scores by length and what they show (stdout)."""
+    from bertcli.render.findings import print_findings
+
+    out = console_out()
+    for model in report.models:
+        if model.by_length is None:
+            continue
+        if len(report.models) > 1:
+            out.print(f"[bold]{escape(short_model_name(model.model))}[/]", highlight=False)
+        out.print(by_length_table(model))
+        if model.by_length.findings:
+            print_findings(out, model.by_length.findings, title="By length")
+
+
+def length_plot_path(path: Path) -> Path:
+    """Where --plot puts the by-length picture: beside the main one, `eval.png` → `eval-by-length.png`."""
+    return path.with_name(f"{path.stem}-by-length{path.suffix}")
+
+
+def save_length_plot(report: EvaluationReport, path: Path, out: Output) -> None:
+    """The metric per length bucket with its interval (bars), and the share of each bucket that was cut."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in report.models if m.by_length is not None]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(len(models), 1)
+    names = [b.name for b in models[0].by_length.buckets] if models else []
+    for k, model in enumerate(models):
+        buckets = {b.name: b for b in model.by_length.buckets}
+        xs = [i + (k - (len(models) - 1) / 2) * width for i, name in enumerate(names) if name in buckets]
+        shown = [buckets[name] for name in names if name in buckets]
+        low = [b.score - (b.interval["low"] if b.interval else b.score) for b in shown]
+        high = [(b.interval["high"] if b.interval else b.score) - b.score for b in shown]
+        label = f"{Path(model.model).name or model.model} ({model.truncation}, {model.max_length})"
+        ax.bar(xs, [b.score for b in shown], width=width * 0.95, yerr=[low, high], capsize=3, alpha=0.85, label=label)
+        for x, b in zip(xs, shown):
+            ax.text(x, 0.02, f"n={b.count:,}\ncut {b.truncated_share:.0%}", ha="center", va="bottom", fontsize=7, color="white")
+    ax.set_xticks(range(len(names)), [f"{name} tokens" for name in names])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(models[0].by_length.metric if models else "")
+    ax.set_title("score by text length (95% bootstrap intervals)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    out.hint(f"[bold]wrote[/] {escape(str(path))}")

@@ -37,7 +37,7 @@ def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
     """Which model runs, and how (stderr)."""
     chosen = f"{resolved.describe()}, the newest trained model (--model to pick another)" if resolved.automatic else resolved.path
     console_err().print(
-        f"[bold]model[/] {escape(chosen)}; {escape(', '.join(clf.label_names))}; max length {clf.max_length} ({clf.truncation}); "
+        f"[bold]model[/] {escape(chosen)}; {escape(', '.join(clf.label_names))}; max length {clf.max_length} ({clf.reading}); "
         f"{clf.mode} on {clf.device}",
         highlight=False,
     )
@@ -203,6 +203,7 @@ def json_header(run: PredictRun) -> dict[str, Any]:
         **({"label_values": dict(zip(clf.label_names, clf.label_values))} if clf.label_values else {}),
         "max_length": clf.max_length,
         "truncation": clf.truncation,
+        **({"stride": clf.stride, "pooling": clf.pooling} if clf.truncation == "sliding" else {}),
         "mode": clf.mode,
         "flag": run.flag,
         "threshold": run.threshold,

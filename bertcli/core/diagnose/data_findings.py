@@ -232,6 +232,8 @@ def _length_findings(t: TokenLengths, flags: dict[str, Any]) -> list[Finding]:
         f"99% ≤ {t.p99}, longest {t.longest}",
         f"histogram: {bins}",
         f"--max-length {t.suggested_max_length} keeps {t.suggested_coverage:.1%} of texts whole",
+        "how a trained model scores on each length (and how much truncation cut there): "
+        + bertcli_command("evaluate", {"--dataset": flags.get("--dataset")}, by_length=True),
     ]
     limit = f" (the model's limit is {t.model_limit})" if t.model_limit else ""
     if t.truncated_share >= 0.1:

@@ -124,6 +124,7 @@ class RunManifest(_Record):
 
     max_length: int | None = None
     truncation: str | None = None
+    stride: int | None = None  # written with sliding truncation only
     training: TrainingRecord | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)
@@ -140,9 +141,13 @@ class RunManifest(_Record):
         return manifest
 
     @classmethod
-    def of(cls, max_length: int, truncation: str, training: Mapping[str, Any] | None = None) -> RunManifest:
+    def of(
+        cls, max_length: int, truncation: str, training: Mapping[str, Any] | None = None, stride: int | None = None
+    ) -> RunManifest:
         """The manifest `bertcli train` writes: input settings, then the recipe when there is one."""
         data: dict[str, Any] = {"max_length": max_length, "truncation": truncation}
+        if stride is not None:
+            data["stride"] = stride
         if training:
             data["training"] = training
         return cls.from_json(data)

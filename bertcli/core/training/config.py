@@ -59,8 +59,13 @@ class TrainConfig:
                              help="Longest input in tokens, specials included.")
     truncation: str = option(
         "head+tail", "--truncation", choices=TRUNCATIONS, sweep="vary",
-        help="What to keep of a long text: head, tail, or head+tail (first 128 and last 382 tokens at 512).",
+        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
+        "(all of it, in overlapping windows of --max-length; training: one row per window with its text's label).",
     )
+    stride: int | None = option(
+        None, "--stride", within=limits.STRIDE, unset="a quarter of --max-length",
+        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+    )  # saved in bertcli.json, so predict and evaluate cut the same windows
     save_steps: int = option(10, "--save-steps", within=limits.STEPS, sweep="set", help="Checkpoint every N steps.")
     logging_steps: int = option(10, "--logging-steps", within=limits.STEPS, sweep="set",
                                 help="Log loss, LR and grad norm every N steps.")
@@ -152,6 +157,12 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     if cfg.eval_batch_size is not None:
         cfg.eval_batch_size = limits.BATCH_SIZE.check("eval_batch_size", cfg.eval_batch_size)
     check_options(cfg)
+    if cfg.stride is not None:
+        if cfg.truncation != "sliding":
+            raise UsageError(f"--stride applies to --truncation sliding, not {cfg.truncation} — add --truncation sliding")
+        from bertcli.core.encoding import check_stride
+
+        cfg.stride = check_stride(cfg.stride, cfg.max_length)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg

@@ -190,8 +190,10 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
         )
         tokenizer = load_tokenizer(cfg.model)
         tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
-        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
-        eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
+        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride)
+        eval_ds = (
+            tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride) if data.eval is not None else None
+        )
     if cfg.record_dynamics:
         from bertcli.core.training.dynamics import EXAMPLE_COLUMN
 
@@ -226,7 +228,10 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
     schedule = plan_steps(cfg, len(run.train_ds), has_eval, world_size())
     parameters = count_parameters(run.model)
     run_bytes, unbounded_bytes = estimate_run_bytes(parameters, schedule.saves, cfg.keep_checkpoints)
-    truncated = sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    # sliding windows cut nothing: every token of a long text is in one of its windows (one training row each)
+    truncated = 0.0 if cfg.truncation == "sliding" else (
+        sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    )
     plan = RunPlan(
         model=cfg.model,
         dataset=cfg.dataset,
@@ -360,7 +365,12 @@ def training_arguments(run: PreparedRun, plan: RunPlan, schedule: Schedule) -> A
 def _input_settings(cfg: TrainConfig) -> Any:
     from bertcli.core.model import InputSettings
 
-    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
+    stride = None
+    if cfg.truncation == "sliding":
+        from bertcli.core.encoding import check_stride
+
+        stride = check_stride(cfg.stride, cfg.max_length)
+    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation, stride=stride)
 
 
 # --- finish ------------------------------------------------------------------------------------------------------
