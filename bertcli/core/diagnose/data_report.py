@@ -71,3 +71,4 @@ class DataDiagnosis:
     cleaned: CleanedData | None = None
     # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
     flags: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the data was read (a headerless file, a sniffed delimiter)
