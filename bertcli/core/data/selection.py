@@ -217,7 +217,6 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     names = list(spec.label_names) if spec.label_names else label_names_of(used)
     if spec.row_ids or spec.decisions is not None:
         used = {name: with_row_ids(ds) for name, ds in used.items()}
-    notes: list[str] = []
     if spec.decisions is not None:
         used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split)
         notes.append(spec.decisions.describe())
