@@ -16,7 +16,8 @@ NAMES = ["negative", "positive"]
 def test_csv_with_int_labels_carves_a_stratified_split(tmp_path):
     path = write_csv(tmp_path / "r.csv", make_reviews(100))
     data = load_labelled_data(str(path), train_size=None, eval_size=None)
-    assert data.label_names == NAMES
+    assert data.label_names == ["0", "1"]  # 0/1 labels are not "negative"/"positive" unless the data says so
+    assert data.label_values is None
     assert data.eval_split == "carved from train"
     assert len(data.train) + len(data.eval) == 100
     assert sorted(data.eval["label"]).count(1) == len(data.eval) // 2  # stratified

@@ -13,7 +13,11 @@ from bertcli.cli.options import (
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
+    PoolingOpt,
     QuantizeOpt,
+    ReadMaxLengthOpt,
+    ReadTruncationOpt,
+    StrideOpt,
     TextColumnOpt,
     TrainedModelOpt,
     choice_option,
@@ -77,6 +81,10 @@ def predict_cmd(
     batch_size: InferenceBatchOpt = None,
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
+    truncation: ReadTruncationOpt = None,
+    max_length: ReadMaxLengthOpt = None,
+    stride: StrideOpt = None,
+    pooling: PoolingOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No model line, skipped lines or summary on stderr.")] = False,
     allow_untrained_head: AllowUntrainedHeadOpt = False,
 ) -> None:
@@ -93,6 +101,8 @@ def predict_cmd(
       bertcli predict "a wonderful, moving film" "the worst movie I have seen"
 
       tail -f reviews.txt | bertcli predict - --flag negative --threshold 0.9
+
+      bertcli predict --file long.txt --truncation sliding --stride 128
     """
     from bertcli.core.errors import DataError
     from bertcli.core.inference.predict import PredictOptions, PredictSource, predict
@@ -105,7 +115,8 @@ def predict_cmd(
     inputs = [("--file", file if file != "-" else None), *model_inputs([model])] if output is not None else []
     sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt, inputs=inputs)
     options = PredictOptions(model=model, batch_size=batch_size, precision=precision, quantize=quantize,
-                             allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold)
+                             allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold,
+                             truncation=truncation, max_length=max_length, stride=stride, pooling=pooling)
     try:
         summary = predict(source, options, sink)
     except BrokenPipeError:  # the reader went away (`| head`): what was written stands

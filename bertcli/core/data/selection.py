@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bertcli.core.data.labels import (
+    LabelSet,
     class_counts,
     encode_labels,
     label_counts,
-    label_names_of,
+    label_set_of,
     label_values,
     map_labels,
     one_class_error,
@@ -72,8 +73,14 @@ class LabelledData:
     train_split: str | None
     eval_split: str | None
     notes: list[str] = field(default_factory=list)
+    # the data's value of each class where it is not the name (AG News's 1–4): see labels.LabelSet
+    label_values: list[str] | None = None
     text_column: str = "text"  # the column(s) the text came from, as --text-column names them
     label_column: str | None = "label"
+
+    @property
+    def labels(self) -> LabelSet:
+        return LabelSet(self.label_names, self.label_values)
 
 
 def parse_size(value: str | int | None, flag: str) -> int | None:
@@ -177,13 +184,15 @@ def carve_rows(n: int, ids: list[int] | None, names: Sequence[str], test_size: f
     return list(parts["train"]["row"]), list(parts["test"]["row"])
 
 
-def carve_eval(train: "Dataset", names: list[str], spec: DataSpec, *, for_training: bool) -> tuple["Dataset", "Dataset", str] | None:
+def carve_eval(
+    train: "Dataset", names: list[str], spec: DataSpec, *, for_training: bool, keys: Sequence[str] | None = None
+) -> tuple["Dataset", "Dataset", str] | None:
     """The train split without a stratified held-out part, the part, and a note saying so.
 
     For training, labels outside `names`, empty texts and fewer than 4 rows are refused first; otherwise
     a split too small to carve gives None, and labels outside the set give an unstratified carve. The rows
     come back as the data has them (labels not yet encoded)."""
-    ids, bad = map_labels(label_values(train), names)
+    ids, bad = map_labels(label_values(train), names, keys)
     if for_training:
         refuse_unknown_labels(bad, names, spec.train_split)
         check_texts(train, spec.train_split)
@@ -214,22 +223,23 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
         return _named_split(raw, spec, notes)
     used, eval_split, choice = select_splits(raw, spec)
     notes += [choice.note] if choice.note else []
-    names = list(spec.label_names) if spec.label_names else label_names_of(used)
+    labels = label_set_of(used, spec.label_names)
+    names, keys = labels.names, labels.values
     if spec.row_ids or spec.decisions is not None:
         used = {name: with_row_ids(ds) for name, ds in used.items()}
     if spec.decisions is not None:
-        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split)
+        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split, keys)
         notes.append(spec.decisions.describe())
     train = used[spec.train_split]
     if for_training:
         if len(names) < 2 and spec.label_names:
             raise DataError(f"need at least two labels to classify, found {names}")
-        counts = class_counts(train, names)
+        counts = class_counts(train, names, keys)
         if len(counts) < 2:
             raise one_class_error(counts)
     evaluation, eval_name = (used[eval_split], eval_split) if eval_split else (None, None)
     if eval_split is None:
-        carved = carve_eval(train, names, spec, for_training=for_training)
+        carved = carve_eval(train, names, spec, for_training=for_training, keys=keys)
         if carved is not None:
             train, evaluation, note = carved
             eval_name = CARVED
@@ -239,12 +249,14 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     if evaluation is not None:
         evaluation = draw(evaluation, spec.eval_size, spec.seed, keep_order=not for_training)
     if for_training:
-        train, evaluation = encode_labels(train, names, spec.train_split), encode_labels(evaluation, names, eval_name)
+        train = encode_labels(train, names, spec.train_split, keys)
+        evaluation = encode_labels(evaluation, names, eval_name, keys)
         notes += _check_training_sets(train, evaluation, names, spec.train_split, eval_name, available)
     for requested, drawn, what in ((spec.train_size, train, "train"), (spec.eval_size, evaluation, "eval")):
         if requested is not None and drawn is not None and len(drawn) < requested:
             notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
-    return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes, choice.text_spec, choice.label)
+    return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes, keys,
+                        choice.text_spec, choice.label)
 
 
 def with_row_ids(ds: "Dataset") -> "Dataset":
@@ -254,14 +266,16 @@ def with_row_ids(ds: "Dataset") -> "Dataset":
     return ds if ROW_COLUMN in ds.column_names else ds.add_column(ROW_COLUMN, list(range(len(ds))))
 
 
-def apply_decisions(decisions: Any, ds: "Dataset", names: list[str], split: str) -> "Dataset":
+def apply_decisions(
+    decisions: Any, ds: "Dataset", names: list[str], split: str, keys: Sequence[str] | None = None
+) -> "Dataset":
     """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another split)."""
     if decisions.split and decisions.split != split:
         raise DataError(
             f"{decisions.path} holds decisions about split '{decisions.split}', and training reads split '{split}' — "
             "give the decisions file of the training split"
         )
-    return decisions.apply(ds, names)
+    return decisions.apply(ds, names, keys)
 
 
 def _check_training_sets(
@@ -296,14 +310,15 @@ def _named_split(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> Labell
     choice = pick_columns(raw[split], spec, split)
     notes += [choice.note] if choice.note else []
     ds = normalise_columns(raw[split], choice)
-    names = label_names_of({split: ds})
+    labels = label_set_of({split: ds}, spec.label_names)
     if spec.row_ids:
         ds = with_row_ids(ds)
     if spec.eval_size is not None and spec.eval_size >= len(ds):
         notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
     evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
     shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
-    return LabelledData(None, evaluation, names, spec.source, None, shown, notes, choice.text_spec, choice.label)
+    return LabelledData(None, evaluation, labels.names, spec.source, None, shown, notes, labels.values, choice.text_spec,
+                        choice.label)
 
 
 def load_labelled_data(

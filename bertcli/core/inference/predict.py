@@ -109,6 +109,11 @@ class PredictOptions:
     allow_untrained_head: bool = False
     flag: str | None = None
     threshold: float | None = None
+    # how long texts are read, when not as saved with the model
+    truncation: str | None = None
+    max_length: int | None = None
+    stride: int | None = None
+    pooling: str | None = None
 
 
 @dataclass
@@ -214,7 +219,8 @@ def predict(source: PredictSource, options: PredictOptions, sink: PredictionSink
     items = source.open(saved_columns(resolved.path)[0])
     batching = source.batching(options.batch_size)
     clf = load_for_inference(resolved.path, precision=options.precision, quantize=options.quantize,
-                             allow_untrained_head=options.allow_untrained_head)
+                             allow_untrained_head=options.allow_untrained_head, max_length=options.max_length,
+                             truncation=options.truncation, stride=options.stride, pooling=options.pooling)
     flag, min_confidence = check_flag(options.flag, options.threshold, clf.label_names)
     threshold = min_confidence if flag else None
     sink.start(PredictRun(source, resolved, clf, flag, threshold))

@@ -59,15 +59,21 @@ class TrainConfig:
                              help="Longest input in tokens, specials included.")
     truncation: str = option(
         "head+tail", "--truncation", choices=TRUNCATIONS, sweep="vary",
-        help="What to keep of a long text: head, tail, or head+tail (first 128 and last 382 tokens at 512).",
+        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
+        "(all of it, in overlapping windows of --max-length; training: one row per window with its text's label).",
     )
+    stride: int | None = option(
+        None, "--stride", within=limits.STRIDE, unset="a quarter of --max-length",
+        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+    )  # saved in bertcli.json, so predict and evaluate cut the same windows
     save_steps: int = option(10, "--save-steps", within=limits.STEPS, sweep="set", help="Checkpoint every N steps.")
     logging_steps: int = option(10, "--logging-steps", within=limits.STEPS, sweep="set",
                                 help="Log loss, LR and grad norm every N steps.")
     keep_checkpoints: int = option(2, "--keep-checkpoints", within=limits.KEEP_CHECKPOINTS, sweep="set",
                                    help="Newest checkpoints kept (plus the best by eval metric).")
     best_metric: str = option("accuracy", "--best-metric", choices=BEST_METRICS, sweep="set",
-                              help="Picks the best checkpoint (and what early stopping watches).")
+                              help="Picks the best checkpoint (and what early stopping watches); f1 is the positive "
+                              "label's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number.")
     eval_steps: int | None = option(None, "--eval-steps", within=limits.STEPS, unset="evaluate after each epoch",
                                     help="Evaluate (and checkpoint) every N steps instead of each epoch.")
     early_stopping: int | None = option(None, "--early-stopping", within=limits.PATIENCE, unset="off",
@@ -151,6 +157,12 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     if cfg.eval_batch_size is not None:
         cfg.eval_batch_size = limits.BATCH_SIZE.check("eval_batch_size", cfg.eval_batch_size)
     check_options(cfg)
+    if cfg.stride is not None:
+        if cfg.truncation != "sliding":
+            raise UsageError(f"--stride applies to --truncation sliding, not {cfg.truncation} — add --truncation sliding")
+        from bertcli.core.encoding import check_stride
+
+        cfg.stride = check_stride(cfg.stride, cfg.max_length)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
