@@ -71,4 +71,5 @@ class DataDiagnosis:
     cleaned: CleanedData | None = None
     # The dataset options the user gave, so that printed fixes carry them (see core/commands.py).
     flags: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # how the data was read (a headerless file, a sniffed delimiter)
+    # what reading the data found: a table's delimiter or missing header, the columns picked, a carved split
+    notes: list[str] = field(default_factory=list)
