@@ -537,3 +537,16 @@ def test_examples_per_epoch_counts_accumulated_batches(tmp_path):
     assert run.summary["steps_per_epoch"] == 10 and run.summary["examples_per_epoch"] == 160
     (ckpt / "bertcli.json").write_text(json.dumps({"max_length": 64, "truncation": "head"}))
     assert inspect_runs([ckpt])[0].summary["examples_per_epoch"] == 80
+
+
+def test_a_bertcli_run_shows_its_training_time_recorded_when_training_ended(run_dir, cli, monkeypatch):
+    """Trainer logs train_runtime after the last save, so no checkpoint holds it: bertcli records its own."""
+    monkeypatch.setenv("COLUMNS", "160")
+    newest = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    recorded = json.loads((newest / "bertcli.json").read_text())["training"]["train_seconds"]
+    assert recorded > 0
+    assert json.loads((run_dir / "final" / "bertcli.json").read_text())["training"]["train_seconds"] == recorded
+    result = cli("inspect-checkpoint", run_dir)
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "training time" in line)
+    assert "recorded by bertcli" in line and "not recorded" not in line

@@ -9,6 +9,8 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    DelimiterOpt,
+    HeaderOpt,
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
@@ -43,6 +45,8 @@ def evaluate_cmd(
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     batch_size: InferenceBatchOpt = 32,
     mistakes: Annotated[
         int, number_option("--mistakes", within=limits.MISTAKES, help="How many of the most confident mistakes to show.")
@@ -53,6 +57,10 @@ def evaluate_cmd(
     ] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Save a confusion-matrix and reliability picture (PNG/SVG/PDF).", show_default=False)
+    ] = None,
+    confusion_csv: Annotated[
+        Optional[Path],
+        typer.Option("--confusion-csv", help="Write each model's full confusion matrix to this CSV file.", show_default=False),
     ] = None,
     json_out: JsonOpt = False,
     by_length: Annotated[
@@ -80,6 +88,7 @@ def evaluate_cmd(
       bertcli evaluate
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
+      bertcli evaluate --dataset intents.csv --confusion-csv confusion.csv
       bertcli evaluate --by-length --truncation sliding --size 500
     """
     from bertcli.core.defaults import resolve_sources
@@ -99,7 +108,10 @@ def evaluate_cmd(
     )
     from bertcli.render.output import Output
 
-    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
+    writes = plot or predictions or confusion_csv
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if writes else []
+    if confusion_csv is not None:
+        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv", inputs=inputs)
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
@@ -119,6 +131,8 @@ def evaluate_cmd(
         seed=seed,
         text_column=text_column,
         label_column=label_column,
+        delimiter=delimiter,
+        header=header,
         batch_size=batch_size or 32,
         precision=precision,
         quantize=quantize,
@@ -144,6 +158,10 @@ def evaluate_cmd(
         if by_length:
             lengths = length_plot_path(plot)
             failed += _write_output(lambda: _save_plot(save_length_plot, report, lengths, out), lengths, "--plot")
+    if confusion_csv is not None:
+        from bertcli.render.evaluate import write_confusion
+
+        failed += _write_output(lambda: write_confusion(report, confusion_csv, out), confusion_csv, "--confusion-csv")
     out.result(report_as_dict(report), lambda: (render_evaluation(report), render_by_length(report)))
     if failed:
         from bertcli.core.errors import BertCliError

@@ -205,9 +205,18 @@ ModelOpt = annotated(TRAIN["model"])
 DatasetOpt = annotated(TRAIN["dataset"])
 TextColumnOpt = annotated(TRAIN["text_column"])
 LabelColumnOpt = annotated(TRAIN["label_column"])
+DelimiterOpt = annotated(TRAIN["delimiter"])
+HeaderOpt = annotated(TRAIN["header"])
 TrainSplitOpt = annotated(TRAIN["train_split"])
 EvalSplitOpt = annotated(TRAIN["eval_split"])
 LabelsOpt = annotated(TRAIN["labels"])
+# --labels from a file: read into the labels list (so bertcli.toml records the names, not the path)
+LabelNamesOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--label-names", help="A text file of label names, one per line, line 1 naming the smallest label value (e.g. classes.txt)."
+    ),
+]
 TrainSizeOpt = annotated(TRAIN["train_size"])
 EvalSizeOpt = annotated(TRAIN["eval_size"])
 SeedOpt = annotated(TRAIN["seed"])

@@ -8,6 +8,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from bertcli.cli.options import (
+    DelimiterOpt,
+    HeaderOpt,
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
@@ -22,6 +24,7 @@ from bertcli.cli.options import (
     number_option,
 )
 from bertcli.core import limits
+from bertcli.core.data.files import suffixes_text
 from bertcli.core.inference.records import OUTPUT_FORMATS
 
 # Also declared in cli/evaluate.py: the two commands that run a model as a classifier.
@@ -42,11 +45,13 @@ def predict_cmd(
         typer.Option(
             "--file",
             "-f",
-            help="One text per line (.txt, or '-' for stdin), or a .csv/.tsv/.jsonl/.json/.parquet file read with --text-column.",
+            help=f"One text per line (.txt, or '-' for stdin), or a {suffixes_text()} file read with --text-column.",
             show_default=False,
         ),
     ] = None,
     text_column: TextColumnOpt = "text",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file.", show_default=False)
     ] = None,
@@ -106,7 +111,7 @@ def predict_cmd(
 
     from bertcli.core.inference.resolve import model_inputs
 
-    source = PredictSource.of(texts, file, text_column)
+    source = PredictSource.of(texts, file, text_column, delimiter, header)
     inputs = [("--file", file if file != "-" else None), *model_inputs([model])] if output is not None else []
     sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt, inputs=inputs)
     options = PredictOptions(model=model, batch_size=batch_size, precision=precision, quantize=quantize,

@@ -121,7 +121,8 @@ SCHEDULERS = (
 
 # What goes to OUTPUT_DIR/final
 FINAL_FROM = ("best", "last")
-BEST_METRICS = ("accuracy", "f1", "loss")
+# f1: the positive class's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number
+BEST_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "loss")
 
 
 def check_choice(flag: str, value: object, choices: tuple[str, ...]) -> str:

@@ -307,6 +307,16 @@ def save_input_settings(folder: str | Path, settings: InputSettings, training: d
     RunManifest.of(settings.max_length, settings.truncation, training, stride=settings.stride).write(folder)
 
 
+def load_label_values(folder: str | Path, label_names: list[str]) -> list[str] | None:
+    """The data's value of each label id saved with a model (labels 1–4 named World … Sci/Tech), when they are
+    not the names; None for other models."""
+    from bertcli.core.runs.manifest import RunManifest
+
+    manifest = RunManifest.read(folder)
+    values = manifest.recorded.label_values if manifest is not None else None
+    return list(values) if values and len(values) == len(label_names) else None
+
+
 def load_input_settings(folder: str | Path, tokenizer: Any = None) -> InputSettings:
     """The settings saved with a model; for other models, the tokenizer's length and head truncation."""
     from bertcli.core.runs.manifest import RunManifest

@@ -104,7 +104,8 @@ def _label_findings(d: DataDiagnosis, r: SplitReport, is_train: bool) -> list[Fi
                 f"labels in '{r.name}' are imbalanced {ratio:.1f}:1 — always answering '{majority}' scores "
                 f"{counts[majority] / r.rows:.1%} accuracy",
                 [shown],
-                bertcli_command("train", d.flags, best_metric="f1") + "  # judge and pick checkpoints by F1, not accuracy",
+                bertcli_command("train", d.flags, class_weights="auto", best_metric="f1_macro")
+                + "  # weigh the loss by inverse label frequency; pick checkpoints by macro F1, not accuracy",
             )
         )
     else:

@@ -34,6 +34,7 @@ class Classifier:
     quantized: bool
     load_seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
+    label_values: list[str] | None = None  # the training data's value of each label id, where it is not the name
     runtime: str = "torch"  # or "onnxruntime" for an export folder (bertcli.core.inference.onnxrt)
     stride: int | None = None  # sliding truncation: tokens consecutive windows share
     pooling: str = "mean"  # sliding truncation: how the windows' logits become one
@@ -105,6 +106,7 @@ def load_for_inference(
         check_tokenizer_fits,
         load_classifier,
         load_input_settings,
+        load_label_values,
         load_tokenizer,
         model_label_names,
     )
@@ -137,11 +139,13 @@ def load_for_inference(
     check_max_length(model, length)
     reading = _reading(settings, length, truncation, stride, pooling)
     model = _made_fast(model, chosen_precision, quantize == "int8", chosen_device)
+    label_names = model_label_names(model)
     return Classifier(
         model=model,
         tokenizer=tokenizer,
         name=str(name_or_path),
-        label_names=model_label_names(model),
+        label_names=label_names,
+        label_values=load_label_values(Path(name_or_path).expanduser(), label_names),
         max_length=length,
         truncation=reading["truncation"],
         device=chosen_device,
@@ -174,7 +178,7 @@ def _load_export(folder: str, *, precision: str, quantize: str, max_length: int 
                  stride: int | None = None, pooling: str | None = None) -> Classifier:
     """An export folder (`bertcli export`) on onnxruntime, with the tokenizer and input settings saved in it."""
     from bertcli.core.inference.onnxrt import check_export_options, open_export_model
-    from bertcli.core.model import load_input_settings, load_tokenizer, model_label_names
+    from bertcli.core.model import load_input_settings, load_label_values, load_tokenizer, model_label_names
 
     kind = check_export_options(folder, precision, quantize)
     started = time.perf_counter()
@@ -183,8 +187,10 @@ def _load_export(folder: str, *, precision: str, quantize: str, max_length: int 
     settings = load_input_settings(Path(folder).expanduser(), tokenizer)
     length = max_length or settings.max_length
     reading = _reading(settings, length, truncation, stride, pooling)
+    names = model_label_names(model)
     return Classifier(
-        model=model, tokenizer=tokenizer, name=str(folder), label_names=model_label_names(model),
+        model=model, tokenizer=tokenizer, name=str(folder), label_names=names,
+        label_values=load_label_values(Path(folder).expanduser(), names),
         max_length=length, truncation=reading["truncation"],
         device="cpu", precision="fp32", quantized=kind == "int8", load_seconds=time.perf_counter() - started,
         runtime="onnxruntime", stride=reading["stride"], pooling=reading["pooling"],

@@ -8,12 +8,13 @@ Everything that can refuse the run does so before the output dir loses anything.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints, newest_complete_checkpoint
 from bertcli.core.config import write_config
 from bertcli.core.device import (
     accelerator_arguments,
@@ -119,6 +120,9 @@ def train(
         class_weights=run.class_weights,
         eval_label_counts=label_counts(run.eval_ds, len(plan.label_names)),
     )
+    # the columns the text and labels came from (picked from the data where the options were left at their
+    # defaults): predict and evaluate read them back
+    hyperparameters.update(text_column=run.data.text_column, label_column=run.data.label_column)
     trainer, keeper = build_trainer(run, plan, schedule, hyperparameters, callbacks)
     done = finish(run, plan, trainer, hyperparameters)
     return run_report(run, plan, done, checkpoints_removed=keeper.removed, started=started)
@@ -179,6 +183,8 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             train_split=cfg.train_split,
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
+            delimiter=cfg.delimiter,
+            header=cfg.header,
             decisions=decisions,
             row_ids=cfg.record_dynamics,
         )
@@ -233,6 +239,7 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         eval_examples=len(run.eval_ds) if has_eval else 0,
         eval_split=run.data.eval_split,
         label_names=run.data.label_names,
+        label_values=run.data.label_values,
         parameters=parameters,
         steps=schedule.total_steps,
         steps_per_epoch=schedule.steps_per_epoch,
@@ -270,11 +277,12 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.metrics import EXTRA_F1, compute_eval_metrics
     from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
+    extra = tuple(m for m in EXTRA_F1 if m == cfg.best_metric)  # logged only where --best-metric reads it
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     dynamics = dynamics_recorder(run) if cfg.record_dynamics else None
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
@@ -285,7 +293,7 @@ def build_trainer(
         eval_dataset=run.eval_ds,
         processing_class=run.tokenizer,
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
-        compute_metrics=compute_eval_metrics,
+        compute_metrics=functools.partial(compute_eval_metrics, extra=extra),
         # the guard last: it cancels saves
         callbacks=[SaveWhereEvaluated(), *stopping, keeper, *([dynamics.callback()] if dynamics else []), *callbacks,
                    nonfinite_guard()],
@@ -383,6 +391,9 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
             early_stop=early_stop(run.cfg, state.log_history, state.epoch, hyperparameters.get("stopped_early_at")),
             final_dir=out / "final",
         )
+        hyperparameters["train_seconds"] = round(done.train_seconds, 1)
+        if trainer.is_world_process_zero():
+            record_train_seconds(out, done.train_seconds)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
         if run.cfg.final_from == "best" and best is not None and best.is_dir():
             from bertcli.core.training.trainer import load_safetensors_weights
@@ -407,6 +418,19 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
         if is_distributed():
             destroy_process_group()
     return done
+
+
+def record_train_seconds(out: Path, seconds: float) -> None:
+    """Training's wall time in the newest checkpoint's bertcli.json: Trainer logs its own train_runtime only
+    after the last save, so no checkpoint's trainer_state.json holds it (inspect-checkpoint reads this)."""
+    from bertcli.core.runs.manifest import RunManifest
+
+    newest = newest_complete_checkpoint(out)
+    manifest = RunManifest.read(newest.path) if newest is not None else None
+    if manifest is None or manifest.training is None:
+        return
+    manifest.training.train_seconds = round(seconds, 1)
+    manifest.write(newest.path)
 
 
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
@@ -435,7 +459,8 @@ def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperp
         training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
-        hardware=describe_hardware(plan.device),
+        hardware=describe_hardware(plan.device), label_values=plan.label_values,
+        example_text=run.data.eval[0]["text"] if run.data.eval is not None and len(run.data.eval) else None,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
