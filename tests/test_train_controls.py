@@ -233,7 +233,8 @@ def _batch(tiny_model: Path, n: int = 8):
 
 def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tiny_model, tmp_path):
     """bertcli's training loss with no weights, and with weights 1,1, is the Trainer's own (the model's mean
-    cross-entropy) for one batch; weights 1,3 weigh the positives three times."""
+    cross-entropy) for one batch; weights 1,3 weigh the positives three times, in the weighted mean
+    Σ wᵢℓᵢ / Σ wᵢ that torch's CrossEntropyLoss(weight=…) computes."""
     import torch
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
@@ -256,7 +257,8 @@ def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tin
         per_example = torch.nn.functional.cross_entropy(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
                                                         batch["labels"], reduction="none")
     weighted = BertCliTrainer(model=model, args=args, sampler_seed=0, class_weights=[1.0, 3.0]).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
-    expected = (per_example * torch.where(batch["labels"] == 1, 3.0, 1.0)).sum() / n
+    w = torch.where(batch["labels"] == 1, 3.0, 1.0)
+    expected = (per_example * w).sum() / w.sum()
     assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
     # half of an accumulated batch of 16: its share of the mean over 16, not a mean of its own
     half = plain.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(2 * n))

@@ -38,7 +38,7 @@ def command_line_only() -> tuple[str, ...]:
 
 
 # train's own flags beside its declared options (cli/train.py)
-COMMAND_LINE_ONLY = ("config", "print-config", "quiet", "json")
+COMMAND_LINE_ONLY = ("config", "print-config", "quiet", "json", "label-names")
 
 
 def _check(setting: Option, value: Any, where: str) -> Any:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 def render_plan(plan: RunPlan) -> None:
     """Before training: what will run and what it costs on disk (stderr)."""
+    from bertcli.core.data.labels import LabelSet
+
     if not is_main_process():
         return
     err = console_err()
@@ -33,7 +35,7 @@ def render_plan(plan: RunPlan) -> None:
 
     err.print(
         f"[bold]train[/] {escape(model_display_name(plan.model))} on {escape(str(plan.dataset))}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
-        f"({plan.eval_split or 'no eval'}), labels {', '.join(plan.label_names)}; {steps} "
+        f"({plan.eval_split or 'no eval'}), {len(plan.label_names)} labels {escape(LabelSet(plan.label_names, plan.label_values).describe())}; {steps} "
         f"on {plan.device} in {plan.precision}{resumed}",
         highlight=False,
         soft_wrap=True,  # one line in a log file, however wide

@@ -102,6 +102,7 @@ def diagnose_data(
         findings=[],
         seconds=0.0,
         flags=spec_flags(spec, tokenizer_name),
+        notes=list(data.notes),
     )
     if clean_to is not None:
         result.cleaned = write_clean_copy(splits, Path(clean_to))
@@ -116,7 +117,7 @@ def read_splits(spec: DataSpec) -> tuple[LabelledData, list[SplitRows]]:
     picked = [(spec.train_split, data.train)]
     if data.eval is not None:
         picked.append((data.eval_split, data.eval))
-    splits = [SplitRows(name, list(ds["text"]), row_label_names(ds, data.label_names)) for name, ds in picked]
+    splits = [SplitRows(name, list(ds["text"]), row_label_names(ds, data.label_names, data.label_values)) for name, ds in picked]
     return data, splits
 
 

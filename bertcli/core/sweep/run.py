@@ -84,7 +84,8 @@ def score_final_model(cfg: TrainConfig, final: Path) -> dict[str, Any]:
     if data.eval is None or len(data.eval) == 0:
         raise UsageError(f"{dataset} gives the run no eval split — a sweep compares runs on one: name it with --eval-split")
     texts = list(data.eval["text"])
-    eval_data = EvalData(texts=texts, labels=list(data.eval["label"]), label_names=data.label_names, split=data.eval_split or "eval")
+    labels = [data.label_names[i] for i in data.eval["label"]]  # as names: the model maps them whatever values it saved
+    eval_data = EvalData(texts=texts, labels=labels, label_names=data.label_names, split=data.eval_split or "eval")
     clf = load_for_inference(str(final))
     try:
         scored = evaluate_model(clf, eval_data, batch_size=cfg.eval_batch_size or 32, mistakes=0, seed=cfg.seed)

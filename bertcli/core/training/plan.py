@@ -40,6 +40,7 @@ class RunPlan:
     grad_accum: int = 1
     effective_batch: int = 0  # examples per optimizer step, every process together
     controls: list[str] = field(default_factory=list)  # evaluation cadence, early stopping, the loss
+    label_values: list[str] | None = None  # the data's value of each label id, where it is not the name
 
 
 @dataclass

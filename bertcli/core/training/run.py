@@ -8,6 +8,7 @@ Everything that can refuse the run does so before the output dir loses anything.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,9 @@ def train(
         class_weights=run.class_weights,
         eval_label_counts=label_counts(run.eval_ds, len(plan.label_names)),
     )
+    # the columns the text and labels came from (picked from the data where the options were left at their
+    # defaults): predict and evaluate read them back
+    hyperparameters.update(text_column=run.data.text_column, label_column=run.data.label_column)
     trainer, keeper = build_trainer(run, plan, schedule, hyperparameters, callbacks)
     done = finish(run, plan, trainer, hyperparameters)
     return run_report(run, plan, done, checkpoints_removed=keeper.removed, started=started)
@@ -179,13 +183,17 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             train_split=cfg.train_split,
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
+            delimiter=cfg.delimiter,
+            header=cfg.header,
             decisions=decisions,
             row_ids=cfg.record_dynamics,
         )
         tokenizer = load_tokenizer(cfg.model)
         tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
-        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
-        eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
+        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride)
+        eval_ds = (
+            tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride) if data.eval is not None else None
+        )
     if cfg.record_dynamics:
         from bertcli.core.training.dynamics import EXAMPLE_COLUMN
 
@@ -220,7 +228,10 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
     schedule = plan_steps(cfg, len(run.train_ds), has_eval, world_size())
     parameters = count_parameters(run.model)
     run_bytes, unbounded_bytes = estimate_run_bytes(parameters, schedule.saves, cfg.keep_checkpoints)
-    truncated = sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    # sliding windows cut nothing: every token of a long text is in one of its windows (one training row each)
+    truncated = 0.0 if cfg.truncation == "sliding" else (
+        sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    )
     plan = RunPlan(
         model=cfg.model,
         dataset=cfg.dataset,
@@ -228,6 +239,7 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         eval_examples=len(run.eval_ds) if has_eval else 0,
         eval_split=run.data.eval_split,
         label_names=run.data.label_names,
+        label_values=run.data.label_values,
         parameters=parameters,
         steps=schedule.total_steps,
         steps_per_epoch=schedule.steps_per_epoch,
@@ -265,11 +277,12 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import compute_eval_metrics
+    from bertcli.core.metrics import EXTRA_F1, compute_eval_metrics
     from bertcli.core.training.callbacks import KeepBestAndNewest, SaveWhereEvaluated, StopWithoutImprovement
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
+    extra = tuple(m for m in EXTRA_F1 if m == cfg.best_metric)  # logged only where --best-metric reads it
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     dynamics = dynamics_recorder(run) if cfg.record_dynamics else None
     stopping = [StopWithoutImprovement(cfg, hyperparameters)] if cfg.early_stopping and run.eval_ds is not None else []
@@ -280,7 +293,7 @@ def build_trainer(
         eval_dataset=run.eval_ds,
         processing_class=run.tokenizer,
         data_collator=padding_collator(run.tokenizer, 8 if plan.device == "cuda" else None),  # tensor-core friendly shapes
-        compute_metrics=compute_eval_metrics,
+        compute_metrics=functools.partial(compute_eval_metrics, extra=extra),
         # the guard last: it cancels saves
         callbacks=[SaveWhereEvaluated(), *stopping, keeper, *([dynamics.callback()] if dynamics else []), *callbacks,
                    nonfinite_guard()],
@@ -352,7 +365,12 @@ def training_arguments(run: PreparedRun, plan: RunPlan, schedule: Schedule) -> A
 def _input_settings(cfg: TrainConfig) -> Any:
     from bertcli.core.model import InputSettings
 
-    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
+    stride = None
+    if cfg.truncation == "sliding":
+        from bertcli.core.encoding import check_stride
+
+        stride = check_stride(cfg.stride, cfg.max_length)
+    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation, stride=stride)
 
 
 # --- finish ------------------------------------------------------------------------------------------------------
@@ -441,7 +459,8 @@ def write_final_files(run: PreparedRun, plan: RunPlan, done: FinishedRun, hyperp
         training=hyperparameters, max_length=cfg.max_length, truncation=cfg.truncation,
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
-        hardware=describe_hardware(plan.device),
+        hardware=describe_hardware(plan.device), label_values=plan.label_values,
+        example_text=run.data.eval[0]["text"] if run.data.eval is not None and len(run.data.eval) else None,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 
