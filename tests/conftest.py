@@ -37,7 +37,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def reviews_csv(tmp_path_factory) -> Path:
-    return write_csv(tmp_path_factory.mktemp("data") / "reviews.csv", make_reviews(96))
+    # labelled by name: 0/1 labels are "0"/"1" unless the data names them
+    return write_csv(tmp_path_factory.mktemp("data") / "reviews.csv", make_reviews(96), names=["negative", "positive"])
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ NAMES = ["negative", "positive"]
 def test_csv_with_int_labels_carves_a_stratified_split(tmp_path):
     path = write_csv(tmp_path / "r.csv", make_reviews(100))
     data = load_labelled_data(str(path), train_size=None, eval_size=None)
-    assert data.label_names == NAMES
+    assert data.label_names == ["0", "1"]  # 0/1 labels are not "negative"/"positive" unless the data says so
+    assert data.label_values is None
     assert data.eval_split == "carved from train"
     assert len(data.train) + len(data.eval) == 100
     assert sorted(data.eval["label"]).count(1) == len(data.eval) // 2  # stratified
@@ -83,10 +84,17 @@ def test_sampling_is_seeded_and_sized(tmp_path):
     assert list(a.train["text"]) == list(b.train["text"]) != list(c.train["text"])
 
 
-def test_missing_column_names_the_flag(tmp_path):
+def test_the_one_text_column_is_picked_and_said(tmp_path):
     path = write_csv(tmp_path / "r.csv", make_reviews(10), text_col="review")
-    with pytest.raises(DataError, match=r"no column 'text'.*--text-column"):
-        load_labelled_data(str(path))
+    data = load_labelled_data(str(path))
+    assert data.text_column == "review" and len(data.train) + len(data.eval) == 10
+    assert any("text from column review" in note and "--text-column" in note for note in data.notes)
+
+
+def test_a_named_column_that_is_missing_names_the_flag(tmp_path):
+    path = write_csv(tmp_path / "r.csv", make_reviews(10), text_col="review")
+    with pytest.raises(DataError, match=r"no column 'body'.*--text-column"):
+        load_labelled_data(str(path), text_column="body")
 
 
 def test_label_outside_the_label_set(tmp_path):

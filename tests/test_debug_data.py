@@ -47,8 +47,8 @@ def planted_data(tmp_path_factory) -> Path:
         ("really bad direction", 0),
         ("the ending was delightful", 1),
     ]
-    write_csv(folder / "train.csv", train)
-    write_csv(folder / "test.csv", test)
+    write_csv(folder / "train.csv", train, names=["negative", "positive"])
+    write_csv(folder / "test.csv", test, names=["negative", "positive"])
     return folder
 
 

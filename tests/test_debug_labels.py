@@ -217,8 +217,9 @@ def test_folds_refuse_more_folds_than_the_smallest_class(cli, dynamics_run):
 def test_train_relabel_and_exclude_apply_a_decisions_file(cli, tiny_model, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    write_csv(data / "train.csv", make_reviews(40, seed=5))
-    write_csv(data / "validation.csv", make_reviews(10, seed=6))
+    names = ["negative", "positive"]  # 0/1 labels are "0"/"1" unless the data names them
+    write_csv(data / "train.csv", make_reviews(40, seed=5), names=names)
+    write_csv(data / "validation.csv", make_reviews(10, seed=6), names=names)
     decisions = tmp_path / "d.csv"
     decisions.write_text("row,split,given,suggested,action\n0,train,negative,positive,relabel:positive\n"
                          "1,train,positive,negative,drop\n2,train,negative,positive,keep\n")
@@ -232,3 +233,16 @@ def test_train_relabel_and_exclude_apply_a_decisions_file(cli, tiny_model, tmp_p
     missing.write_text("row,split,given,action\n400,train,negative,drop\n")
     refused = cli("train", "--model", tiny_model, "--dataset", data, "--exclude", missing, "-o", tmp_path / "r2")
     assert refused.exit_code != 0 and "row 400 is not in split 'train'" in refused.stderr
+
+
+def test_refuses_a_multi_label_model_in_one_line(cli, final, held_out, tmp_path):
+    import shutil
+
+    model = tmp_path / "multi"
+    shutil.copytree(final, model)
+    config = json.loads((model / "config.json").read_text())
+    config["problem_type"] = "multi_label_classification"
+    (model / "config.json").write_text(json.dumps(config))
+    result = cli("debug", "labels", "--model", model, "--dataset", held_out, "--split", "train")
+    assert result.exit_code != 0 and "multi-label" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

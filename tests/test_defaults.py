@@ -142,3 +142,11 @@ def test_the_main_job_runs_offline_on_the_stand_ins(cli, tmp_path, monkeypatch, 
 
     config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
     assert config["num_hidden_layers"] == 6 and config["id2label"] == {"0": "negative", "1": "positive"}
+
+
+def test_messages_name_the_packaged_model_by_its_short_name(minilm, tmp_path):
+    from bertcli.core.defaults import model_display_name
+
+    assert model_display_name(str(minilm)) == "all-MiniLM-L6-v2 (packaged)"
+    assert model_display_name("bert-base-uncased") == "bert-base-uncased"
+    assert model_display_name(str(tmp_path)) == str(tmp_path)

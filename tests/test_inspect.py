@@ -277,7 +277,7 @@ def test_compare_two_runs(tmp_path, cli, wide):
     two = write_checkpoint(
         tmp_path / "epochs2" / "checkpoint-500",
         trainer_state(losses2, grads2, steps_per_epoch=250, batch=8, evals=evals),
-        files={"bertcli.json": {"max_length": 512, "weight_decay": 0.05}},
+        files={"bertcli.json": {"max_length": 512, "weight_decay": 0.05, "warmup_ratio": 0.1}},
     )
     result = cli("inspect-checkpoint", tmp_path / "epochs3", tmp_path / "epochs2", "--json")
     assert result.exit_code == 0, result.stderr
@@ -292,6 +292,7 @@ def test_compare_two_runs(tmp_path, cli, wide):
     assert differing["train_batch_size"] == [16, 8] and differing["num_train_epochs"] == [3, 2]
     assert differing["weight_decay"] == [0.01, 0.05] and "max_length" not in differing
     assert "inferred_learning_rate" not in differing  # both 2e-5
+    assert "warmup_ratio" not in differing  # recorded by one run only: unknown for the other, not different
 
     text = cli("inspect-checkpoint", tmp_path / "epochs3", tmp_path / "epochs2").stdout
     assert "Runs compared" in text and "Hyperparameters that differ" in text and "weight_decay" in text
@@ -537,3 +538,16 @@ def test_examples_per_epoch_counts_accumulated_batches(tmp_path):
     assert run.summary["steps_per_epoch"] == 10 and run.summary["examples_per_epoch"] == 160
     (ckpt / "bertcli.json").write_text(json.dumps({"max_length": 64, "truncation": "head"}))
     assert inspect_runs([ckpt])[0].summary["examples_per_epoch"] == 80
+
+
+def test_a_bertcli_run_shows_its_training_time_recorded_when_training_ended(run_dir, cli, monkeypatch):
+    """Trainer logs train_runtime after the last save, so no checkpoint holds it: bertcli records its own."""
+    monkeypatch.setenv("COLUMNS", "160")
+    newest = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    recorded = json.loads((newest / "bertcli.json").read_text())["training"]["train_seconds"]
+    assert recorded > 0
+    assert json.loads((run_dir / "final" / "bertcli.json").read_text())["training"]["train_seconds"] == recorded
+    result = cli("inspect-checkpoint", run_dir)
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "training time" in line)
+    assert "recorded by bertcli" in line and "not recorded" not in line

@@ -52,7 +52,8 @@ def test_a_class_never_predicted_and_one_absent_from_gold(no_warnings):
     out = precision_recall_f1([0, 0, 1, 1], [0, 2, 1, 1], 3)  # 2 predicted but absent from gold
     assert out["per_class"]["precision"] == [1.0, 1.0, 0.0] and out["per_class"]["recall"] == [0.5, 1.0, 0.0]
     assert out["per_class"]["support"] == [2, 2, 0]
-    assert out["macro"]["f1"] == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+    # macro over the classes with an example: class 2 has none, and is named as left out
+    assert out["macro"]["f1"] == pytest.approx((2 / 3 + 1.0) / 2) and out["absent"] == [2]
 
 
 def test_one_class_only_and_no_examples(no_warnings):

@@ -43,9 +43,9 @@ def _vectors(data) -> list[list[float]]:
 
 
 def test_comma_separated_ids_are_recognised_and_named_from_a_file(ml_file):
-    from bertcli.core.data.multilabel import read_label_names_file
+    from bertcli.core.data.labels import read_label_names
 
-    names = read_label_names_file(ml_file.parent / "names.txt")
+    names = read_label_names(ml_file.parent / "names.txt")
     data = load_labelled_data(str(ml_file), label_column="labels", label_names=names, train_size=None, eval_size=None)
     assert data.multi_label and data.label_names == MULTI_LABELS
     rows = make_multi_label_rows(160)
@@ -121,9 +121,9 @@ def test_names_file_refusals(tmp_path, cli):
     one = tmp_path / "one.txt"
     one.write_text("joy\n")
     result = cli("train", "--label-names", one, "--print-config")
-    assert_refused(result, 2, "--label-names", "at least two")
+    assert_refused(result, 2, "--label-names", "two or more")
     result = cli("train", "--label-names", tmp_path / "missing.txt", "--print-config")
-    assert_refused(result, 2, "--label-names", "no such file")
+    assert_refused(result, 2, "--label-names", "no file")
 
 
 # --- metrics against scikit-learn -----------------------------------------------------------------------------

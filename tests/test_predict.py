@@ -289,12 +289,16 @@ def test_non_utf8_on_stdin_and_in_json_lines(cli, final, tmp_path):
 
 
 def test_missing_column_and_unreadable_files(cli, final, tmp_path):
-    (tmp_path / "r.csv").write_text(f"review,stars\n{GOOD},5\n")
+    (tmp_path / "r.csv").write_text(f"review,summary,stars\n{GOOD},{BAD},5\n")
     missing = cli("predict", "-f", tmp_path / "r.csv", "-m", final)
     assert missing.exit_code == 1
-    assert "no column 'text'" in missing.stderr and "review, stars" in missing.stderr and "--text-column" in missing.stderr
-    (tmp_path / "r.jsonl").write_text(json.dumps({"review": GOOD}) + "\n")
-    assert "no column 'text'" in cli("predict", "-f", tmp_path / "r.jsonl", "-m", final).stderr
+    assert "2 columns of text (review (" in missing.stderr and "--text-column summary" in missing.stderr
+    picked = cli("predict", "-f", tmp_path / "r.csv", "-m", final, "--text-column", "1", "--format", "jsonl")
+    assert picked.exit_code == 0 and json.loads(picked.stdout)["text"] == GOOD
+    (tmp_path / "r.jsonl").write_text(json.dumps({"review": GOOD, "summary": BAD}) + "\n")
+    assert "--text-column summary, or join them" in cli("predict", "-f", tmp_path / "r.jsonl", "-m", final).stderr
+    named = cli("predict", "-f", tmp_path / "r.jsonl", "-m", final, "--text-column", "body")
+    assert named.exit_code == 1 and "no column 'body'" in named.stderr
     gone = cli("predict", "-f", tmp_path / "nope.txt", "-m", final)
     assert gone.exit_code == 1 and "no such file" in gone.stderr
     folder = cli("predict", "-f", tmp_path, "-m", final)

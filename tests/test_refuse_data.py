@@ -122,7 +122,7 @@ def test_mistyped_local_path_is_no_such_file_not_a_hub_lookup(cli, tiny_model, t
 @pytest.mark.parametrize(
     "rows, labels, needles",
     [
-        ([(t, 1) for t, _ in make_reviews(96)], None, ["only one class (positive: 96)", "--label-column"]),
+        ([(t, 1) for t, _ in make_reviews(96)], None, ["only one class (1: 96)", "--label-column"]),
         ([(t, "pos") for t, _ in make_reviews(40)], ["neg", "pos"], ["only one class (pos: 40)"]),
         ([(t, "great") for t, _ in make_reviews(30)], None, ["only one class (great: 30)", "at least two"]),
     ],
@@ -149,7 +149,7 @@ def test_one_class_in_the_drawn_sample_says_to_raise_the_train_size(tmp_path):
 
     rows = [(t, 1) for t, _ in make_reviews(200)] + [("the only bad one", 0)]
     path = write_csv(tmp_path / "skewed.csv", rows)
-    with pytest.raises(DataError, match=r"only one class \(positive: 8\).*--train-size"):
+    with pytest.raises(DataError, match=r"only one class \(1: 8\).*--train-size"):
         load_labelled_data(str(path), train_size=8, eval_size=4, seed=1)
 
 

@@ -341,3 +341,23 @@ def test_resume_after_sigkill_during_a_save(tiny_model, reviews_csv, tmp_path, u
     got = logged_losses(newest.path)
     after = list(range(resumed_from + 1, MAX_STEPS + 1))
     assert [got[s] for s in after] == pytest.approx([uninterrupted_cli[s] for s in after], rel=1e-5)
+
+
+def test_the_resume_note_on_the_keep_limit_says_what_happens_during_a_save(tmp_path):
+    """Older checkpoints go only once a new one is complete: the note says there is one more while it is written."""
+    from states import RUN_FILES, trainer_state, write_checkpoint
+
+    from bertcli.core.training import TrainConfig
+    from bertcli.core.training.output_dir import inspect_output_dir
+
+    import torch
+
+    out = tmp_path / "run"
+    for step in (10, 20, 30, 40):
+        folder = write_checkpoint(out / f"checkpoint-{step}", trainer_state([0.6] * (step // 10)), weights=64, files=RUN_FILES)
+        for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            torch.save({}, folder / name)
+    plan = inspect_output_dir(TrainConfig(output_dir=out, resume=True, keep_checkpoints=2))
+    note = next(n for n in plan.notes if "--keep-checkpoints 2" in n)
+    assert "after each save no more than --keep-checkpoints 2 (plus the best) are kept" in note
+    assert "while a checkpoint is being written there is one more" in note and "at any time" not in note

@@ -41,8 +41,23 @@ def test_intervals_hold_the_point_estimate_and_shrink_with_more_examples():
 
 
 def test_one_class_resamples_give_no_auc_and_no_error():
-    ci = bootstrap_intervals([1, 1, 1], [1, 0, 1], [[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]], 2)
+    n = 30
+    ci = bootstrap_intervals([1] * n, [1, 0, 1] * (n // 3), [[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]] * (n // 3), 2)
     assert ci["roc_auc"] is None and ci["accuracy"] is not None
+
+
+def test_a_handful_of_examples_gets_no_interval_rather_than_1_to_1(cli, final, tmp_path):
+    from bertcli.core.significance import MIN_EXAMPLES_FOR_INTERVAL
+
+    assert bootstrap_intervals([1], [1], [[0.1, 0.9]], 2) == {"accuracy": None, "f1": None, "roc_auc": None}
+    few = MIN_EXAMPLES_FOR_INTERVAL - 1
+    assert bootstrap_intervals([0, 1] * few, [0, 1] * few, None, 2)["accuracy"] is not None
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\na wonderful superb brilliant film,positive\n")
+    result = cli("evaluate", "-m", final, "--dataset", one)
+    assert result.exit_code == 0, result.stderr
+    assert f"no 95% CI: fewer than {MIN_EXAMPLES_FOR_INTERVAL} examples" in result.stdout
+    assert "1.0000–1.0000" not in result.stdout
 
 
 def test_exact_mcnemar_matches_the_binomial_test():

@@ -369,3 +369,12 @@ def test_the_plan_states_the_run_count_before_training(tiny_model, reviews_csv, 
                                        "--max-steps", "1") if a != "-q"])
     assert result.exit_code == 0, result.stderr
     assert "sweep plan: 1 run(s) (1 variant(s) × 1 seed(s)), 16 training examples in all" in result.stderr
+
+
+def test_a_max_length_the_model_cannot_take_is_refused_before_any_run(tiny_model, reviews_csv, tmp_path, cli):
+    out = tmp_path / "s"
+    line = assert_refused(cli(*tiny_args(tiny_model, reviews_csv, out, "--seeds", "1", "--max-steps", "1"),
+                              "--max-length", "64,256"), 2,
+                          "--max-length 256 (variant max_length=256) is longer than the model's 128 positions",
+                          "nothing was trained")
+    assert line and not list(out.glob("*/seed-*/checkpoint-*"))

@@ -30,6 +30,7 @@ def _newest(run: Path) -> Path:
 BAD_CONFIGS = [
     ("bach-size = 8\n", ["unknown key 'bach-size'", "did you mean 'batch-size'?"]),
     ("learning_rate = 3e-5\n", ["unknown key 'learning_rate'", "did you mean 'lr'?"]),
+    ("zzqx = 1\n", ["unknown key 'zzqx'", "(the keys are the options of bertcli train --help)"]),
     ('epochs = "three"\n', ["epochs in", "takes a number, not a string ('three')"]),
     ('compile = "yes"\n', ["compile in", "takes true or false, not a string"]),
     ("labels = 3\n", ["labels in", "takes a list of strings", "not an integer"]),
@@ -54,6 +55,13 @@ def test_bad_config_is_one_line(cli, tmp_path, text, needles):
     path.write_text(text)
     assert_refused(cli("train", "--config", path, "-o", tmp_path / "out"), 2, str(path), *needles)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_close_to_none_gets_no_guess(cli, tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("zzqx = 1\n")
+    line = assert_refused(cli("train", "--config", path), 2, "unknown key 'zzqx'")
+    assert "did you mean" not in line
 
 
 def test_config_missing_or_a_folder(cli, tmp_path):
@@ -225,7 +233,8 @@ def _batch(tiny_model: Path, n: int = 8):
 
 def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tiny_model, tmp_path):
     """bertcli's training loss with no weights, and with weights 1,1, is the Trainer's own (the model's mean
-    cross-entropy) for one batch; weights 1,3 weigh the positives three times."""
+    cross-entropy) for one batch; weights 1,3 weigh the positives three times, in the weighted mean
+    Σ wᵢℓᵢ / Σ wᵢ that torch's CrossEntropyLoss(weight=…) computes."""
     import torch
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
@@ -248,7 +257,8 @@ def test_the_loss_matches_the_trainers_own_and_weights_of_one_change_nothing(tin
         per_example = torch.nn.functional.cross_entropy(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
                                                         batch["labels"], reduction="none")
     weighted = BertCliTrainer(model=model, args=args, sampler_seed=0, class_weights=[1.0, 3.0]).compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n))
-    expected = (per_example * torch.where(batch["labels"] == 1, 3.0, 1.0)).sum() / n
+    w = torch.where(batch["labels"] == 1, 3.0, 1.0)
+    expected = (per_example * w).sum() / w.sum()
     assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
     # half of an accumulated batch of 16: its share of the mean over 16, not a mean of its own
     half = plain.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(2 * n))

@@ -11,8 +11,10 @@ from bertcli.cli.boundary import command
 from bertcli.cli.options import (
     APP_SETTINGS,
     DatasetOpt,
+    DelimiterOpt,
     EvalSizeOpt,
     EvalSplitOpt,
+    HeaderOpt,
     JsonOpt,
     LabelColumnOpt,
     LabelNamesOpt,
@@ -125,6 +127,8 @@ def data_cmd(
     max_length: MaxLengthOpt = 512,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     train_split: TrainSplitOpt = "train",
     eval_split: EvalSplitOpt = None,
     labels: LabelsOpt = None,
@@ -161,7 +165,7 @@ def data_cmd(
       bertcli debug data --dataset reviews.csv --clean-to reviews-clean
     """
     from bertcli.core.data import DataSpec
-    from bertcli.core.data.multilabel import given_label_names
+    from bertcli.core.data.labels import given_label_names
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.diagnose.data import check_clean_to, data_diagnosis_to_dict, diagnose_data
     from bertcli.core.diagnose.data_lengths import model_position_limit
@@ -179,8 +183,8 @@ def data_cmd(
 
     spec = DataSpec(
         dataset, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
-        train_size=train_size, eval_size=eval_size, seed=seed,
-        label_names=given_label_names(labels, label_names), multi_label=multi_label,
+        train_size=train_size, eval_size=eval_size, seed=seed, label_names=given_label_names(labels, label_names),
+        delimiter=delimiter, header=header, multi_label=multi_label,
     )
     tokenizer, limit = None, None
     if lengths:
@@ -209,7 +213,11 @@ def model_cmd(
     ] = None,
     dataset: Annotated[
         Optional[str],
-        typer.Option("--dataset", "-d", help="Take the overfit batch from this dataset's train split (default: built-in sentences)."),
+        typer.Option(
+            "--dataset", "-d",
+            help="Take the overfit batch from this dataset's train split, every class in it (default: the dataset the "
+            "model was trained on, where bertcli.json names one that is here; else built-in sentences).",
+        ),
     ] = None,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -252,10 +260,17 @@ def model_cmd(
     if sources.note:
         out.hint(sources.note)
 
-    names = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    from bertcli.core.commands import data_flags
+    from bertcli.core.data.labels import parse_label_names
+    from bertcli.core.diagnose.model import recorded_data
+
+    names = parse_label_names(labels)
+    if dataset is None:  # the data the model was trained on, where bertcli.json names data that is here
+        dataset, text_column, label_column, recorded_names = recorded_data(model, text_column, label_column)
+        names = names or recorded_names
     texts, source = None, "built-in sentences"
     if dataset and overfit:
-        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed)
+        texts, data_labels = sample_batch(dataset, text_column, label_column, batch_size, seed, names)
         names = names or data_labels
         source = f"{dataset}, train split"
     from bertcli.render import console_err
@@ -275,6 +290,7 @@ def model_cmd(
             seed=seed,
             active=overfit,
             on_progress=progress,
+            data_flags=data_flags(dataset, text_column=text_column, label_column=label_column) if dataset else None,
         )
     from bertcli.render.debug import render_model_diagnosis
 
@@ -290,7 +306,7 @@ def labels_cmd(
     model: TrainedModelOpt = None,
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="Split to check, scored by a model that did not train on it.")] = "test",
-    size: Annotated[str, examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
+    size: Annotated[Optional[int], examples_option("--size", help="Examples drawn with --seed, or 'all'.")] = "all",
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
@@ -314,6 +330,7 @@ def labels_cmd(
         typer.Option("--plot", help="With RUN's training dynamics: draw the data map (PNG/SVG/PDF).", show_default=False),
     ] = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Find the examples whose label is probably wrong: a ranked review queue, never a change to the data.
 
@@ -329,25 +346,26 @@ def labels_cmd(
       bertcli debug labels results --folds 5 --decisions labels.csv
       bertcli debug labels results --plot data-map.png
     """
-    from bertcli.core.data import parse_size
     from bertcli.core.errors import UsageError
     from bertcli.render import console_err
     from bertcli.render.activity import Phases
     from bertcli.render.output import Output
 
-    out = Output(json=json_out)
+    out = Output(json=json_out, quiet=quiet)
     for path, flag in ((decisions, "--decisions"), (plot, "--plot")):
         if path is not None:
-            from bertcli.core.inference.records import check_output_path
+            from bertcli.core.inference.resolve import model_inputs
+            from bertcli.core.outputs import check_output_path
 
-            check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png")
+            inputs = [("--dataset", dataset), *(model_inputs([model]) if model else [])]
+            check_output_path(path, flag, example="labels.csv" if flag == "--decisions" else "data-map.png", inputs=inputs)
     if plot is not None:
         if run is None or folds is not None or model is not None:
             raise UsageError("--plot draws RUN's training dynamics: give a run folder trained with --record-dynamics, without --folds")
         from bertcli.render.evaluate import check_plotting
 
         check_plotting(plot)
-    with Phases(console_err(), "debug labels", unit="examples") as progress:
+    with Phases(console_err(), "debug labels", enabled=out.live, unit="examples") as progress:
         if folds is not None:
             if run is None:
                 raise UsageError("--folds K cross-fits a run's training split: give the run folder (bertcli debug labels results --folds 5)")
@@ -369,7 +387,7 @@ def labels_cmd(
                 out.hint(sources.note)
             req = LabelsRequest(
                 model=str(model) if model else (str(run) if run is not None else None), dataset=sources.dataset, split=split,
-                size=parse_size(size, "--size"), seed=seed, text_column=text_column, label_column=label_column,
+                size=size, seed=seed, text_column=text_column, label_column=label_column,
                 batch_size=batch_size or 32, precision=precision, ranked_by=rank_by,
             )
             diagnosis = diagnose_labels(req, on_progress=progress)

@@ -9,12 +9,18 @@ import typer
 
 from bertcli.cli.options import (
     DatasetOpt,
+    DelimiterOpt,
+    HeaderOpt,
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
     LabelColumnOpt,
+    PoolingOpt,
     QuantizeOpt,
+    ReadMaxLengthOpt,
+    ReadTruncationOpt,
     SeedOpt,
+    StrideOpt,
     TextColumnOpt,
     examples_option,
     number_option,
@@ -39,6 +45,8 @@ def evaluate_cmd(
     seed: SeedOpt = 42,
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     batch_size: InferenceBatchOpt = 32,
     mistakes: Annotated[
         int, number_option("--mistakes", within=limits.MISTAKES, help="How many of the most confident mistakes to show.")
@@ -50,7 +58,20 @@ def evaluate_cmd(
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Save a confusion-matrix and reliability picture (PNG/SVG/PDF).", show_default=False)
     ] = None,
+    confusion_csv: Annotated[
+        Optional[Path],
+        typer.Option("--confusion-csv", help="Write each model's full confusion matrix to this CSV file.", show_default=False),
+    ] = None,
     json_out: JsonOpt = False,
+    by_length: Annotated[
+        bool,
+        typer.Option("--by-length", help="Score each token-length bucket (≤128, 129–256, 257–512, >512, or the data's "
+                     "quartiles) with its interval and the share truncation cut; with --plot also FILE-by-length.png."),
+    ] = False,
+    truncation: ReadTruncationOpt = None,
+    max_length: ReadMaxLengthOpt = None,
+    stride: StrideOpt = None,
+    pooling: PoolingOpt = None,
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
@@ -76,6 +97,8 @@ def evaluate_cmd(
       bertcli evaluate
       bertcli evaluate --dataset ../shared/data/imdb --size 2000 --plot eval.png
       bertcli evaluate -m results/checkpoint-250 -m results/final --size 500
+      bertcli evaluate --dataset intents.csv --confusion-csv confusion.csv
+      bertcli evaluate --by-length --truncation sliding --size 500
     """
     from bertcli.core.defaults import resolve_sources
     from bertcli.core.evaluation import EvalConfig, evaluate, prediction_rows, report_as_dict
@@ -84,17 +107,25 @@ def evaluate_cmd(
     from bertcli.render.evaluate import (
         EvalProgress,
         check_plotting,
+        length_plot_path,
+        render_by_length,
         render_evaluation,
         render_notes,
+        save_length_plot,
         save_plot,
         write_predictions,
     )
     from bertcli.render.output import Output
 
-    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if plot or predictions else []
+    writes = plot or predictions or confusion_csv
+    inputs = [("--dataset", dataset), *model_inputs(list(model) if model else [None])] if writes else []
+    if confusion_csv is not None:
+        check_output_path(confusion_csv, "--confusion-csv", example="confusion.csv", inputs=inputs)
     if plot is not None:
         check_output_path(plot, "--plot", example="eval.png", inputs=inputs)
         check_plotting(plot)
+        if by_length:
+            check_output_path(length_plot_path(plot), "--plot", example="eval.png", inputs=inputs)
     if predictions is not None:
         check_output_path(predictions, "--predictions", inputs=inputs)
     out = Output(json=json_out, quiet=quiet)
@@ -109,6 +140,8 @@ def evaluate_cmd(
         seed=seed,
         text_column=text_column,
         label_column=label_column,
+        delimiter=delimiter,
+        header=header,
         batch_size=batch_size or 32,
         precision=precision,
         quantize=quantize,
@@ -116,6 +149,11 @@ def evaluate_cmd(
         bins=bins,
         allow_untrained_head=allow_untrained_head,
         threshold=threshold,
+        truncation=truncation,
+        max_length=max_length,
+        stride=stride,
+        pooling=pooling,
+        by_length=by_length,
     )
     progress = EvalProgress(enabled=out.live)
     with progress:
@@ -127,7 +165,14 @@ def evaluate_cmd(
         failed += _write_output(lambda: write_predictions(prediction_rows(report), predictions, out), predictions, "--predictions")
     if plot is not None:
         failed += _write_output(lambda: _save_plot(save_plot, report, plot, out), plot, "--plot")
-    out.result(report_as_dict(report), lambda: render_evaluation(report))
+        if by_length:
+            lengths = length_plot_path(plot)
+            failed += _write_output(lambda: _save_plot(save_length_plot, report, lengths, out), lengths, "--plot")
+    if confusion_csv is not None:
+        from bertcli.render.evaluate import write_confusion
+
+        failed += _write_output(lambda: write_confusion(report, confusion_csv, out), confusion_csv, "--confusion-csv")
+    out.result(report_as_dict(report), lambda: (render_evaluation(report), render_by_length(report)))
     if failed:
         from bertcli.core.errors import BertCliError
 

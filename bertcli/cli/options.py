@@ -11,6 +11,7 @@ from typing import IO, Annotated, Any, Callable, Optional, Sequence
 import typer
 
 from bertcli.core import limits
+from bertcli.core.encoding import POOLINGS, TRUNCATIONS
 from bertcli.core.errors import UsageError
 from bertcli.core.device import INFERENCE_PRECISIONS
 from bertcli.core.inference.load import QUANTIZATIONS
@@ -204,10 +205,18 @@ ModelOpt = annotated(TRAIN["model"])
 DatasetOpt = annotated(TRAIN["dataset"])
 TextColumnOpt = annotated(TRAIN["text_column"])
 LabelColumnOpt = annotated(TRAIN["label_column"])
+DelimiterOpt = annotated(TRAIN["delimiter"])
+HeaderOpt = annotated(TRAIN["header"])
 TrainSplitOpt = annotated(TRAIN["train_split"])
 EvalSplitOpt = annotated(TRAIN["eval_split"])
 LabelsOpt = annotated(TRAIN["labels"])
-LabelNamesOpt = annotated(TRAIN["label_names_file"])
+# --labels from a file: read into the labels list (so bertcli.toml records the names, not the path)
+LabelNamesOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--label-names", help="A text file of label names, one per line, line 1 naming the smallest label value (e.g. classes.txt)."
+    ),
+]
 MultiLabelOpt = annotated(TRAIN["multi_label"])
 TrainSizeOpt = annotated(TRAIN["train_size"])
 EvalSizeOpt = annotated(TRAIN["eval_size"])
@@ -215,6 +224,36 @@ SeedOpt = annotated(TRAIN["seed"])
 OutputDirOpt = annotated(TRAIN["output_dir"])
 MaxLengthOpt = annotated(TRAIN["max_length"])
 TruncationOpt = annotated(TRAIN["truncation"])
+StrideOpt = annotated(TRAIN["stride"])
+# predict and evaluate: how the model reads long texts, overriding what was saved with it (bertcli.json)
+ReadTruncationOpt = Annotated[
+    Optional[str],
+    choice_option(
+        "--truncation",
+        choices=TRUNCATIONS,
+        help="Override how the model reads long texts (default: as saved with it): head, tail, head+tail or sliding.",
+        show_default=False,
+    ),
+]
+ReadMaxLengthOpt = Annotated[
+    Optional[int],
+    number_option(
+        "--max-length",
+        within=limits.MAX_LENGTH,
+        help="Override the longest input (or window) in tokens, specials included (default: as saved with the model).",
+        show_default=False,
+    ),
+]
+PoolingOpt = Annotated[
+    Optional[str],
+    choice_option(
+        "--pooling",
+        choices=POOLINGS,
+        help="With sliding truncation: how the windows' logits become one — mean (default), max, or weighted "
+        "(by the tokens each window adds).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr: the result only.")]
 TrainedModelOpt = Annotated[

@@ -8,16 +8,23 @@ from typing import Annotated, List, Optional
 import typer
 
 from bertcli.cli.options import (
+    DelimiterOpt,
+    HeaderOpt,
     InferenceBatchOpt,
     InferencePrecisionOpt,
     JsonOpt,
+    PoolingOpt,
     QuantizeOpt,
+    ReadMaxLengthOpt,
+    ReadTruncationOpt,
+    StrideOpt,
     TextColumnOpt,
     TrainedModelOpt,
     choice_option,
     number_option,
 )
 from bertcli.core import limits
+from bertcli.core.data.files import suffixes_text
 from bertcli.core.inference.records import OUTPUT_FORMATS
 
 # Also declared in cli/evaluate.py: the two commands that run a model as a classifier.
@@ -38,11 +45,13 @@ def predict_cmd(
         typer.Option(
             "--file",
             "-f",
-            help="One text per line (.txt, or '-' for stdin), or a .csv/.tsv/.jsonl/.json/.parquet file read with --text-column.",
+            help=f"One text per line (.txt, or '-' for stdin), or a {suffixes_text()} file read with --text-column.",
             show_default=False,
         ),
     ] = None,
     text_column: TextColumnOpt = "text",
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file.", show_default=False)
     ] = None,
@@ -72,6 +81,10 @@ def predict_cmd(
     batch_size: InferenceBatchOpt = None,
     quantize: QuantizeOpt = "none",
     precision: InferencePrecisionOpt = "auto",
+    truncation: ReadTruncationOpt = None,
+    max_length: ReadMaxLengthOpt = None,
+    stride: StrideOpt = None,
+    pooling: PoolingOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No model line, skipped lines or summary on stderr.")] = False,
     allow_untrained_head: AllowUntrainedHeadOpt = False,
 ) -> None:
@@ -88,6 +101,8 @@ def predict_cmd(
       bertcli predict "a wonderful, moving film" "the worst movie I have seen"
 
       tail -f reviews.txt | bertcli predict - --flag negative --threshold 0.9
+
+      bertcli predict --file long.txt --truncation sliding --stride 128
     """
     from bertcli.core.errors import DataError
     from bertcli.core.inference.predict import PredictOptions, PredictSource, predict
@@ -96,11 +111,12 @@ def predict_cmd(
 
     from bertcli.core.inference.resolve import model_inputs
 
-    source = PredictSource.of(texts, file, text_column)
+    source = PredictSource.of(texts, file, text_column, delimiter, header)
     inputs = [("--file", file if file != "-" else None), *model_inputs([model])] if output is not None else []
     sink = PredictSink(Output(json=json_out, quiet=quiet), output=output, fmt=fmt, inputs=inputs)
     options = PredictOptions(model=model, batch_size=batch_size, precision=precision, quantize=quantize,
-                             allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold)
+                             allow_untrained_head=allow_untrained_head, flag=flag, threshold=threshold,
+                             truncation=truncation, max_length=max_length, stride=stride, pooling=pooling)
     try:
         summary = predict(source, options, sink)
     except BrokenPipeError:  # the reader went away (`| head`): what was written stands

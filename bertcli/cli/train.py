@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from bertcli.cli.options import JsonOpt, with_options
+from bertcli.cli.options import JsonOpt, LabelNamesOpt, with_options
 from bertcli.core.training.config import train_options
 
 
@@ -24,6 +24,7 @@ def train_cmd(
         bool, typer.Option("--print-config", help="Print the resolved options as TOML (as JSON with --json) and exit without training.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; the summary only.")] = False,
+    label_names: LabelNamesOpt = None,
     json_out: JsonOpt = False,
     **options: Any,
 ) -> None:
@@ -43,7 +44,12 @@ def train_cmd(
     """
     from bertcli.core.training import TrainConfig
 
-    cfg = TrainConfig(**resolve_options(ctx, options, config))
+    resolved = resolve_options(ctx, options, config)
+    if label_names is not None:  # the names file stands for --labels, over the --config file's labels too
+        from bertcli.core.data.labels import given_label_names
+
+        resolved["labels"] = given_label_names(",".join(options["labels"]) if explicit(ctx, "labels") else None, label_names)
+    cfg = TrainConfig(**resolved)
     if print_config:
         from bertcli.core.config import config_values, format_config
         from bertcli.core.training import validate_config

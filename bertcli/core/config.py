@@ -38,7 +38,7 @@ def command_line_only() -> tuple[str, ...]:
 
 
 # train's own flags beside its declared options (cli/train.py)
-COMMAND_LINE_ONLY = ("config", "print-config", "quiet", "json")
+COMMAND_LINE_ONLY = ("config", "print-config", "quiet", "json", "label-names")
 
 
 def _check(setting: Option, value: Any, where: str) -> Any:
@@ -103,11 +103,13 @@ ALIASES = {
 }
 
 
-def closest_key(key: str, known: list[str]) -> str:
-    """The valid key `key` most likely meant: TrainingArguments' name for it, else the nearest spelling."""
+def closest_key(key: str, known: list[str]) -> str | None:
+    """The valid key `key` most likely meant: TrainingArguments' name for it, else a close spelling; None when
+    no key is close (a guess then would send the user the wrong way)."""
     if key in ALIASES:
         return ALIASES[key]
-    return difflib.get_close_matches(key, known, n=1, cutoff=0.0)[0]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _key_name(key: str) -> str:
@@ -127,8 +129,9 @@ def parse_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
             )
         setting = known.get(key)
         if setting is None:
-            raise UsageError(f"unknown key '{raw}' in {where} — did you mean '{closest_key(key, list(known))}'? "
-                             f"(the keys are the options of bertcli train --help)")
+            close = closest_key(key, list(known))
+            guess = f"did you mean '{close}'? " if close else ""
+            raise UsageError(f"unknown key '{raw}' in {where} — {guess}(the keys are the options of bertcli train --help)")
         if key in spelled:
             raise UsageError(f"{where} sets {key} twice (as '{spelled[key]}' and '{raw}') — keep one")
         spelled[key] = raw

@@ -37,6 +37,14 @@ def sample_folder() -> Path:
     return Path(__file__).resolve().parent.parent / "samples" / "imdb"
 
 
+def model_display_name(model: str) -> str:
+    """A model as messages name it: the packaged one by its short name, not its path inside the environment."""
+    packaged = packaged_model() if model and Path(model).is_dir() else None
+    if packaged is not None and Path(model).resolve() == packaged.resolve():
+        return f"{PACKAGED_MODEL_NAME} (packaged)"
+    return model
+
+
 def packaged_model() -> Path | None:
     """The packaged all-MiniLM-L6-v2 folder, or None when its package is not installed."""
     try:

@@ -31,6 +31,8 @@ class EvalConfig:
     seed: int = 42
     text_column: str = "text"
     label_column: str = "label"
+    delimiter: str | None = None  # of a table; None: found from its first rows
+    header: bool | None = None  # whether a table has a header row; None: found
     batch_size: int = 32
     precision: str = "auto"
     quantize: str = "none"
@@ -39,6 +41,12 @@ class EvalConfig:
     results_dir: Path = Path("results")
     allow_untrained_head: bool = False
     threshold: float | None = None  # multi-label models: one decision threshold for every label (else their saved ones)
+    # how long texts are read, when not as saved with each model
+    truncation: str | None = None
+    max_length: int | None = None
+    stride: int | None = None
+    pooling: str | None = None
+    by_length: bool = False  # score per token-length bucket (bertcli.core.length_buckets)
 
 
 @dataclass
@@ -84,6 +92,16 @@ class ChanceLevel:
 
 
 @dataclass
+class Confusion:
+    """One cell off the diagonal of a confusion matrix: examples of `true_label` predicted as `predicted`."""
+
+    true_label: str
+    predicted: str
+    count: int
+    share: float  # of the examples of `true_label`
+
+
+@dataclass
 class Mistake:
     index: int
     snippet: str
@@ -119,10 +137,17 @@ class ModelEvaluation:
     examples_per_second: float | None
     tokens_per_second: float | None
     chance: ChanceLevel | None = None
+    # the labels without an example among those evaluated: left out of the macro averages (and of ROC-AUC)
+    absent_labels: list[str] = field(default_factory=list)
+    f1_weighted: float | None = None  # per-class F1 weighted by support
+    roc_auc_note: str | None = None  # why ROC-AUC is not given, where it is not
     # 95% bootstrap intervals over the examples (seeded by --seed): accuracy, f1 (macro), roc_auc
     intervals: dict[str, Any] = field(default_factory=dict)
     # with several models: the exact McNemar test of this model against the first, on the same examples
     versus_first: Any = None
+    stride: int | None = None  # sliding truncation only
+    pooling: str | None = None
+    by_length: Any = None  # a LengthReport with --by-length
     predictions: list["Prediction"] = field(default_factory=list, repr=False)
     gold: list[int] = field(default_factory=list, repr=False)
 
@@ -138,16 +163,18 @@ class EvaluationReport:
 
 
 def load_eval_data(
-    source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str
+    source: str, split: str, size: int | None, seed: int, text_column: str, label_column: str, *,
+    delimiter: str | None = None, header: bool | None = None, model_columns: tuple[str | None, str | None] = (None, None),
 ) -> EvalData:
-    """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`."""
+    """A labelled split: `split` of a dataset, or all rows of a single labelled file; `size` drawn with `seed`.
+    Columns left at their defaults are looked for first under the names saved with the model (`model_columns`)."""
     from bertcli.core.data import DataSpec, select_examples
     from bertcli.core.data.labels import label_values
     from bertcli.core.data.multilabel import stored_lists
 
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=None, eval_split=split,
-        eval_size=size, seed=seed,
+        eval_size=size, seed=seed, delimiter=delimiter, header=header, model_columns=model_columns,
     )
     data = select_examples(spec, for_training=False)
     ds = data.eval
@@ -161,17 +188,22 @@ def _is_generic(names: Sequence[str]) -> bool:
     return all(name == f"LABEL_{i}" for i, name in enumerate(names))
 
 
-def label_ids_for_model(labels: Sequence[Any], data_names: list[str], model_names: list[str]) -> list[int]:
-    """Map the data's labels (names or ints) to the model's label ids; refuse labels the model does not know."""
+def label_ids_for_model(
+    labels: Sequence[Any], data_names: list[str], model_names: list[str], model_values: Sequence[str] | None = None
+) -> list[int]:
+    """Map the data's labels to the model's label ids: names, the values the model was trained on (saved with it:
+    a model trained on labels 1–4 reads 1–4), or ids 0..k-1; refuse labels the model does not know."""
     names = data_names if _is_generic(model_names) and len(data_names) == len(model_names) else model_names
-    from bertcli.core.data.labels import map_labels
+    from bertcli.core.data.labels import LabelSet, map_labels
 
-    ids, bad = map_labels(labels, names)
+    ids, bad = map_labels(labels, names, model_values)
     if bad:
         shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
+        known = f"[{LabelSet(model_names, list(model_values)).describe()}]" if model_values else model_names
+        also = "" if model_values else f" (or their ids 0..{len(model_names) - 1})"
         raise DataError(
-            f"{len(bad)} label(s) are not among the model's labels {model_names} ({shown}) — evaluate on data "
-            f"labelled with those names (or their ids 0..{len(model_names) - 1}), or name the column with --label-column"
+            f"{len(bad)} label(s) are not among the model's labels {known} ({shown}) — evaluate on data "
+            f"labelled with those names{also}, or name the column with --label-column"
         )
     return ids
 
@@ -210,14 +242,19 @@ def score_predictions(
     from bertcli.core.significance import bootstrap_intervals
 
     intervals = bootstrap_intervals(y, pred, probs, n, seed=seed)
+    absent = [label_names[k] for k in prf["absent"]]
+    auc = metrics.roc_auc(y, probs)
     return dict(
+        absent_labels=absent,
+        f1_weighted=prf["f1_weighted"],
+        roc_auc_note=None if auc is not None else roc_auc_missing(absent, label_names),
         accuracy=float(correct.mean()),
         intervals={k: None if v is None else {"low": v.low, "high": v.high} for k, v in intervals.items()},
         chance=chance_level(float(correct.mean()), np.bincount(y, minlength=n).tolist(), label_names),
         per_class=per_class,
         macro=prf["macro"],
         confusion=metrics.confusion_matrix(y, pred, n).tolist(),
-        roc_auc=metrics.roc_auc(y, probs),
+        roc_auc=auc,
         log_loss=metrics.log_loss(y, probs),
         ece=metrics.expected_calibration_error(y, probs, bins),
         reliability=metrics.reliability_bins(y, probs, bins),
@@ -228,6 +265,40 @@ def score_predictions(
             for p, g in wrong[:mistakes]
         ],
     )
+
+
+def largest_confusions(confusion: Sequence[Sequence[int]], label_names: Sequence[str], limit: int | None = None) -> list[Confusion]:
+    """The off-diagonal cells of a confusion matrix (rows true, columns predicted), largest first."""
+    cells = []
+    for i, row in enumerate(confusion):
+        total = sum(row)
+        cells += [Confusion(label_names[i], label_names[j], n, n / total) for j, n in enumerate(row) if j != i and n]
+    cells.sort(key=lambda c: (-c.count, -c.share, c.true_label, c.predicted))
+    return cells[:limit] if limit is not None else cells
+
+
+def write_confusion_csv(report: "EvaluationReport", path: Path) -> Path:
+    """Each model's full confusion matrix as CSV: model, true label, then one count column per predicted label."""
+    import csv
+
+    from bertcli.core.outputs import written_whole
+
+    with written_whole(path) as partial, partial.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["model", "true \\ predicted", *report.models[0].label_names])
+        for model in report.models:
+            for name, row in zip(model.label_names, model.confusion):
+                writer.writerow([model.model, name, *row])
+    return path
+
+
+def roc_auc_missing(absent: Sequence[str], label_names: Sequence[str]) -> str:
+    """Why ROC-AUC cannot be given: it ranks each class's examples against the rest, and some have none."""
+    if len(label_names) == 2:
+        present = [name for name in label_names if name not in absent]
+        return f"not defined: the examples are all '{present[0]}'" if len(present) == 1 else "not defined"
+    shown = ", ".join(f"'{name}'" for name in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+    return f"not defined: one-vs-rest needs an example of every label, and {shown} {'has' if len(absent) == 1 else 'have'} none"
 
 
 def chance_level(accuracy: float, counts: Sequence[int], label_names: Sequence[str]) -> ChanceLevel:
@@ -264,7 +335,7 @@ def evaluate_model(
     from bertcli.core.inference.classify import RunStats
     from bertcli.core.inference.stream import predict_stream
 
-    gold = label_ids_for_model(data.labels, data.label_names, clf.label_names)
+    gold = label_ids_for_model(data.labels, data.label_names, clf.label_names, clf.label_values)
     stats = RunStats()
     predictions: list[Prediction] = []
     for chunk in predict_stream(clf, data.texts, batch_size=batch_size, window_batches=64, stats=stats, on_window=on_progress,
@@ -277,6 +348,8 @@ def evaluate_model(
         mode=clf.mode,
         max_length=clf.max_length,
         truncation=clf.truncation,
+        stride=clf.stride,
+        pooling=clf.pooling if clf.truncation == "sliding" else None,
         label_names=clf.label_names,
         examples=stats.predicted,
         skipped=stats.skipped,
@@ -306,27 +379,34 @@ def evaluate(
     if cfg.bins < 1:
         raise UsageError("--bins must be at least 1")
     resolved = [resolve_model(m, cfg.results_dir) for m in (cfg.models or [None])]
-    data = load_eval_data(cfg.dataset, cfg.split, cfg.size, cfg.seed, cfg.text_column, cfg.label_column)
+    from bertcli.core.inference.predict import saved_columns
+
+    data = load_eval_data(cfg.dataset, cfg.split, cfg.size, cfg.seed, cfg.text_column, cfg.label_column,
+                          delimiter=cfg.delimiter, header=cfg.header, model_columns=saved_columns(resolved[0].path))
     notes = list(data.notes)
     evaluations = []
     for r in resolved:
         if on_model is not None:
             on_model(r.describe() + (", the newest trained model (--model to pick another)" if r.automatic else ""), len(data.texts))
-        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head)
+        clf = load_for_inference(r.path, precision=cfg.precision, quantize=cfg.quantize, allow_untrained_head=cfg.allow_untrained_head,
+                                 max_length=cfg.max_length, truncation=cfg.truncation, stride=cfg.stride, pooling=cfg.pooling)
         notes += [note for note in clf.notes if note not in notes]
         if clf.multi_label:
             from bertcli.core.evaluation_multilabel import evaluate_multi_label_model
 
+            if cfg.by_length:
+                raise UsageError(f"--by-length scores single-label models; {r.path} is multi-label — drop --by-length")
             evaluations.append(
                 evaluate_multi_label_model(clf, data.texts, data.labels, chosen_as=r.chosen_as, batch_size=cfg.batch_size,
                                            seed=cfg.seed, threshold=cfg.threshold, on_progress=on_progress, on_batch=on_batch)
             )
             continue
         refuse_for_single_label(r.path, data, cfg.threshold)
-        evaluations.append(
-            evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
-                           bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
-        )
+        evaluation = evaluate_model(clf, data, chosen_as=r.chosen_as, batch_size=cfg.batch_size, mistakes=cfg.mistakes,
+                                    bins=cfg.bins, seed=cfg.seed, on_progress=on_progress, on_batch=on_batch)
+        if cfg.by_length:
+            evaluation.by_length = by_length_of(evaluation, cfg, r.path)
+        evaluations.append(evaluation)
     if len({getattr(e, "multi_label", False) for e in evaluations}) > 1:
         raise UsageError("some of these models are multi-label and some are not: compare models of one kind")
     for other in evaluations[1:]:
@@ -352,6 +432,21 @@ def refuse_for_single_label(model: str, data: EvalData, threshold: float | None)
             f"the labels of [{data.split}] are lists (multi-label) but {model} is a single-label model — evaluate a model "
             "trained on this data (bertcli train --multi-label), or give a column with one label per example"
         )
+
+
+def by_length_of(model: ModelEvaluation, cfg: EvalConfig, path: str) -> Any:
+    """The model's score per token-length bucket, with its findings and the commands they point to."""
+    from bertcli.core.commands import data_flags
+    from bertcli.core.length_buckets import length_findings, score_by_length
+
+    report = score_by_length(model.predictions, model.gold, len(model.label_names), max_length=model.max_length,
+                             truncation=model.truncation, seed=cfg.seed)
+    flags = data_flags(cfg.dataset, model=path, text_column=cfg.text_column, label_column=cfg.label_column)
+    evaluate_flags = {**flags, "--split": cfg.split if cfg.split != "test" else None,
+                      "--size": cfg.size, "--max-length": cfg.max_length}
+    debug_flags = {**flags, "--max-length": model.max_length}
+    report.findings = length_findings(report, evaluate_flags, debug_flags)
+    return report
 
 
 def _right_by_example(model: Any) -> dict[int, bool]:

@@ -91,6 +91,7 @@ CLASS_WEIGHT = Range(0, 1000, lo_open=True)  # each weight of --class-weights
 # Shared by several commands
 BATCH_SIZE = Range(1, 4096, integer=True)
 MAX_LENGTH = Range(8, 131_072, integer=True)
+STRIDE = Range(0, 131_072, integer=True, hint="tokens consecutive sliding windows share; a quarter of --max-length is usual")
 EXAMPLES = Range(1, 100_000_000, integer=True)  # --train-size, --eval-size, --size (or 'all')
 SEED = Range(0, 2**32 - 1, integer=True)  # numpy's seeds are 32-bit
 # evaluate / predict
@@ -120,7 +121,8 @@ SCHEDULERS = (
 
 # What goes to OUTPUT_DIR/final
 FINAL_FROM = ("best", "last")
-BEST_METRICS = ("accuracy", "f1", "loss")
+# f1: the positive class's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number
+BEST_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "loss")
 
 
 def check_choice(flag: str, value: object, choices: tuple[str, ...]) -> str:

@@ -42,6 +42,10 @@ def _per_class(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> di
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+# The F1 scores --best-metric can pick besides "f1" (the positive class's for two labels, macro for more).
+EXTRA_F1 = ("f1_macro", "f1_weighted")
+
+
 def training_scores_of(label_names: Sequence[str]) -> str:
     """Which class the training metrics' precision, recall and F1 are of (classification_scores): the second
     label's for two labels (evaluate shows the macro average beside it), the macro average otherwise."""
@@ -50,26 +54,35 @@ def training_scores_of(label_names: Sequence[str]) -> str:
     return "macro"
 
 
-def classification_scores(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> dict[str, float]:
-    """accuracy plus precision/recall/F1: of the positive class (id 1) for two labels, macro otherwise."""
+def classification_scores(
+    labels: Sequence[int], preds: Sequence[int], n_labels: int, extra: Sequence[str] = ()
+) -> dict[str, float]:
+    """accuracy plus precision/recall/F1: of the positive class (id 1) for two labels, macro over the classes
+    present otherwise; and `extra`'s F1 scores (f1_macro, f1_weighted) where asked."""
     import numpy as np
 
     labels, preds = np.asarray(labels), np.asarray(preds)
     if labels.size == 0:
-        return {"accuracy": float("nan"), "precision": float("nan"), "recall": float("nan"), "f1": float("nan")}
+        nan = float("nan")
+        return {"accuracy": nan, "precision": nan, "recall": nan, "f1": nan, **{k: nan for k in extra}}
     from sklearn.metrics import accuracy_score
 
     scores = _per_class(labels, preds, n_labels)
+    present = scores["support"] > 0
     names = ("precision", "recall", "f1")
     if n_labels == 2:
         pick = {k: float(scores[k][1]) for k in names}
     else:
-        pick = {k: float(np.mean(scores[k])) for k in names}
+        pick = {k: float(np.mean(scores[k][present])) for k in names}
+    if "f1_macro" in extra:
+        pick["f1_macro"] = float(np.mean(scores["f1"][present]))
+    if "f1_weighted" in extra:
+        pick["f1_weighted"] = float(np.average(scores["f1"], weights=scores["support"]))
     return {"accuracy": float(accuracy_score(labels, preds)), **pick}
 
 
-def compute_eval_metrics(eval_pred) -> dict[str, float]:
-    """Trainer's compute_metrics: logits and labels in, accuracy/precision/recall/F1 out."""
+def compute_eval_metrics(eval_pred, extra: Sequence[str] = ()) -> dict[str, float]:
+    """Trainer's compute_metrics: logits and labels in, accuracy/precision/recall/F1 (and `extra`) out."""
     import numpy as np
 
     logits, labels = eval_pred[0], eval_pred[1]
@@ -77,11 +90,13 @@ def compute_eval_metrics(eval_pred) -> dict[str, float]:
         logits = logits[0]
     logits = np.asarray(logits)
     preds = logits.argmax(axis=-1)
-    return classification_scores(labels, preds, logits.shape[-1])
+    return classification_scores(labels, preds, logits.shape[-1], extra)
 
 
 def precision_recall_f1(labels: Sequence[int], preds: Sequence[int], n_labels: int) -> dict[str, Any]:
-    """Per-class and macro precision, recall and F1 (sklearn's average=None and average="macro", zero_division=0).
+    """Per-class precision, recall and F1 (sklearn's average=None, zero_division=0); their macro average over
+    the classes with an example in `labels` (a class absent from the sample has no recall to average), the
+    ids of the absent ones, and the support-weighted F1.
 
     Macro F1 is the mean of the per-class F1 scores, not the F1 of macro precision and recall.
     """
@@ -89,8 +104,13 @@ def precision_recall_f1(labels: Sequence[int], preds: Sequence[int], n_labels: i
 
     scores = _per_class(labels, preds, n_labels)
     per_class = {k: [float(x) for x in v] if k != "support" else [int(x) for x in v] for k, v in scores.items()}
-    macro = {k: float(np.mean(scores[k])) for k in ("precision", "recall", "f1")}
-    return {"per_class": per_class, "macro": macro}
+    present = scores["support"] > 0
+    if not present.any():
+        present = np.ones(n_labels, dtype=bool)
+    macro = {k: float(np.mean(scores[k][present])) for k in ("precision", "recall", "f1")}
+    weighted = float(np.average(scores["f1"], weights=scores["support"])) if scores["support"].sum() else float("nan")
+    absent = [int(i) for i in np.flatnonzero(scores["support"] == 0)]
+    return {"per_class": per_class, "macro": macro, "absent": absent, "f1_weighted": weighted}
 
 
 def _binary_roc_auc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:

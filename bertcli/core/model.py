@@ -21,6 +21,7 @@ class InputSettings:
 
     max_length: int = DEFAULT_MAX_LENGTH
     truncation: str = DEFAULT_TRUNCATION
+    stride: int | None = None  # sliding truncation: tokens consecutive windows share
 
 
 def is_local(name_or_path: str) -> bool:
@@ -308,7 +309,17 @@ def save_input_settings(folder: str | Path, settings: InputSettings, training: d
     """Write bertcli.json: the input settings, and the run's hyperparameters as plain JSON for inspection."""
     from bertcli.core.runs.manifest import RunManifest
 
-    RunManifest.of(settings.max_length, settings.truncation, training).write(folder)
+    RunManifest.of(settings.max_length, settings.truncation, training, stride=settings.stride).write(folder)
+
+
+def load_label_values(folder: str | Path, label_names: list[str]) -> list[str] | None:
+    """The data's value of each label id saved with a model (labels 1–4 named World … Sci/Tech), when they are
+    not the names; None for other models."""
+    from bertcli.core.runs.manifest import RunManifest
+
+    manifest = RunManifest.read(folder)
+    values = manifest.recorded.label_values if manifest is not None else None
+    return list(values) if values and len(values) == len(label_names) else None
 
 
 def load_input_settings(folder: str | Path, tokenizer: Any = None) -> InputSettings:
@@ -317,7 +328,7 @@ def load_input_settings(folder: str | Path, tokenizer: Any = None) -> InputSetti
 
     manifest = RunManifest.read(folder)
     if manifest is not None and manifest.max_length is not None and manifest.truncation is not None:
-        return InputSettings(max_length=manifest.max_length, truncation=manifest.truncation)
+        return InputSettings(max_length=manifest.max_length, truncation=manifest.truncation, stride=manifest.stride)
     limit = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
     if not isinstance(limit, int) or limit > 100_000:
         limit = DEFAULT_MAX_LENGTH

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertcli.core.data.labels import LabelSet
+
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 # Metric names as the hub's model-index spells them, with their display names.
-CARD_METRICS = {"accuracy": "Accuracy", "f1": "F1", "precision": "Precision", "recall": "Recall", "loss": "Loss"}
+CARD_METRICS = {
+    "accuracy": "Accuracy", "f1": "F1", "f1_macro": "Macro F1", "f1_weighted": "Weighted F1", "precision": "Precision",
+    "recall": "Recall", "loss": "Loss",
+}
+# How long the card's example text may be (an example from the eval split, cut at a word)
+EXAMPLE_CHARS = 120
 
 
 @dataclass
@@ -33,6 +40,16 @@ class FinalModelFacts:
     hardware: str
     multi_label: bool = False  # a text may carry several labels: 'accuracy' is subset accuracy, 'f1' macro F1
     thresholds: list[float] | None = None  # multi-label: per label, tuned on the eval split
+    example_text: str | None = None  # a text of the eval split, for the card's usage example
+    label_values: list[str] | None = None  # the data's value of each label id, where it is not the name
+
+
+def example_of(text: str | None) -> str:
+    """A text for the card's usage example: its first words, at most EXAMPLE_CHARS characters."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= EXAMPLE_CHARS:
+        return flat
+    return flat[:EXAMPLE_CHARS].rsplit(" ", 1)[0]
 
 
 def _base_model_name(model: str) -> str:
@@ -116,7 +133,7 @@ def _training_settings(facts: FinalModelFacts, base: str, dataset: str) -> list[
     return [
         ("base model", base),
         ("dataset", f"{dataset}: {t.get('train_size')} train / {t.get('eval_size')} eval examples (seed {t.get('seed')})"),
-        ("labels", ", ".join(facts.label_names)),
+        ("labels", LabelSet(facts.label_names, facts.label_values).describe(limit=len(facts.label_names))),
         *_multi_label_settings(facts),
         ("max length", f"{facts.max_length} tokens, truncation {facts.truncation}"),
         ("epochs", t.get("num_train_epochs")),
@@ -151,9 +168,13 @@ def _multi_label_settings(facts: FinalModelFacts) -> list[tuple[str, Any]]:
 
 def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> str:
     """The card's Markdown under its metadata: results, training settings, intended use."""
+    import shlex
+
     rows = "\n".join(
         f"| {_metric_names(facts)[k]} | {float(v):.4f} |" for k, v in facts.metrics.items() if k in CARD_METRICS
     )
+    example = example_of(facts.example_text) or "some text to classify"
+    shown = ", ".join(facts.label_names[:12]) + (f" and {len(facts.label_names) - 12} more" if len(facts.label_names) > 12 else "")
     return "\n".join(
         [
             f"# {name}",
@@ -176,16 +197,17 @@ def _card_body(facts: FinalModelFacts, name: str, base: str, dataset: str) -> st
             "",
             "## Intended use and limits",
             "",
-            f"Classifying English text like its training data ({dataset}"
-            f"{': movie reviews' if 'imdb' in dataset.lower() else ''}) into {', '.join(facts.label_names)}. "
-            "Expect lower accuracy on other domains and languages, on sarcasm and on very short texts; texts "
-            f"longer than {facts.max_length} tokens are cut ({facts.truncation}). With a small evaluation split, "
+            f"Classifying English text like its training data ({dataset}) into {shown}. "
+            "Expect lower accuracy on text unlike it (other domains, languages, very short texts); texts "
+            + (f"longer than {facts.max_length} tokens are read whole, in overlapping windows whose predictions are pooled. "
+               if facts.truncation == "sliding" else f"longer than {facts.max_length} tokens are cut ({facts.truncation}). ")
+            + "With a small evaluation split, "
             "a difference of a point or two between two models may be noise.",
             "",
             "## Use",
             "",
             "```bash",
-            "bertcli predict --model <this folder> \"a wonderful film\"",
+            f"bertcli predict --model <this folder> {shlex.quote(example)}",
             "```",
             "",
         ]

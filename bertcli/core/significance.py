@@ -12,6 +12,8 @@ from typing import Sequence
 
 BOOTSTRAP_SAMPLES = 1000
 CONFIDENCE = 0.95
+# Below this many examples a bootstrap interval says more about the resampling than the model: none is given.
+MIN_EXAMPLES_FOR_INTERVAL = 30
 SIGNIFICANCE = 0.05
 
 
@@ -60,7 +62,7 @@ def _macro_f1(y_true, y_pred, idx, n_labels: int):
     import numpy as np
 
     scores = []
-    for c in range(n_labels):
+    for c in np.unique(y_true):  # the classes of the sample: macro F1 averages those present (metrics.precision_recall_f1)
         hit = ((y_true == c) & (y_pred == c))[idx].sum(axis=1)
         predicted = (y_pred == c)[idx].sum(axis=1)
         actual = (y_true == c)[idx].sum(axis=1)
@@ -106,7 +108,7 @@ def bootstrap_intervals(
 
     y_true = np.asarray(labels)
     y_pred = np.asarray(predictions)
-    if y_true.size == 0:
+    if y_true.size < MIN_EXAMPLES_FOR_INTERVAL:  # resampling a handful gives intervals like 1.0–1.0: none at all
         return {"accuracy": None, "f1": None, "roc_auc": None}
     idx = _resample_indices(y_true.size, samples, seed)
     out: dict[str, Interval | None] = {

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from bertcli.render.table import METRIC_HEADERS, Table
+from rich.markup import escape
 from rich.text import Text
 
-from bertcli.render import console_out, fmt, human_bytes, human_seconds
+from bertcli.render import console_err, console_out, fmt, human_bytes, human_seconds
 from bertcli.render.findings import print_findings
 
 if TYPE_CHECKING:
@@ -138,7 +139,12 @@ def render_prune(plan: PrunePlan) -> None:
 
 def render_data_diagnosis(d: DataDiagnosis) -> None:
     out = console_out()
-    out.print(split_table(d))
+    for note in d.notes:
+        console_err().print(f"note: {escape(note)}", highlight=False)
+    fits = split_table_width(d) <= out.width
+    out.print(split_table(d, label_columns=fits))
+    if not fits:
+        out.print(label_table(d))
     if d.lengths is not None:
         out.print(length_histogram(d.lengths))
     if d.cleaned is not None:
@@ -149,12 +155,29 @@ def render_data_diagnosis(d: DataDiagnosis) -> None:
     out.print(line)
 
 
-def split_table(d: DataDiagnosis) -> Table:
+SPLIT_COLUMNS = ("empty", "exact dup", "normalised dup", "conflicts", "markup")
+
+
+def split_table_width(d: DataDiagnosis) -> int:
+    """The columns the split table takes with a column per label."""
+    digits = len(f"{max((r.rows for r in d.splits), default=0):,}")
+    names = ["split", "rows", *d.label_names, *SPLIT_COLUMNS]
+    first = max([len(r.name) for r in d.splits] + [5])
+    return 1 + first + 3 + sum(max(len(n), digits) + 3 for n in names[1:])
+
+
+def split_table(d: DataDiagnosis, label_columns: bool = True) -> Table:
+    """Rows, labels and problems per split: a column per label where they fit, else the label count (the
+    labels then get a table of their own, see label_table)."""
     table = Table(title=f"Dataset {d.source}", title_justify="left")
-    for name in ("split", "rows", *d.label_names, "empty", "exact dup", "normalised dup", "conflicts", "markup"):
-        table.add_column(name, justify="left" if name == "split" else "right")
+    labels_named = d.label_names if label_columns else ["labels"]
+    for name in ("split", "rows", *labels_named, *SPLIT_COLUMNS):
+        table.add_column(escape(name), justify="left" if name == "split" else "right")
     for r in d.splits:
-        labels = [f"{r.labels.get(n, 0):,}" for n in d.label_names]
+        if label_columns:
+            labels = [f"{r.labels.get(n, 0):,}" for n in d.label_names]
+        else:
+            labels = [f"{sum(1 for n in d.label_names if r.labels.get(n)):,} of {len(d.label_names):,}"]
         cells = [r.empty, r.exact_duplicate_rows, r.normalised_duplicate_rows, r.conflict_rows, r.markup_rows]
         table.add_row(r.name, f"{r.rows:,}", *labels, *[_count(n) for n in cells])
     if d.leakage is not None:
@@ -165,6 +188,27 @@ def split_table(d: DataDiagnosis) -> Table:
         )
         table.caption_justify = "left"
     return table
+
+
+def label_table(d: DataDiagnosis) -> Table:
+    """Examples per label and split, the rarest in the first split first: the table for many labels."""
+    table = Table(title=f"Labels ({len(d.label_names):,}), rarest in '{d.splits[0].name}' first", title_justify="left")
+    table.add_column("label", overflow="fold")
+    for r in d.splits:
+        table.add_column(escape(r.name), justify="right")
+        table.add_column("share", justify="right", style="dim")
+    first = d.splits[0]
+    for name in sorted(d.label_names, key=lambda n: (first.labels.get(n, 0), n)):
+        cells = [escape(name)]
+        for r in d.splits:
+            n = r.labels.get(name, 0)
+            cells += [_count_label(n), f"{n / r.rows:.1%}" if r.rows else "-"]
+        table.add_row(*cells)
+    return table
+
+
+def _count_label(n: int) -> Text:
+    return Text(f"{n:,}", style="red" if not n else "")
 
 
 def _count(n: int) -> Text:
@@ -213,7 +257,11 @@ def render_model_diagnosis(d: ModelDiagnosis) -> None:
 
 
 def model_table(d: ModelDiagnosis) -> Table:
-    table = Table(title=f"Model {d.model}", title_justify="left", show_header=False)
+    from rich.markup import escape
+
+    from bertcli.core.defaults import model_display_name
+
+    table = Table(title=f"Model {escape(model_display_name(d.model))}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("architecture", f"{d.architecture or '-'} ({d.model_type or '?'}), {d.parameters:,} parameters")

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from bertcli.core.inference.classify import RunStats
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+# Past this many labels the per-class rows are sorted by F1, worst first
+MANY_LABELS = 10
+# The largest confusions listed where the matrix does not fit the width
+CONFUSIONS_SHOWN = 20
 
 
 class EvalProgress(Phases):
@@ -65,7 +69,11 @@ def chance_text(chance: ChanceLevel | None) -> str:
 
 def interval_text(model: ModelEvaluation, key: str) -> str:
     """`95% CI 0.8552–0.8848`, or nothing when the interval could not be computed."""
+    from bertcli.core.significance import MIN_EXAMPLES_FOR_INTERVAL
+
     ci = (model.intervals or {}).get(key)
+    if ci is None and model.intervals and key != "roc_auc" and all(v is None for v in model.intervals.values()):
+        return f"no 95% CI: fewer than {MIN_EXAMPLES_FOR_INTERVAL} examples"
     return f"95% CI {ci['low']:.4f}–{ci['high']:.4f}" if ci else ""
 
 
@@ -98,9 +106,12 @@ def summary_table(model: ModelEvaluation) -> Table:
         verdict = "[bold yellow]near chance[/]: " + escape(c.reason) if near else escape(c.reason)
         table.add_row("chance rate", fmt(c.majority_rate), escape(chance_text(c)) + "; accuracy " + verdict)
     table.add_row("macro F1", fmt(model.macro["f1"]), _joined(interval_text(model, "f1"),
-                  f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}"))
+                  f"precision {fmt(model.macro['precision'])}, recall {fmt(model.macro['recall'])}", escape(absent_text(model))))
+    if len(model.label_names) > 2:
+        table.add_row("weighted F1", fmt(model.f1_weighted), "per-label F1 weighted by support")
     table.add_row("ROC-AUC", fmt(model.roc_auc), _joined(interval_text(model, "roc_auc"),
-                  "one-vs-rest macro" if len(model.label_names) > 2 else ""))
+                  "one-vs-rest macro" if len(model.label_names) > 2 and model.roc_auc is not None else "",
+                  escape(model.roc_auc_note or "")))
     table.add_row("log loss", fmt(model.log_loss), "")
     table.add_row("ECE", fmt(model.ece), f"{len(model.reliability)} confidence bins")
     table.add_row("accuracy, truncated", fmt(model.truncated.accuracy), f"{model.truncated.count:,} longer than {model.max_length} tokens")
@@ -109,14 +120,53 @@ def summary_table(model: ModelEvaluation) -> Table:
     return table
 
 
+def absent_text(model: ModelEvaluation) -> str:
+    """`over the 3 labels with examples; no example of 'Sci/Tech' (left out)`, or nothing when every label has one."""
+    absent = model.absent_labels
+    if not absent:
+        return ""
+    shown = ", ".join(f"'{name}'" for name in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+    present = len(model.label_names) - len(absent)
+    return f"over the {present} labels with examples; no example of {shown} (left out)"
+
+
 def per_class_table(model: ModelEvaluation) -> Table:
-    table = Table(title="Per class", title_justify="left")
+    many = len(model.per_class) > MANY_LABELS
+    title = "Per class, sorted by F1 (worst first)" if many else "Per class"
+    table = Table(title=title, title_justify="left")
     for col in ("label", "precision", "recall", "F1", "support"):
-        table.add_column(col, justify="left" if col == "label" else "right")
-    for row in model.per_class:
-        table.add_row(escape(row.label), fmt(row.precision), fmt(row.recall), fmt(row.f1), f"{row.support:,}")
+        table.add_column(col, justify="left" if col == "label" else "right", overflow="fold")
+    rows = sorted(model.per_class, key=lambda r: (r.support == 0, r.f1, r.label)) if many else model.per_class
+    for row in rows:
+        label = escape(row.label) + (" [dim](no example)[/]" if row.support == 0 else "")
+        table.add_row(label, fmt(row.precision), fmt(row.recall), fmt(row.f1), f"{row.support:,}")
     table.add_row("[bold]macro[/]", fmt(model.macro["precision"]), fmt(model.macro["recall"]), fmt(model.macro["f1"]),
                   f"{sum(r.support for r in model.per_class):,}")
+    return table
+
+
+def matrix_width(model: ModelEvaluation) -> int:
+    """The columns the confusion matrix takes: a label column and one per label, each padded and ruled."""
+    names = [escape(n) for n in model.label_names]
+    digits = len(f"{max((max(r) for r in model.confusion), default=0):,}")
+    first = max([len("true \\ predicted"), *map(len, names)])
+    return 1 + (first + 3) + sum(max(len(n), digits) + 3 for n in names)
+
+
+def confusions_table(model: ModelEvaluation, limit: int = CONFUSIONS_SHOWN) -> Table:
+    """The largest confusions as a list: true → predicted, count and share of the true label's examples."""
+    from bertcli.core.evaluation import largest_confusions
+
+    cells = largest_confusions(model.confusion, model.label_names)
+    shown = f"the {min(limit, len(cells))} largest of {len(cells):,}" if len(cells) > limit else f"all {len(cells):,}"
+    table = Table(title=f"Largest confusions ({shown}; share: of the true label's examples; {len(model.label_names)} "
+                        "labels: the full matrix with --json or --confusion-csv PATH)", title_justify="left")
+    table.add_column("true", overflow="fold")
+    table.add_column("→ predicted", overflow="fold")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for c in cells[:limit]:
+        table.add_row(escape(c.true_label), escape(c.predicted), f"{c.count:,}", f"{c.share:.1%}")
     return table
 
 
@@ -165,9 +215,16 @@ def short_model_name(name: str, limit: int = 32) -> str:
     return str(Path(*parts[-2:])) if len(parts) >= 2 else name
 
 
+def scored_on(report: EvaluationReport) -> str:
+    """'imdb [test]', or the file alone for the rows of a single file."""
+    from pathlib import Path
+
+    return report.dataset if report.split == Path(report.dataset).name else f"{report.dataset} [{report.split}]"
+
+
 def comparison_table(report: EvaluationReport) -> Table:
     chance = next((m.chance for m in report.models if m.chance is not None), None)
-    title = f"{report.dataset} [{report.split}]: {report.examples:,} examples" + (
+    title = f"{scored_on(report)}: {report.examples:,} examples" + (
         f"; chance rate {chance_text(chance)}" if chance is not None else ""
     )
     table = Table(title=escape(title), title_justify="left")
@@ -276,10 +333,11 @@ def render_evaluation(report: EvaluationReport) -> None:
         out.print(paired_table(report))
         return
     model = report.models[0]
-    out.print(f"[bold]{escape(report.dataset)}[/] {escape(f'[{report.split}]')}: {report.examples:,} examples", highlight=False)
+    out.print(f"[bold]{escape(scored_on(report))}[/]: {report.examples:,} examples", highlight=False)
     out.print(summary_table(model))
     out.print(per_class_table(model))
-    out.print(confusion_table(model))
+    fits = matrix_width(model) <= out.width
+    out.print(confusion_table(model) if fits else confusions_table(model))
     out.print(reliability_table(model))
     if model.mistakes:
         out.print(mistakes_table(model))
@@ -299,6 +357,13 @@ def write_predictions(rows: list[dict[str, Any]], path: Path, out: Output) -> No
             writer.write(row)
         writer.flush()  # a full disk shows here, with the rows that are whole, not in close()
     out.hint(f"[bold]wrote[/] {len(rows):,} predictions to {escape(str(path))}")
+
+
+def write_confusion(report: EvaluationReport, path: Path, out: Output) -> None:
+    from bertcli.core.evaluation import write_confusion_csv
+
+    write_confusion_csv(report, path)
+    out.hint(f"[bold]wrote[/] the confusion matrix ({len(report.models[0].label_names)} labels) to {escape(str(path))}")
 
 
 def check_plotting(path: Path) -> None:
@@ -355,6 +420,74 @@ def save_plot(report: EvaluationReport, path: Path, out: Output) -> None:
         ax.set_ylabel("accuracy")
         ax.set_title(f"reliability: ECE {model.ece:.3f}", fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    out.hint(f"[bold]wrote[/] {escape(str(path))}")
+
+
+def by_length_table(model: ModelEvaluation) -> Table:
+    """One row per token-length bucket: examples, the metric with its interval, accuracy, the share cut."""
+    report = model.by_length
+    edges = "" if report.edges_from == "default" else f"; edges from the data's {report.edges_from}"
+    table = Table(title=escape(f"By length in tokens ({report.metric}; max length {report.max_length}, {report.truncation}{edges})"),
+                  title_justify="left")
+    for col in ("tokens", "examples", "share", report.metric, "95% CI", "rest", "cut"):
+        table.add_column(escape(col), justify="left" if col == "tokens" else "right")
+    for b in report.buckets:
+        ci = f"{b.interval['low']:.3f}–{b.interval['high']:.3f}" if b.interval else "-"
+        weak = b.interval is not None and b.rest_score is not None and b.interval["high"] < b.rest_score
+        score = f"[bold red]{b.score:.3f}[/]" if weak else f"{b.score:.3f}"
+        table.add_row(escape(b.name), f"{b.count:,}", f"{b.share:.0%}", score, ci,
+                      "-" if b.rest_score is None else f"{b.rest_score:.3f}", f"{b.truncated_share:.0%}")
+    return table
+
+
+def render_by_length(report: EvaluationReport) -> None:
+    """After the report: each model's scores by length and what they show (stdout)."""
+    from bertcli.render.findings import print_findings
+
+    out = console_out()
+    for model in report.models:
+        if model.by_length is None:
+            continue
+        if len(report.models) > 1:
+            out.print(f"[bold]{escape(short_model_name(model.model))}[/]", highlight=False)
+        out.print(by_length_table(model))
+        if model.by_length.findings:
+            print_findings(out, model.by_length.findings, title="By length")
+
+
+def length_plot_path(path: Path) -> Path:
+    """Where --plot puts the by-length picture: beside the main one, `eval.png` → `eval-by-length.png`."""
+    return path.with_name(f"{path.stem}-by-length{path.suffix}")
+
+
+def save_length_plot(report: EvaluationReport, path: Path, out: Output) -> None:
+    """The metric per length bucket with its interval (bars), and the share of each bucket that was cut."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in report.models if m.by_length is not None]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(len(models), 1)
+    names = [b.name for b in models[0].by_length.buckets] if models else []
+    for k, model in enumerate(models):
+        buckets = {b.name: b for b in model.by_length.buckets}
+        xs = [i + (k - (len(models) - 1) / 2) * width for i, name in enumerate(names) if name in buckets]
+        shown = [buckets[name] for name in names if name in buckets]
+        low = [b.score - (b.interval["low"] if b.interval else b.score) for b in shown]
+        high = [(b.interval["high"] if b.interval else b.score) - b.score for b in shown]
+        label = f"{Path(model.model).name or model.model} ({model.truncation}, {model.max_length})"
+        ax.bar(xs, [b.score for b in shown], width=width * 0.95, yerr=[low, high], capsize=3, alpha=0.85, label=label)
+        for x, b in zip(xs, shown):
+            ax.text(x, 0.02, f"n={b.count:,}\ncut {b.truncated_share:.0%}", ha="center", va="bottom", fontsize=7, color="white")
+    ax.set_xticks(range(len(names)), [f"{name} tokens" for name in names])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(models[0].by_length.metric if models else "")
+    ax.set_title("score by text length (95% bootstrap intervals)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     out.hint(f"[bold]wrote[/] {escape(str(path))}")

@@ -80,7 +80,8 @@ def summary_table(run: RunAnalysis) -> Table:
         table.add_row("best checkpoint", f"{s['best_model_checkpoint'] or '-'} (metric {fmt(s['best_metric'])}{at})")
     if s["train_runtime"] is not None:
         speed = f", {s['train_samples_per_second']:.2f} samples/s" if s["train_samples_per_second"] else ""
-        table.add_row("training time", f"{human_seconds(s['train_runtime'])}{speed}")
+        by = " (recorded by bertcli when training ended)" if s.get("train_runtime_by") == "bertcli" else ""
+        table.add_row("training time", f"{human_seconds(s['train_runtime'])}{speed}{by}")
     else:
         table.add_row("training time", "[dim]not recorded (Trainer logs it after the last checkpoint is saved)[/]")
     model = _model_line(run.settings)

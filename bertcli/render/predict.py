@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bertcli.render.activity import Activity
 
 SNIPPET = 70
+TOP_SHOWN = 3  # labels with their probability where a column for each does not fit
 ERRORS_SHOWN = 10
 
 
@@ -36,7 +37,7 @@ def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
     """Which model runs, and how (stderr)."""
     chosen = f"{resolved.describe()}, the newest trained model (--model to pick another)" if resolved.automatic else resolved.path
     console_err().print(
-        f"[bold]model[/] {escape(chosen)}; {escape(', '.join(clf.label_names))}; max length {clf.max_length} ({clf.truncation}); "
+        f"[bold]model[/] {escape(chosen)}; {escape(', '.join(clf.label_names))}; max length {clf.max_length} ({clf.reading}); "
         f"{clf.mode} on {clf.device}",
         highlight=False,
     )
@@ -86,29 +87,58 @@ class TableOutput:
         pass
 
     def close(self, summary: dict[str, Any]) -> None:
-        table = Table(title_justify="left")
+        console = console_out()
+        each = self.probability_columns_fit(console.width)
+        table = Table(title_justify="left", expand=not each)
         table.add_column("#", justify="right", style="dim")
-        table.add_column("text", overflow="fold", max_width=60)
-        table.add_column("label")
-        table.add_column("confidence", justify="right")
-        for name in self.label_names:
-            table.add_column(escape(f"p({visible(name)})"), justify="right")
+        if each:
+            table.add_column("text", overflow="fold", max_width=60)
+            table.add_column("label")
+            table.add_column("confidence", justify="right")
+            for name in self.label_names:
+                table.add_column(escape(f"p({visible(name)})"), justify="right")
+        else:  # the text takes the width a column per label would have; the top labels share one column
+            table.add_column("text", overflow="fold", ratio=3, min_width=20)
+            table.add_column(f"top {TOP_SHOWN} labels (probability)", overflow="fold", ratio=2, min_width=16)
         if self.flag:
             table.add_column("flagged")
         for pred in self.rows:
-            text = escape(snippet(pred.text, SNIPPET))
+            text = escape(snippet(pred.text, SNIPPET if each else SNIPPET * 3))
             if pred.error:
-                cells = [str(pred.index + 1), text or "[dim](none)[/]", f"[red]skipped: {escape(pred.error)}[/]", "-"]
-                cells += ["-"] * len(self.label_names)
-            else:
+                cells = [str(pred.index + 1), text or "[dim](none)[/]", f"[red]skipped: {escape(pred.error)}[/]"]
+                cells += ["-"] * (len(self.label_names) + 1) if each else []
+            elif each:
                 style = ("red", "green")[pred.label_id] if len(self.label_names) == 2 and pred.labels is None else "bold"
-                label = escape(visible(pred.label)) if pred.labels is None else escape(visible(", ".join(pred.labels))) or "[dim](none)[/]"
-                cells = [str(pred.index + 1), text, f"[{style}]{label}[/]", fmt(pred.confidence, 3)]
+                cells = [str(pred.index + 1), text, f"[{style}]{self.shown_label(pred)}[/]", fmt(pred.confidence, 3)]
                 cells += [fmt(p, 3) for p in pred.probabilities]
+            else:
+                cells = [str(pred.index + 1), text, self.top_labels(pred)]
             if self.flag:
                 cells.append("[bold yellow]⚑ yes[/]" if pred.flagged else "")
             table.add_row(*cells)
-        console_out().print(table)
+        console.print(table)
+
+    def probability_columns_fit(self, width: int) -> bool:
+        """A p(label) column for each of up to 4 labels, or more while they leave the text 30 columns; else the
+        top labels in one column."""
+        columns = sum(max(len(f"p({name})"), 5) + 3 for name in self.label_names)
+        return len(self.label_names) <= 4 or columns + 30 + 40 <= width
+
+    @staticmethod
+    def shown_label(pred: Prediction) -> str:
+        """The predicted label; multi-label: every label over its threshold, comma-separated ('(none)' for none)."""
+        if pred.labels is None:
+            return escape(visible(pred.label))
+        return escape(visible(", ".join(pred.labels))) or "[dim](none)[/]"
+
+    def top_labels(self, pred: Prediction) -> str:
+        """The predicted label and its probability in bold, then the next most probable ones, a line each
+        (multi-label: the labels over their thresholds in bold, then the most probable ones)."""
+        ranked = sorted(range(len(pred.probabilities)), key=lambda i: -pred.probabilities[i])[:TOP_SHOWN]
+        lines = [f"{escape(visible(self.label_names[i]))} {pred.probabilities[i]:.3f}" for i in ranked]
+        if pred.labels is not None:
+            return "\n".join([f"[bold]{self.shown_label(pred)}[/]", *(f"[dim]{line}[/]" for line in lines)])
+        return "\n".join([f"[bold]{lines[0]}[/]", *(f"[dim]{line}[/]" for line in lines[1:])])
 
 
 class RecordOutput:
@@ -184,8 +214,11 @@ def json_header(run: PredictRun) -> dict[str, Any]:
         "model": run.resolved.path,
         "chosen_as": run.resolved.chosen_as,
         "labels": clf.label_names,
+        # the training data's value of each label, where it is not the name (labels 1–4 named in classes.txt)
+        **({"label_values": dict(zip(clf.label_names, clf.label_values))} if clf.label_values else {}),
         "max_length": clf.max_length,
         "truncation": clf.truncation,
+        **({"stride": clf.stride, "pooling": clf.pooling} if clf.truncation == "sliding" else {}),
         "mode": clf.mode,
         "flag": run.flag,
         "threshold": run.threshold,
@@ -314,6 +347,8 @@ class PredictSink:
 
         if not self.quiet:
             announce_model(run.resolved, run.classifier)
+            for note in run.source.notes:
+                console_err().print(f"note: {escape(note)}", highlight=False)
         self.flag = run.flag
         labels = run.classifier.label_names
         if self.output is not None:

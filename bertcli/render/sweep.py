@@ -85,7 +85,7 @@ def _mean_spread(s: Spread | None) -> str:
 def summary_table(report: SweepReport) -> Table:
     seeds = ", ".join(map(str, report.seeds))
     split = f" ({report.eval_split})" if report.eval_split else ""
-    examples = f"{report.eval_examples:,} eval reviews{split}" if report.eval_examples else "the eval split"
+    examples = f"{report.eval_examples:,} eval examples{split}" if report.eval_examples else "the eval split"
     table = Table(
         title=f"sweep: {len(report.variants)} variant(s) × {len(report.seeds)} seed(s) on {examples}",
         caption=_caption(report, seeds),
@@ -114,7 +114,7 @@ def _caption(report: SweepReport, seeds: str) -> str:
     spelled = [f"{_axis_header(n)} = {n.replace('_', ' ')}" for n in report.axes if _axis_header(n) != n]
     lines = [
         f"acc, macro F1: mean±sd over seeds {seeds}; train: mean train time per run.",
-        "vs first row: exact McNemar on the same (review, seed) pairs, p < 0.05.",
+        "vs first row: exact McNemar on the same (example, seed) pairs, p < 0.05.",
     ]
     if spelled:
         lines.append("; ".join(spelled) + ".")

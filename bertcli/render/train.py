@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 def render_plan(plan: RunPlan) -> None:
     """Before training: what will run and what it costs on disk (stderr)."""
+    from bertcli.core.data.labels import LabelSet
+
     if not is_main_process():
         return
     err = console_err()
@@ -29,11 +31,15 @@ def render_plan(plan: RunPlan) -> None:
             f"{plan.steps} optimizer steps ({plan.steps_per_epoch}/epoch) of batch {plan.batch_size} x "
             f"{plan.grad_accum} accumulated = effective batch {plan.effective_batch}"
         )
+    from bertcli.core.defaults import model_display_name
+
     err.print(
-        f"[bold]train[/] {plan.model} on {plan.dataset}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
-        f"({plan.eval_split or 'no eval'}), {plan.task} labels {', '.join(plan.label_names)}; {steps} "
+        f"[bold]train[/] {escape(model_display_name(plan.model))} on {escape(str(plan.dataset))}: {plan.train_examples:,} train / {plan.eval_examples:,} eval "
+        f"({plan.eval_split or 'no eval'}), {len(plan.label_names)} {'multi-label ' if plan.task == 'multi-label' else ''}labels "
+        f"{escape(LabelSet(plan.label_names, plan.label_values).describe())}; {steps} "
         f"on {plan.device} in {plan.precision}{resumed}",
         highlight=False,
+        soft_wrap=True,  # one line in a log file, however wide
     )
     for line in plan.controls:
         err.print(f"[bold]run[/] {line}", highlight=False)

@@ -62,7 +62,7 @@ class Decisions:
             parts.append(f"excluded {self.changed.get('dropped', 0):,} row(s)")
         return f"decisions from {self.path}: " + ", ".join(parts) + f" of split '{self.split}'"
 
-    def apply(self, ds: "Dataset", label_names: Sequence[str]) -> "Dataset":
+    def apply(self, ds: "Dataset", label_names: Sequence[str], label_keys: Sequence[str] | None = None) -> "Dataset":
         """`ds` (the split the file names, with its `row` column) with the chosen rows relabelled and/or dropped.
 
         Refuses a row the split does not have, a given label that is not the data's label at that row (the file
@@ -72,7 +72,7 @@ class Decisions:
         rows = list(ds[ROW_COLUMN])
         position = {r: i for i, r in enumerate(rows)}
         values = label_values(ds)
-        ids, _ = map_labels(values, label_names)
+        ids, _ = map_labels(values, label_names, label_keys)
         names = [label_names[i] if i is not None else str(v) for i, v in zip(ids, values)]
         where = f"{self.path}"
         relabel: dict[int, str] = {}

@@ -6,22 +6,59 @@ like a local path but is not there is "no such file or folder" with a near name,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from bertcli.core.errors import DataError
 
-FILE_BUILDERS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".parquet": "parquet",
-}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One kind of data file: its suffixes, its name in messages, how it is read, and what it holds."""
+
+    suffixes: tuple[str, ...]
+    name: str
+    reader: str  # "table" (delimited rows), "jsonl", "json", "parquet" or "lines" (one text per line)
+    holds: str
+    labelled: bool = True  # can hold labels: train, evaluate and debug data read it; False: predict only
+
+
+# The one table of the files bertcli reads: every command and every help text reads it from here.
+FORMATS = (
+    FileFormat((".csv",), "CSV", "table", "rows of fields, comma- or tab-separated (found), a header row or none"),
+    FileFormat((".tsv",), "TSV", "table", "rows of tab-separated fields, a header row or none"),
+    FileFormat((".jsonl", ".ndjson"), "JSON Lines", "jsonl", "one JSON object per line"),
+    FileFormat((".json",), "JSON", "json", "a JSON array of objects, or JSON Lines"),
+    FileFormat((".parquet",), "Parquet", "parquet", "a Parquet table"),
+    FileFormat((".txt", ""), "text", "lines", "one text per line, no labels", labelled=False),
+)
+_BY_SUFFIX = {suffix: fmt for fmt in FORMATS for suffix in fmt.suffixes}
+
+
+def file_format(path: str | Path) -> FileFormat | None:
+    """The format a file's suffix names, or None for a suffix bertcli does not read."""
+    return _BY_SUFFIX.get(Path(path).suffix.lower())
+
+
+def data_format(path: str | Path) -> FileFormat | None:
+    """The format of a labelled data file (train, evaluate, debug data), or None."""
+    fmt = file_format(path)
+    return fmt if fmt is not None and fmt.labelled else None
+
+
+def suffixes_text(labelled: bool = True) -> str:
+    """The suffixes as help texts list them: '.csv, .tsv, .jsonl, .ndjson, .json or .parquet'."""
+    names = [s for fmt in FORMATS if fmt.labelled or not labelled for s in fmt.suffixes if s]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+DATA_SUFFIXES = tuple(s for fmt in FORMATS if fmt.labelled for s in fmt.suffixes)
 # Read this much at a time when checking a file; the structure checks look at the first chunk only.
 CHUNK_BYTES = 1 << 20
 # Suffixes that mark a --dataset value as a local path, never a hub name.
-LOCAL_SUFFIXES = set(FILE_BUILDERS) | {".ndjson", ".txt", ".xlsx", ".xls", ".arrow", ".gz", ".zip", ".bz2", ".xz"}
+LOCAL_SUFFIXES = {s for s in _BY_SUFFIX if s} | {".xlsx", ".xls", ".arrow", ".gz", ".zip", ".bz2", ".xz"}
 # File signatures of formats people hand over under a text suffix.
 MAGIC = (
     (b"PAR1", "a Parquet file — give it a .parquet suffix"),
@@ -30,7 +67,11 @@ MAGIC = (
     (b"SQLite format 3\x00", "an SQLite database — export a table as CSV"),
 )
 _CONTROL = bytes(c for c in range(32) if c not in (9, 10, 11, 12, 13, 27))
-FORMAT_NAMES = {".csv": "CSV", ".tsv": "TSV", ".json": "JSON", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
+
+
+def format_name(path: Path, default: str) -> str:
+    fmt = data_format(path)
+    return fmt.name if fmt is not None else default
 
 
 def missing_path_error(source: str) -> DataError:
@@ -81,7 +122,7 @@ def _scan_bytes(path: Path, source: str, whole_file: bool = False) -> tuple[byte
     import codecs
     import os
 
-    label = FORMAT_NAMES.get(path.suffix.lower(), "text")
+    label = format_name(path, "text")
     try:
         stream = path.open("rb")
     except PermissionError:
@@ -138,22 +179,6 @@ def _line_at(path: Path, offset: int) -> int:
             lines += chunk.count(b"\n")
             offset -= len(chunk)
     return lines
-
-
-def _check_csv_head(head: bytes, whole: bool, source: str, delimiter: str) -> None:
-    import csv
-    import io
-
-    if not whole:
-        return  # a header longer than a chunk is not worth guessing about; datasets will say
-    text = head.decode("utf-8").lstrip("\ufeff")
-    try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(c.strip() for c in r)]
-    except csv.Error:
-        return
-    if len(rows) == 1:
-        columns = ", ".join(c.strip() for c in rows[0])[:120]
-        raise DataError(f"'{source}' has a header ({columns}) but no rows — add one row per example below it")
 
 
 def _json_error(raw: bytes, number: int, source: str) -> DataError | None:
@@ -223,31 +248,30 @@ def _check_parquet(path: Path, source: str) -> None:
 
 
 def check_data_file(path: Path, source: str | None = None) -> None:
-    """Refuse a data file that cannot be read, naming why: empty, header but no rows, binary, not UTF-8,
+    """Refuse a data file that cannot be read, naming why: empty, binary, not UTF-8,
     not JSON at line N, not Parquet. Reads the file once in chunks; structure is checked on the first chunk."""
     source = source or str(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        _check_parquet(path, source)
+    fmt = data_format(path)
+    if fmt is None:
         return
-    if suffix not in FILE_BUILDERS:
+    if fmt.reader == "parquet":
+        _check_parquet(path, source)
         return
     head, size = _scan_bytes(path, source)
     whole = size <= len(head)
     if whole and not head.removeprefix(b"\xef\xbb\xbf").strip():
-        what = "a header row (e.g. text,label) and one row per example" if suffix in (".csv", ".tsv") else (
+        what = "a header row (e.g. text,label) and one row per example" if fmt.reader == "table" else (
             'one JSON object per line, like {"text": "...", "label": ...}'
         )
         raise DataError(f"'{source}' is empty — it needs {what}")
-    if suffix in (".csv", ".tsv"):
-        _check_csv_head(head, whole, source, "\t" if suffix == ".tsv" else ",")
-        return
+    if fmt.reader == "table":
+        return  # its layout (delimiter, header row) is read from the first rows by tables.table_layout
     body = head.removeprefix(b"\xef\xbb\xbf")
-    if suffix == ".json" and body.lstrip().startswith(b"["):
+    if fmt.reader == "json" and body.lstrip().startswith(b"["):
         if whole:
             _check_json_document(body, source)
         return  # an array of records: datasets parses it whole
-    if suffix == ".json" and (not whole or _check_json_document(body, source)):
+    if fmt.reader == "json" and (not whole or _check_json_document(body, source)):
         return  # one JSON document, or too large to tell a pretty-printed object from JSON Lines here
     lines = body.split(b"\n")
     if not whole:
@@ -269,16 +293,17 @@ def _json_lines_of(path: Path) -> Iterator[bytes]:
 def explain_failure(path: Path, source: str, err: Exception) -> DataError:
     """After datasets failed on a file that passed the cheap checks: bytes that are not UTF-8, the first bad JSON
     line, else the root cause."""
-    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+    fmt = data_format(path)
+    if fmt is not None and fmt.reader in ("table", "jsonl", "json"):
         try:
             _scan_bytes(path, source, whole_file=True)
-            if path.suffix.lower() in (".jsonl", ".json") and not _starts_with(path, b"["):
+            if fmt.reader in ("jsonl", "json") and not _starts_with(path, b"["):
                 _check_json_lines(_json_lines_of(path), source)
         except DataError as found:
             return found
         except OSError:
             pass
-    what = FORMAT_NAMES.get(path.suffix.lower(), "data")
+    what = format_name(path, "data")
     return DataError(f"cannot read '{source}' as {what}: {root_message(err)} — check the file's format")
 
 

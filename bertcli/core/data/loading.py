@@ -1,20 +1,25 @@
 """Every split of a --dataset source, as datasets reads it: a hub name, the bundled imdb-sample, a folder in the
-hub's layout, a CSV/TSV/JSONL/Parquet file or an aclImdb/ folder. Nothing renamed or checked for labels here
+hub's layout, a data file (files.FORMATS) or an aclImdb/ folder. Tables (.csv, .tsv) are read here, with the
+delimiter and header row their first rows show (tables.py); the rest by datasets. Nothing renamed or checked for labels here
 (see selection.py); a local file that cannot be read is refused first with the reason (see files.py).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bertcli.core.data.files import (
-    FILE_BUILDERS,
+    FileFormat,
     check_data_file,
+    data_format,
     explain_failure,
     looks_local,
     missing_path_error,
     root_message,
+    suffixes_text,
 )
 from bertcli.core.errors import DataError
 from bertcli.core.hub import prepare_hub_access, unreachable
@@ -88,7 +93,7 @@ def _data_files_in(folder: Path, limit: int = 500) -> list[Path]:
     found = []
     for file in sorted(folder.rglob("*")):
         rel = file.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or file.suffix.lower() not in FILE_BUILDERS:
+        if any(part.startswith(".") for part in rel.parts) or data_format(file) is None:
             continue
         if file.is_file():
             found.append(file)
@@ -108,8 +113,64 @@ def _offline_fix(source: str) -> str | None:
             f"CSV/JSONL/Parquet file")
 
 
-def load_raw(source: str) -> "DatasetDict":
-    """Load every split of a dataset source, without renaming anything."""
+# A table in a folder belongs to the split its file name starts with (train.tsv, test-00000-of-00001.csv).
+_SPLIT_FILE = re.compile(r"(train|test|dev|valid|validation|eval)(?:[-_.].*)?", re.IGNORECASE)
+# datasets reads the other formats with these builders.
+_BUILDERS = {"jsonl": "json", "json": "json", "parquet": "parquet"}
+
+
+@dataclass
+class TableOptions:
+    """How tables are read: the delimiter and whether they have a header row (None: found from the file),
+    and the columns the caller looks for (a first row naming one is a header)."""
+
+    delimiter: str | None = None
+    header: bool | None = None
+    expected: tuple[str, ...] = ()
+
+
+def _read_tables(files: dict[str, list[Path]], root: Path, source: str, options: TableOptions, notes: list[str]) -> "DatasetDict":
+    """Tables read with the layout each one's first rows show, one split per name (its files concatenated)."""
+    from datasets import Dataset, DatasetDict, concatenate_datasets
+
+    from bertcli.core.data.tables import layout_notes, read_table, table_layout
+
+    splits, layouts = {}, {}
+    for split, paths in files.items():
+        parts = []
+        for path in paths:
+            name = source if path == root else str(Path(source) / path.relative_to(root))
+            layout = layouts[name] = table_layout(
+                path, name, delimiter=options.delimiter, header=options.header, expected=options.expected
+            )
+            try:
+                parts.append(Dataset.from_dict(read_table(path, name, layout)))
+            except DataError:
+                raise
+            except (UnicodeDecodeError, ValueError) as err:
+                raise explain_failure(path, name, err) from err
+        splits[split] = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    notes += layout_notes(layouts)
+    return DatasetDict(splits)
+
+
+def _table_splits(files: list[Path]) -> dict[str, list[Path]] | None:
+    """The tables of a folder by split, when every data file in it is a table named after its split; else None."""
+    splits: dict[str, list[Path]] = {}
+    for file in files:
+        match = _SPLIT_FILE.fullmatch(file.stem)
+        fmt: FileFormat | None = data_format(file)
+        if match is None or fmt is None or fmt.reader != "table":
+            return None
+        splits.setdefault(match.group(1).lower(), []).append(file)
+    return splits or None
+
+
+def load_raw(source: str, table: TableOptions | None = None, notes: list[str] | None = None) -> "DatasetDict":
+    """Load every split of a dataset source, without renaming anything; what was found about a table's layout
+    (its delimiter, no header row) is added to `notes`."""
+    table = table or TableOptions()
+    notes = notes if notes is not None else []
     kind = describe_source(source)
     if kind == "acl":
         return _read_acl(_acl_root(Path(source).expanduser()))
@@ -117,20 +178,26 @@ def load_raw(source: str) -> "DatasetDict":
         return _read_sample()
 
     path = Path(source).expanduser()
-    if kind == "file" and path.suffix.lower() not in FILE_BUILDERS:
+    fmt = data_format(path) if kind == "file" else None
+    if kind == "file" and fmt is None:
         raise DataError(
-            f"cannot read '{path.name}': use a .csv, .tsv, .json, .jsonl or .parquet file, "
-            "a folder in the hub's layout, or an aclImdb/ folder"
+            f"cannot read '{path.name}': use a {suffixes_text()} file, a folder in the hub's layout, or an aclImdb/ folder"
         )
     # name what is wrong with a local file before datasets (and its import) sees it
     checked = [path] if kind == "file" else _data_files_in(path) if kind == "folder" else []
     if kind == "folder" and not checked:
         raise DataError(
-            f"'{source}' holds no data files (.csv, .tsv, .json, .jsonl or .parquet, hidden folders left out) — "
+            f"'{source}' holds no data files ({suffixes_text()}; hidden folders left out) — "
             f"give --dataset a folder with train/test files, a data file, or an aclImdb/ folder"
         )
     for file in checked:
         check_data_file(file, source if kind == "file" else str(Path(source) / file.relative_to(path)))
+    tables = {"train": [path]} if fmt is not None and fmt.reader == "table" else _table_splits(checked) if kind == "folder" else None
+    if tables:
+        import datasets
+
+        datasets.disable_progress_bars()
+        return _read_tables(tables, path, source, table, notes)
 
     if kind == "hub":
         prepare_hub_access()
@@ -142,9 +209,7 @@ def load_raw(source: str) -> "DatasetDict":
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         if kind == "file":
-            builder = FILE_BUILDERS[path.suffix.lower()]
-            kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            loaded = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
+            loaded = datasets.load_dataset(_BUILDERS[fmt.reader], data_files={"train": str(path)})
         elif kind == "folder":
             loaded = datasets.load_dataset(str(Path(source).expanduser()))
         else:

@@ -11,42 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from bertcli.core.data.labels import _as_int
 from bertcli.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
 
-# A names file is one name a line: far below this for any label set a classifier can learn.
-NAMES_FILE_LIMIT = 1_000_000
 # Where rows with no label are counted.
 NO_LABEL = "(no label)"
-
-
-def read_label_names_file(path: str | Path) -> list[str]:
-    """--label-names FILE: one label name a line, line 1 = id 0 (blank lines left out)."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UsageError(f"--label-names {path}: no such file — give a text file with one label name a line")
-    if file.stat().st_size > NAMES_FILE_LIMIT:
-        raise UsageError(f"--label-names {path}: larger than {NAMES_FILE_LIMIT:,} bytes — give one label name a line")
-    names = [line.strip() for line in file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    if len(names) < 2:
-        raise UsageError(f"--label-names {path}: {len(names)} name(s) — a classifier needs at least two, one a line")
-    if len(set(names)) != len(names):
-        raise UsageError(f"--label-names {path}: a name appears twice — each line must name a different label")
-    return names
-
-
-def given_label_names(labels: Sequence[str] | None, names_file: str | Path | None) -> list[str] | None:
-    """The label names --labels or --label-names FILE gives (refused when both do); None when neither."""
-    if names_file is None:
-        return list(labels) if labels else None
-    if labels:
-        raise UsageError("--labels and --label-names both name the labels: give one")
-    return read_label_names_file(names_file)
 
 
 def label_column_list(label_column: str) -> list[str]:
@@ -92,18 +66,6 @@ def looks_multi_label(values: Sequence[Any]) -> bool:
         if isinstance(value, str) and ("," in value or value.strip().startswith("[")):
             return True
     return False
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
 
 
 def names_from_lists(lists: Sequence[Sequence[Any]]) -> list[str]:
@@ -189,14 +151,17 @@ def _label_lists_from_columns(ds: "Dataset", columns: Sequence[str], split: str)
     return lists
 
 
-def normalise_multi_label(ds: "Dataset", text_column: str, label_column: str, split: str) -> "Dataset":
-    """The split with a `text` column and a `label` column of label lists (names from 0/1 columns, else as given)."""
+def normalise_multi_label(ds: "Dataset", text_columns: Sequence[str], label_column: str, split: str) -> "Dataset":
+    """The split with a `text` column (several text columns joined) and a `label` column of label lists (names
+    from 0/1 columns, else as given)."""
     from datasets import Dataset
 
+    from bertcli.core.data.tables import join_texts
+
     columns = label_column_list(label_column)
-    missing = [c for c in [text_column, *columns] if c not in ds.column_names]
+    missing = [c for c in [*text_columns, *columns] if c not in ds.column_names]
     if missing:
-        flag = "--text-column" if text_column in missing else "--label-column"
+        flag = "--text-column" if set(missing) & set(text_columns) else "--label-column"
         raise DataError(
             f"split '{split}' has no column {', '.join(repr(c) for c in missing)} "
             f"(columns: {', '.join(ds.column_names)}) — name the right one(s) with {flag}"
@@ -205,18 +170,37 @@ def normalise_multi_label(ds: "Dataset", text_column: str, label_column: str, sp
         lists: list[list[Any]] = _label_lists_from_columns(ds, columns, split)
     else:
         lists = [parse_label_list(v) for v in ds[columns[0]]]
+    texts = list(ds[text_columns[0]]) if len(text_columns) == 1 else join_texts(list(zip(*(ds[c] for c in text_columns))))
     # label lists as JSON text: datasets cannot type a column whose lists mix ints and names
-    return Dataset.from_dict({"text": list(ds[text_column]), "label": [json.dumps(row) for row in lists]})
+    return Dataset.from_dict({"text": texts, "label": [json.dumps(row) for row in lists]})
+
+
+def several_label_columns(spec: Any, columns: Sequence[str]) -> str | None:
+    """The 0/1 label columns of a multi-label table, comma-separated, where --label-column names several (or,
+    left at its default, the model's saved label columns are several); None: one label column."""
+    from bertcli.core.data.tables import DEFAULT_LABEL
+
+    if len(label_column_list(spec.label_column)) > 1:
+        return spec.label_column
+    saved = getattr(spec, "model_columns", (None, None))[1]
+    if spec.label_column == DEFAULT_LABEL and DEFAULT_LABEL not in columns and saved and len(label_column_list(saved)) > 1:
+        return saved
+    return None
 
 
 def is_multi_label(raw: "DatasetDict", spec: Any) -> bool:
-    """--multi-label, several label columns, or a label column holding lists (its first 1,000 rows looked at)."""
-    if getattr(spec, "multi_label", False) or len(label_column_list(spec.label_column)) > 1:
-        return True
+    """--multi-label, several label columns, or a label column (named, by position, or the model's saved one)
+    holding lists (its first 1,000 rows looked at)."""
+    from bertcli.core.data.tables import resolve_columns
+
     first = raw[spec.train_split] if spec.train_split in raw else next(iter(raw.values()))
-    if spec.label_column not in first.column_names:
+    if getattr(spec, "multi_label", False) or several_label_columns(spec, first.column_names):
+        return True
+    saved = getattr(spec, "model_columns", (None, None))[1]
+    found = resolve_columns(spec.label_column, first.column_names) or (resolve_columns(saved, first.column_names) if saved else None)
+    if not found or len(found) != 1:
         return False
-    return looks_multi_label(first.select(range(min(1000, len(first))))[spec.label_column])
+    return looks_multi_label(first.select(range(min(1000, len(first))))[found[0]])
 
 
 def stored_lists(ds: "Dataset") -> list[list[Any]]:

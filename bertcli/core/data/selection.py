@@ -13,24 +13,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bertcli.core.data.labels import (
+    LabelSet,
     class_counts,
     encode_labels,
     label_counts,
-    label_names_of,
+    label_set_of,
     label_values,
     map_labels,
     one_class_error,
     refuse_unknown_labels,
 )
-from bertcli.core.data.loading import describe_source, load_raw
+from bertcli.core.data.loading import TableOptions, describe_source, load_raw
 from bertcli.core.data.multilabel import (
     encode_multi_hot,
     ids_of_rows,
     is_multi_label,
+    label_column_list,
     names_from_lists,
     normalise_multi_label,
     positive_counts,
+    several_label_columns,
     stored_lists,
+)
+from bertcli.core.data.tables import (
+    SAMPLE_ROWS,
+    ColumnChoice,
+    choose_columns,
+    join_texts,
+    parse_delimiter,
+    resolve_columns,
 )
 from bertcli.core.errors import DataError, UsageError
 
@@ -58,6 +69,14 @@ class DataSpec:
     label_names: Sequence[str] | None = None  # None: as the data declares or implies them
     carve_fraction: float = 0.1  # of the train split, carved when --eval-size is 'all'
     multi_label: bool = False  # --multi-label: the label column holds label lists (else recognised from the data)
+    delimiter: str | None = None  # of a table (.csv, .tsv); None: found from its first rows
+    header: bool | None = None  # whether a table's first row names its columns; None: found
+    # the columns a model was trained on, tried first when the column options are left at their defaults
+    model_columns: tuple[str | None, str | None] = (None, None)
+
+    def table_options(self) -> TableOptions:
+        expected = tuple(c for c in (self.text_column, self.label_column, *self.model_columns) if c)
+        return TableOptions(parse_delimiter(self.delimiter), self.header, expected)
     row_ids: bool = False  # keep a `row` column: each example's row in its split as the data has it
     decisions: Any = None  # bertcli.core.data.decisions.Decisions applied to the train split's rows
 
@@ -73,7 +92,16 @@ class LabelledData:
     train_split: str | None
     eval_split: str | None
     notes: list[str] = field(default_factory=list)
+    # the data's value of each class where it is not the name (AG News's 1–4): see labels.LabelSet
+    label_values: list[str] | None = None
+    text_column: str = "text"  # the column(s) the text came from, as --text-column names them
+    label_column: str | None = "label"
+
     multi_label: bool = False  # labels are lists (core/data/multilabel.py): multi-hot vectors for training
+
+    @property
+    def labels(self) -> LabelSet:
+        return LabelSet(self.label_names, self.label_values)
 
 
 def parse_size(value: str | int | None, flag: str) -> int | None:
@@ -95,24 +123,24 @@ def parse_size(value: str | int | None, flag: str) -> int | None:
     return n
 
 
-def normalise_columns(ds: "Dataset", text_column: str, label_column: str | None, split: str) -> "Dataset":
-    """The split with only its text and label columns, named `text` and `label`."""
-    missing = [c for c in (text_column, label_column) if c and c not in ds.column_names]
-    if missing:
-        flags = " / ".join(
-            f"--{'text' if c == text_column else 'label'}-column" for c in missing
-        )
-        raise DataError(
-            f"split '{split}' has no column {', '.join(repr(c) for c in missing)} "
-            f"(columns: {', '.join(ds.column_names)}) — name the right one with {flags}"
-        )
-    keep = [text_column] + ([label_column] if label_column else [])
-    ds = ds.select_columns(keep)
-    if text_column != "text":
-        ds = ds.rename_column(text_column, "text")
-    if label_column and label_column != "label":
-        ds = ds.rename_column(label_column, "label")
-    return ds
+def normalise_columns(ds: "Dataset", choice: ColumnChoice) -> "Dataset":
+    """The split with only its text and label columns, named `text` and `label` (several text columns joined)."""
+    ds = ds.select_columns(list(dict.fromkeys(choice.text + ([choice.label] if choice.label else []))))
+    names = {choice.label: "label"} if choice.label else {}
+    if len(choice.text) > 1:
+        texts = join_texts(list(zip(*(ds[c] for c in choice.text))))
+        ds = ds.remove_columns([c for c in choice.text if c != choice.label]).rename_columns(names)
+        return ds.add_column("text", texts).select_columns(["text"] + list(names.values()))
+    names[choice.text[0]] = "text"
+    return ds.rename_columns({old: new for old, new in names.items() if old != new}).select_columns(["text"] + (["label"] if choice.label else []))
+
+
+def pick_columns(ds: "Dataset", spec: DataSpec, split: str, label: bool = True) -> ColumnChoice:
+    """The text and label columns of a split, as named or (left at their defaults) picked from its first rows."""
+    where = f"'{Path(spec.source).name}'" if describe_source(spec.source) == "file" else f"split '{split}'"
+    step = max(1, len(ds) // SAMPLE_ROWS)  # rows from all through the split: a file may be sorted by label
+    sample = ds.select(range(0, len(ds), step)[:SAMPLE_ROWS])[:] if len(ds) else {name: [] for name in ds.column_names}
+    return choose_columns(sample, spec.text_column, spec.label_column if label else None, where, saved=spec.model_columns)
 
 
 def pick_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[str, str | None]:
@@ -129,14 +157,22 @@ def pick_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[str, str | None]:
     return train_split, eval_split
 
 
-def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Dataset"], str | None]:
-    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns."""
+def select_splits(raw: "DatasetDict", spec: DataSpec) -> tuple[dict[str, "Dataset"], str | None, ColumnChoice]:
+    """The train split and the eval split (validation, else test, else none), with `text`/`label` columns, and
+    the columns they came from (picked on the train split, the same in the eval split)."""
     train_split, eval_split = pick_splits(raw, spec)
     used = {train_split: raw[train_split]}
     if eval_split:
         used[eval_split] = raw[eval_split]
-    columns = spec.text_column, spec.label_column
-    return {name: normalise_columns(ds, *columns, name) for name, ds in used.items()}, eval_split
+    choice = pick_columns(raw[train_split], spec, train_split)
+    for name, ds in used.items():
+        missing = [c for c in choice.text + [choice.label] if c not in ds.column_names]
+        if missing:
+            raise DataError(
+                f"split '{name}' has no column {', '.join(repr(c) for c in missing)} (columns: "
+                f"{', '.join(ds.column_names)}) — give its splits the same columns, or name them with --text-column / --label-column"
+            )
+    return {name: normalise_columns(ds, choice) for name, ds in used.items()}, eval_split, choice
 
 
 def check_texts(ds: "Dataset", split: str) -> None:
@@ -175,13 +211,15 @@ def carve_rows(n: int, ids: list[int] | None, names: Sequence[str], test_size: f
     return list(parts["train"]["row"]), list(parts["test"]["row"])
 
 
-def carve_eval(train: "Dataset", names: list[str], spec: DataSpec, *, for_training: bool) -> tuple["Dataset", "Dataset", str] | None:
+def carve_eval(
+    train: "Dataset", names: list[str], spec: DataSpec, *, for_training: bool, keys: Sequence[str] | None = None
+) -> tuple["Dataset", "Dataset", str] | None:
     """The train split without a stratified held-out part, the part, and a note saying so.
 
     For training, labels outside `names`, empty texts and fewer than 4 rows are refused first; otherwise
     a split too small to carve gives None, and labels outside the set give an unstratified carve. The rows
     come back as the data has them (labels not yet encoded)."""
-    ids, bad = map_labels(label_values(train), names)
+    ids, bad = map_labels(label_values(train), names, keys)
     if for_training:
         refuse_unknown_labels(bad, names, spec.train_split)
         check_texts(train, spec.train_split)
@@ -206,29 +244,34 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     labels as ClassLabel ids, every split shuffled with the seed. Otherwise (evaluate, debug data): every
     row as the data has it, in the data's order unless a size draws a sample. With `spec.train_split` None
     only the eval split is read, as named (evaluate)."""
-    raw = load_raw(spec.source)
+    notes: list[str] = []
+    raw = load_raw(spec.source, spec.table_options(), notes)
     if is_multi_label(raw, spec):
-        return select_multi_label(raw, spec, for_training=for_training)
+        return select_multi_label(raw, spec, notes, for_training=for_training)
     if spec.train_split is None:
-        return _named_split(raw, spec)
-    used, eval_split = select_splits(raw, spec)
-    names = list(spec.label_names) if spec.label_names else label_names_of(used)
+        return _named_split(raw, spec, notes)
+    used, eval_split, choice = select_splits(raw, spec)
+    notes += [choice.note] if choice.note else []
+    labels = label_set_of(used, spec.label_names)
+    names, keys = labels.names, labels.values
     if spec.row_ids or spec.decisions is not None:
         used = {name: with_row_ids(ds) for name, ds in used.items()}
-    notes: list[str] = []
     if spec.decisions is not None:
-        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split)
+        # a single data file is one split, whatever name a command showed it by: its rows are the file's
+        same = Path(spec.source).name if describe_source(spec.source) == "file" and len(raw) == 1 else None
+        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split, keys,
+                                                 also=same)
         notes.append(spec.decisions.describe())
     train = used[spec.train_split]
     if for_training:
         if len(names) < 2 and spec.label_names:
             raise DataError(f"need at least two labels to classify, found {names}")
-        counts = class_counts(train, names)
+        counts = class_counts(train, names, keys)
         if len(counts) < 2:
             raise one_class_error(counts)
     evaluation, eval_name = (used[eval_split], eval_split) if eval_split else (None, None)
     if eval_split is None:
-        carved = carve_eval(train, names, spec, for_training=for_training)
+        carved = carve_eval(train, names, spec, for_training=for_training, keys=keys)
         if carved is not None:
             train, evaluation, note = carved
             eval_name = CARVED
@@ -238,12 +281,14 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     if evaluation is not None:
         evaluation = draw(evaluation, spec.eval_size, spec.seed, keep_order=not for_training)
     if for_training:
-        train, evaluation = encode_labels(train, names, spec.train_split), encode_labels(evaluation, names, eval_name)
+        train = encode_labels(train, names, spec.train_split, keys)
+        evaluation = encode_labels(evaluation, names, eval_name, keys)
         notes += _check_training_sets(train, evaluation, names, spec.train_split, eval_name, available)
     for requested, drawn, what in ((spec.train_size, train, "train"), (spec.eval_size, evaluation, "eval")):
         if requested is not None and drawn is not None and len(drawn) < requested:
             notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
-    return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes)
+    return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes, keys,
+                        choice.text_spec, choice.label)
 
 
 def with_row_ids(ds: "Dataset") -> "Dataset":
@@ -253,14 +298,18 @@ def with_row_ids(ds: "Dataset") -> "Dataset":
     return ds if ROW_COLUMN in ds.column_names else ds.add_column(ROW_COLUMN, list(range(len(ds))))
 
 
-def apply_decisions(decisions: Any, ds: "Dataset", names: list[str], split: str) -> "Dataset":
-    """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another split)."""
-    if decisions.split and decisions.split != split:
+def apply_decisions(
+    decisions: Any, ds: "Dataset", names: list[str], split: str, keys: Sequence[str] | None = None,
+    also: str | None = None,
+) -> "Dataset":
+    """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another
+    split; `also`: another name the same rows go by, a single data file's)."""
+    if decisions.split and decisions.split not in (split, also):
         raise DataError(
             f"{decisions.path} holds decisions about split '{decisions.split}', and training reads split '{split}' — "
             "give the decisions file of the training split"
         )
-    return decisions.apply(ds, names)
+    return decisions.apply(ds, names, keys)
 
 
 def _check_training_sets(
@@ -280,9 +329,9 @@ def _check_training_sets(
     return notes
 
 
-def select_named(raw: "DatasetDict", spec: DataSpec) -> tuple[str, list[str]]:
-    """The split `spec.eval_split` names (a single data file: its one split), and a note when it stands in."""
-    split, notes = spec.eval_split, []
+def select_named(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> str:
+    """The split `spec.eval_split` names (a single data file: its one split, with a note saying so)."""
+    split = spec.eval_split
     if split not in raw:
         if describe_source(spec.source) == "file" and len(raw) == 1:
             split = next(iter(raw))
@@ -291,46 +340,75 @@ def select_named(raw: "DatasetDict", spec: DataSpec) -> tuple[str, list[str]]:
             raise DataError(
                 f"dataset '{spec.source}' has no split '{split}' (splits: {', '.join(raw)}) — pick one with --split"
             )
-    return split, notes
+    return split
 
 
-def _named_split(raw: "DatasetDict", spec: DataSpec) -> LabelledData:
-    """Only `spec.eval_split`, as named (a single data file: its rows), drawn to `spec.eval_size` in the data's order."""
-    split, notes = select_named(raw, spec)
-    ds = normalise_columns(raw[split], spec.text_column, spec.label_column, split)
-    names = label_names_of({split: ds})
+def _named_split(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> LabelledData:
+    """Only `spec.eval_split`, as named (a single data file: its rows, named by the file), drawn to
+    `spec.eval_size` in the data's order."""
+    split = select_named(raw, spec, notes)
+    choice = pick_columns(raw[split], spec, split)
+    notes += [choice.note] if choice.note else []
+    ds = normalise_columns(raw[split], choice)
+    labels = label_set_of({split: ds}, spec.label_names)
     if spec.row_ids:
         ds = with_row_ids(ds)
     if spec.eval_size is not None and spec.eval_size >= len(ds):
         notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
     evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
-    return LabelledData(None, evaluation, names, spec.source, None, split, notes)
+    shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
+    return LabelledData(None, evaluation, labels.names, spec.source, None, shown, notes, labels.values, choice.text_spec,
+                        choice.label)
 
 
-def select_multi_label(raw: "DatasetDict", spec: DataSpec, *, for_training: bool) -> LabelledData:
-    """select_examples for multi-label data: the same splits, carving and draws, labels as lists (or, for
-    training, multi-hot vectors)."""
+def multi_label_columns(ds: "Dataset", spec: DataSpec, split: str) -> ColumnChoice:
+    """The columns of multi-label data: the text as pick_columns finds it, the label either one column of
+    label lists (picked as pick_columns picks it) or several 0/1 columns (names or positions, comma-separated)."""
+    several = several_label_columns(spec, ds.column_names)
+    if several is None:
+        return pick_columns(ds, spec, split)
+    text = pick_columns(ds, spec, split, label=False)
+    found = resolve_columns(several, ds.column_names)
+    if found is None:
+        raise DataError(
+            f"split '{split}' has no column(s) {several!r} (columns: {', '.join(ds.column_names)}) — name the 0/1 "
+            "label columns with --label-column (names or positions, comma-separated)"
+        )
+    if set(found) & set(text.text):
+        raise DataError(f"split '{split}': a column cannot be both the text and a label — name them with --text-column "
+                        "and --label-column")
+    return ColumnChoice(text.text, ",".join(found), text.note)
+
+
+def select_multi_label(raw: "DatasetDict", spec: DataSpec, notes: list[str], *, for_training: bool) -> LabelledData:
+    """select_examples for multi-label data: the same splits, columns, carving and draws, labels as lists (or,
+    for training, multi-hot vectors)."""
     if spec.decisions is not None or spec.row_ids:
         raise UsageError(
             "--relabel, --exclude and --record-dynamics work on single-label data, and this data is multi-label — "
             "train without them"
         )
     if spec.train_split is None:
-        split, notes = select_named(raw, spec)
-        ds = normalise_multi_label(raw[split], spec.text_column, spec.label_column, split)
+        split = select_named(raw, spec, notes)
+        choice = multi_label_columns(raw[split], spec, split)
+        notes += [choice.note] if choice.note else []
+        ds = normalise_multi_label(raw[split], choice.text, choice.label, split)
         names = list(spec.label_names) if spec.label_names else names_from_lists(stored_lists(ds))
         if spec.eval_size is not None and spec.eval_size >= len(ds):
             notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
         evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
-        return LabelledData(None, evaluation, names, spec.source, None, split, notes, multi_label=True)
+        shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
+        return LabelledData(None, evaluation, names, spec.source, None, shown, notes, None, choice.text_spec,
+                            choice.label, multi_label=True)
 
     train_split, eval_split = pick_splits(raw, spec)
-    train = normalise_multi_label(raw[train_split], spec.text_column, spec.label_column, train_split)
-    evaluation = normalise_multi_label(raw[eval_split], spec.text_column, spec.label_column, eval_split) if eval_split else None
+    choice = multi_label_columns(raw[train_split], spec, train_split)
+    notes += [choice.note] if choice.note else []
+    train = normalise_multi_label(raw[train_split], choice.text, choice.label, train_split)
+    evaluation = normalise_multi_label(raw[eval_split], choice.text, choice.label, eval_split) if eval_split else None
     lists = stored_lists(train) + (stored_lists(evaluation) if evaluation is not None else [])
-    columns = [c.strip() for c in spec.label_column.split(",") if c.strip()]
+    columns = label_column_list(choice.label)
     names = list(spec.label_names) if spec.label_names else columns if len(columns) > 1 else names_from_lists(lists)
-    notes: list[str] = []
     if for_training:
         ids_of_rows(lists, names, train_split)  # refuse labels outside the names before anything is drawn
         check_texts(train, train_split)
@@ -360,8 +438,8 @@ def select_multi_label(raw: "DatasetDict", spec: DataSpec, *, for_training: bool
     for requested, drawn, what in ((spec.train_size, train, "train"), (spec.eval_size, evaluation, "eval")):
         if requested is not None and drawn is not None and len(drawn) < requested:
             notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
-    return LabelledData(train, evaluation, names, spec.source, train_split, eval_name, notes, multi_label=True)
-
+    return LabelledData(train, evaluation, names, spec.source, train_split, eval_name, notes, None, choice.text_spec,
+                        choice.label, multi_label=True)
 
 
 def load_labelled_data(
@@ -377,6 +455,8 @@ def load_labelled_data(
     label_names: list[str] | None = None,
     carve_fraction: float = 0.1,
     multi_label: bool = False,
+    delimiter: str | None = None,
+    header: bool | None = None,
     decisions: Any = None,
     row_ids: bool = False,
 ) -> LabelledData:
@@ -384,6 +464,6 @@ def load_labelled_data(
     spec = DataSpec(
         source, text_column=text_column, label_column=label_column, train_split=train_split, eval_split=eval_split,
         train_size=train_size, eval_size=eval_size, seed=seed, label_names=label_names, carve_fraction=carve_fraction,
-        multi_label=multi_label, decisions=decisions, row_ids=row_ids,
+        multi_label=multi_label, delimiter=delimiter, header=header, decisions=decisions, row_ids=row_ids,
     )
     return select_examples(spec, for_training=True)

@@ -106,6 +106,7 @@ def diagnose_data(
         findings=[],
         seconds=0.0,
         flags=spec_flags(spec, tokenizer_name),
+        notes=list(data.notes),
     )
     if data.multi_label:
         from bertcli.core.data.multilabel import label_overview
@@ -126,7 +127,7 @@ def read_splits(spec: DataSpec) -> tuple[LabelledData, list[SplitRows]]:
         picked.append((data.eval_split, data.eval))
     if data.multi_label:
         return data, [multi_label_rows(name, ds, data.label_names) for name, ds in picked]
-    splits = [SplitRows(name, list(ds["text"]), row_label_names(ds, data.label_names)) for name, ds in picked]
+    splits = [SplitRows(name, list(ds["text"]), row_label_names(ds, data.label_names, data.label_values)) for name, ds in picked]
     return data, splits
 
 

@@ -108,7 +108,8 @@ def _label_findings(d: DataDiagnosis, r: SplitReport, is_train: bool) -> list[Fi
                 f"labels in '{r.name}' are imbalanced {ratio:.1f}:1 — always answering '{majority}' scores "
                 f"{counts[majority] / r.rows:.1%} accuracy",
                 [shown],
-                bertcli_command("train", d.flags, best_metric="f1") + "  # judge and pick checkpoints by F1, not accuracy",
+                bertcli_command("train", d.flags, class_weights="auto", best_metric="f1_macro")
+                + "  # weigh the loss by inverse label frequency; pick checkpoints by macro F1, not accuracy",
             )
         )
     else:
@@ -277,6 +278,8 @@ def _length_findings(t: TokenLengths, flags: dict[str, Any]) -> list[Finding]:
         f"99% ≤ {t.p99}, longest {t.longest}",
         f"histogram: {bins}",
         f"--max-length {t.suggested_max_length} keeps {t.suggested_coverage:.1%} of texts whole",
+        "how a trained model scores on each length (and how much truncation cut there): "
+        + bertcli_command("evaluate", {"--dataset": flags.get("--dataset")}, by_length=True),
     ]
     limit = f" (the model's limit is {t.model_limit})" if t.model_limit else ""
     if t.truncated_share >= 0.1:

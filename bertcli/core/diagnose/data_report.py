@@ -73,3 +73,5 @@ class DataDiagnosis:
     flags: dict[str, Any] = field(default_factory=dict)
     # multi-label data: per split, label counts, rows with no label, labels per row, the commonest pairs
     multi_label: list[Any] | None = None
+    # what reading the data found: a table's delimiter or missing header, the columns picked, a carved split
+    notes: list[str] = field(default_factory=list)

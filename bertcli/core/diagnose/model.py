@@ -48,6 +48,7 @@ def diagnose_model(
     seed: int = 42,
     active: bool = True,
     on_progress: OnProgress | None = None,
+    data_flags: dict[str, Any] | None = None,
 ) -> ModelDiagnosis:
     """Load the tokenizer and classifier as `bertcli train` would and check they fit together and can learn."""
     if overfit_steps < 1:
@@ -63,11 +64,12 @@ def diagnose_model(
     tokenizer = load_tokenizer(name_or_path)
     model = load_classifier(name_or_path, list(labels) if labels else None)
     d = describe_model(name_or_path, model, tokenizer, max_length)
+    d.data_flags = dict(data_flags or {})
     if active and d.tokenizer_vocab <= d.embedding_rows and d.num_labels >= 2:
         import torch
 
         length = min(max_length, d.max_position_embeddings or max_length)
-        batch = list(texts or SANITY_TEXTS)[:batch_size]
+        batch = list(texts)[: max(batch_size, len(texts))] if texts else list(SANITY_TEXTS)[:batch_size]
         if texts is None:
             batch = [(text, label % d.num_labels) for text, label in batch]
         threads = torch.get_num_threads()
@@ -230,13 +232,43 @@ def overfit_one_batch(
     )
 
 
-def sample_batch(source: str, text_column: str, label_column: str, size: int, seed: int) -> tuple[list[tuple[str, int]], list[str]]:
-    """`size` labelled examples from the train split of a dataset, alternating labels where it can."""
+def recorded_data(model: str | None, text_column: str, label_column: str) -> tuple[str | None, str, str, list[str] | None]:
+    """The dataset (its columns and label names) a trained model's bertcli.json names, where it is here to read:
+    a local path that exists, or the bundled sample; (None, the columns given, None) otherwise. Columns given win."""
+    from pathlib import Path
+
+    from bertcli.core.defaults import SAMPLE_DATASET
+    from bertcli.core.runs.manifest import RunManifest
+
+    manifest = RunManifest.read(Path(model).expanduser()) if model and Path(model).expanduser().is_dir() else None
+    record = manifest.recorded if manifest is not None else None
+    dataset = record.dataset if record is not None else None
+    if not dataset or not (dataset == SAMPLE_DATASET or Path(dataset).expanduser().exists()):
+        return None, text_column, label_column, None
+    return (
+        dataset,
+        text_column if text_column != "text" else record.text_column or text_column,
+        label_column if label_column != "label" else record.label_column or label_column,
+        record.label_names,
+    )
+
+
+# The most examples the one-batch check takes to show every class once.
+MAX_CHECK_BATCH = 128
+
+
+def sample_batch(
+    source: str, text_column: str, label_column: str, size: int, seed: int, label_names: Sequence[str] | None = None
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """`size` labelled examples from the train split of a dataset, one of every class first (the batch grows to
+    the number of classes, up to MAX_CHECK_BATCH), then alternating labels."""
     from bertcli.core.data import load_labelled_data
 
     data = load_labelled_data(
-        source, train_size=max(64, 8 * size), eval_size=2, seed=seed, text_column=text_column, label_column=label_column
+        source, train_size=None, eval_size=2, seed=seed, text_column=text_column, label_column=label_column,
+        label_names=list(label_names) if label_names else None,
     )
+    size = max(size, min(len(data.label_names), MAX_CHECK_BATCH))
     by_label: dict[int, list[str]] = {}
     for text, label in zip(data.train["text"], data.train["label"]):
         bucket = by_label.setdefault(label, [])

@@ -67,6 +67,8 @@ class ModelDiagnosis:
     gradients: GradientCheck | None
     overfit: OverfitCheck | None
     findings: list[Finding] = field(default_factory=list)
+    # the dataset options the check's batch came from (--dataset, --text-column, ...): the fixes keep them
+    data_flags: dict[str, Any] = field(default_factory=dict)
 
 
 def model_findings(d: ModelDiagnosis, labels: Sequence[str] | None) -> list[Finding]:
@@ -83,6 +85,7 @@ def _model_flags(d: ModelDiagnosis, labels: Sequence[str] | None = None) -> dict
     """The model, --max-length (when not the default 512) and --labels the user gave, as flags."""
     return {
         "--model": d.model,
+        **{flag: value for flag, value in d.data_flags.items() if flag != "--model"},
         "--max-length": d.max_length if d.max_length != 512 else None,
         "--labels": ",".join(labels) if labels else None,
     }

@@ -36,7 +36,17 @@ class Classifier:
     notes: list[str] = field(default_factory=list)  # what the user should know about how it runs here
     multi_label: bool = False  # sigmoid outputs: every label over its threshold is predicted
     thresholds: list[float] | None = None  # per label (multi-label): saved with the model, else 0.5
+    label_values: list[str] | None = None  # the training data's value of each label id, where it is not the name
     runtime: str = "torch"  # or "onnxruntime" for an export folder (bertcli.core.inference.onnxrt)
+    stride: int | None = None  # sliding truncation: tokens consecutive windows share
+    pooling: str = "mean"  # sliding truncation: how the windows' logits become one
+
+    @property
+    def reading(self) -> str:
+        """How a long text is read: 'head+tail', or 'sliding (stride 127, mean)'."""
+        if self.truncation != "sliding":
+            return self.truncation
+        return f"sliding (stride {self.stride}, {self.pooling})"
 
     @property
     def mode(self) -> str:
@@ -83,19 +93,22 @@ def load_for_inference(
     device: str = "auto",
     max_length: int | None = None,
     truncation: str | None = None,
+    stride: int | None = None,
+    pooling: str | None = None,
     allow_untrained_head: bool = False,
 ) -> Classifier:
-    """Load a classifier (safetensors only, or an ONNX export folder) with the max length and truncation saved beside it.
+    """Load a classifier (safetensors only, or an ONNX export folder) with the max length and truncation (and
+    stride) saved beside it; `max_length`, `truncation`, `stride` and `pooling` override them.
 
     A model without a trained classification head (a base encoder) is refused unless
     `allow_untrained_head`: its random head gives labels that mean nothing.
     """
-    from bertcli.core.encoding import check_truncation
     from bertcli.core.model import (
         check_max_length,
         check_tokenizer_fits,
         load_classifier,
         load_input_settings,
+        load_label_values,
         load_tokenizer,
         model_label_names,
     )
@@ -106,7 +119,8 @@ def load_for_inference(
     from bertcli.core.inference.onnxrt import is_export
 
     if is_export(name_or_path):
-        return _load_export(name_or_path, precision=precision, quantize=quantize, max_length=max_length, truncation=truncation)
+        return _load_export(name_or_path, precision=precision, quantize=quantize, max_length=max_length, truncation=truncation,
+                            stride=stride, pooling=pooling)
     started = time.perf_counter()
     chosen_device = pick_inference_device(device, quantize)
     chosen_precision = choose_inference_precision(precision, chosen_device)
@@ -126,14 +140,17 @@ def load_for_inference(
     if max_length is None and limit is not None:
         length = min(length, limit)
     check_max_length(model, length)
+    reading = _reading(settings, length, truncation, stride, pooling)
     model = _made_fast(model, chosen_precision, quantize == "int8", chosen_device)
+    label_names = model_label_names(model)
     return Classifier(
         model=model,
         tokenizer=tokenizer,
         name=str(name_or_path),
-        label_names=model_label_names(model),
+        label_names=label_names,
+        label_values=load_label_values(Path(name_or_path).expanduser(), label_names),
         max_length=length,
-        truncation=check_truncation(truncation or settings.truncation),
+        truncation=reading["truncation"],
         device=chosen_device,
         precision=chosen_precision,
         quantized=quantize == "int8",
@@ -141,6 +158,8 @@ def load_for_inference(
         notes=_speed_notes(quantize),
         multi_label=multi_label,
         thresholds=thresholds,
+        stride=reading["stride"],
+        pooling=reading["pooling"],
     )
 
 
@@ -158,22 +177,46 @@ def _decision_thresholds(model: Any, folder: Path) -> tuple[bool, list[float] | 
     if saved is None or len(saved) != model.config.num_labels:
         return True, [DEFAULT_THRESHOLD] * model.config.num_labels
     return True, [float(t) for t in saved]
-def _load_export(folder: str, *, precision: str, quantize: str, max_length: int | None, truncation: str | None) -> Classifier:
+
+
+def _reading(settings: Any, length: int, truncation: str | None, stride: int | None, pooling: str | None) -> dict[str, Any]:
+    """How long texts are read: the truncation, stride and pooling asked for, else those saved with the model."""
+    from bertcli.core.encoding import DEFAULT_POOLING, check_pooling, check_stride, check_truncation
+
+    chosen = check_truncation(truncation or settings.truncation)
+    if stride is not None and chosen != "sliding":
+        raise UsageError(f"--stride applies to --truncation sliding, and this model reads texts with {chosen} — add --truncation sliding")
+    # a stride saved for another --max-length is not reused: the default for this length is
+    saved = settings.stride if settings.max_length == length else None
+    return {
+        "truncation": chosen,
+        "stride": check_stride(stride if stride is not None else saved, length) if chosen == "sliding" else None,
+        "pooling": check_pooling(pooling or DEFAULT_POOLING),
+    }
+
+
+def _load_export(folder: str, *, precision: str, quantize: str, max_length: int | None, truncation: str | None,
+                 stride: int | None = None, pooling: str | None = None) -> Classifier:
     """An export folder (`bertcli export`) on onnxruntime, with the tokenizer and input settings saved in it."""
-    from bertcli.core.encoding import check_truncation
     from bertcli.core.inference.onnxrt import check_export_options, open_export_model
-    from bertcli.core.model import load_input_settings, load_tokenizer, model_label_names
+    from bertcli.core.model import load_input_settings, load_label_values, load_tokenizer, model_label_names
 
     kind = check_export_options(folder, precision, quantize)
     started = time.perf_counter()
     tokenizer = load_tokenizer(folder)
     model = open_export_model(folder)
     settings = load_input_settings(Path(folder).expanduser(), tokenizer)
+    length = max_length or settings.max_length
+    reading = _reading(settings, length, truncation, stride, pooling)
+    names = model_label_names(model)
+    multi_label, thresholds = _decision_thresholds(model, Path(folder).expanduser())
     return Classifier(
-        model=model, tokenizer=tokenizer, name=str(folder), label_names=model_label_names(model),
-        max_length=max_length or settings.max_length, truncation=check_truncation(truncation or settings.truncation),
+        model=model, tokenizer=tokenizer, name=str(folder), label_names=names,
+        label_values=load_label_values(Path(folder).expanduser(), names),
+        max_length=length, truncation=reading["truncation"],
         device="cpu", precision="fp32", quantized=kind == "int8", load_seconds=time.perf_counter() - started,
-        runtime="onnxruntime",
+        runtime="onnxruntime", stride=reading["stride"], pooling=reading["pooling"], multi_label=multi_label,
+        thresholds=thresholds,
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
 from bertcli.core.errors import UsageError
 from bertcli.core.inference.classify import Prediction, RunStats
-from bertcli.core.inference.texts import STDIN, TextItem, check_text_source, read_texts
+from bertcli.core.inference.texts import STDIN, TableOptions, TextItem, check_text_source, read_texts
 
 if TYPE_CHECKING:
     from bertcli.core.inference.load import Classifier
@@ -42,16 +42,20 @@ class PredictSource:
     texts: list[str] = field(default_factory=list)
     file: str | None = None
     text_column: str = "text"
+    table: TableOptions = field(default_factory=TableOptions)  # how a --file table is read; its notes once opened
 
     @classmethod
-    def of(cls, texts: Sequence[str] | None, file: str | None, text_column: str = "text") -> PredictSource:
+    def of(cls, texts: Sequence[str] | None, file: str | None, text_column: str = "text",
+           delimiter: str | None = None, header: bool | None = None) -> PredictSource:
         """The source the command line names; refused when it names none, or both texts and --file."""
         given = list(texts or [])
         if file is not None and given:
             raise UsageError("give texts on the command line or --file, not both")
         if not given and file is None:
             raise UsageError("nothing to classify: give texts, --file FILE, or - to read stdin (one text per line)")
-        return cls(given, file, text_column)
+        from bertcli.core.data.tables import parse_delimiter
+
+        return cls(given, file, text_column, TableOptions(text_column, delimiter=parse_delimiter(delimiter), header=header))
 
     @property
     def kind(self) -> str:
@@ -65,14 +69,21 @@ class PredictSource:
         """How messages name the source: 'stdin', the file, or None for texts given as arguments."""
         return "stdin" if self.kind == "stdin" else self.file
 
-    def open(self) -> Iterable[str | TextItem]:
-        """The texts, streamed; a file is opened (and a table's header read) now, so a wrong path or column fails fast."""
+    @property
+    def notes(self) -> list[str]:
+        """What was found about a --file table once it is open: its delimiter, no header row, the column picked."""
+        return self.table.notes
+
+    def open(self, saved_column: str | None = None) -> Iterable[str | TextItem]:
+        """The texts, streamed; a file is opened (and a table's header read) now, so a wrong path or column fails fast.
+        `saved_column`: the text column saved with the model, read when --text-column is left at its default."""
         if self.file is not None:
             check_text_source(self.file)
         if self.kind == "stdin":
             return read_texts(STDIN)
         if self.kind == "file":
-            return read_texts(self.file, self.text_column)
+            self.table.text_column, self.table.saved_column = self.text_column, saved_column
+            return read_texts(self.file, self.table)
         return self.texts
 
     def batching(self, batch_size: int | None) -> Batching:
@@ -98,6 +109,11 @@ class PredictOptions:
     allow_untrained_head: bool = False
     flag: str | None = None
     threshold: float | None = None
+    # how long texts are read, when not as saved with the model
+    truncation: str | None = None
+    max_length: int | None = None
+    stride: int | None = None
+    pooling: str | None = None
 
 
 @dataclass
@@ -193,6 +209,19 @@ def override_thresholds(clf: "Classifier", threshold: float | None) -> None:
     clf.thresholds = [float(threshold)] * len(clf.label_names)
 
 
+def saved_columns(model: str) -> tuple[str | None, str | None]:
+    """The text and label columns the model was trained on, as its bertcli.json records them (None: not recorded)."""
+    from pathlib import Path
+
+    from bertcli.core.runs.manifest import RunManifest
+
+    folder = Path(model)
+    manifest = RunManifest.read(folder) if folder.is_dir() else None
+    if manifest is None:
+        return None, None
+    return manifest.recorded.text_column, manifest.recorded.label_column
+
+
 def predict(source: PredictSource, options: PredictOptions, sink: PredictionSink) -> PredictSummary:
     """Classify every text of `source` into `sink`, in input order; the summary counts what was predicted,
     skipped, cut and flagged. The input is opened before the model loads, so a wrong path or column fails fast."""
@@ -200,11 +229,12 @@ def predict(source: PredictSource, options: PredictOptions, sink: PredictionSink
     from bertcli.core.inference.resolve import resolve_model
     from bertcli.core.inference.stream import predict_stream
 
-    items = source.open()
-    batching = source.batching(options.batch_size)
     resolved = resolve_model(options.model)
+    items = source.open(saved_columns(resolved.path)[0])
+    batching = source.batching(options.batch_size)
     clf = load_for_inference(resolved.path, precision=options.precision, quantize=options.quantize,
-                             allow_untrained_head=options.allow_untrained_head)
+                             allow_untrained_head=options.allow_untrained_head, max_length=options.max_length,
+                             truncation=options.truncation, stride=options.stride, pooling=options.pooling)
     if clf.multi_label:  # --threshold decides every label, --flag picks texts carrying one
         override_thresholds(clf, options.threshold)
         flag, min_confidence = check_flag(options.flag, None, clf.label_names)

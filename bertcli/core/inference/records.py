@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = ("jsonl", "csv")
 # What a prediction record holds of its own: an input column of the same name is kept as input_<name>.
-OUTPUT_KEYS = ("index", "line", "text", "label", "labels", "confidence", "probabilities", "n_tokens", "truncated", "error")
+OUTPUT_KEYS = ("index", "line", "text", "label", "labels", "confidence", "probabilities", "n_tokens", "truncated", "windows",
+               "error")
 
 
 def prediction_record(pred: Prediction, label_names: Sequence[str], *, with_text: bool = True) -> dict[str, Any]:
@@ -45,6 +46,8 @@ def prediction_record(pred: Prediction, label_names: Sequence[str], *, with_text
         n_tokens=pred.n_tokens,
         truncated=pred.truncated,
     )
+    if pred.windows is not None:
+        record["windows"] = pred.windows
     return record
 
 

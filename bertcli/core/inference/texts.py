@@ -1,4 +1,4 @@
-"""Texts to classify from plain text, CSV, JSON Lines, Parquet or stdin (predictions go out through `records`).
+"""Texts to classify from any file of data/files.FORMATS or stdin (predictions go out through `records`).
 
 Readers stream: one line or row at a time, so memory stays flat however long the input. A bad
 line (not UTF-8, not JSON, no text) becomes a `TextItem` with an `error`, never an exception that
@@ -11,19 +11,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
+from bertcli.core.data.files import file_format, suffixes_text
 from bertcli.core.errors import DataError, UsageError
 
 STDIN = "-"
 # A line longer than this is skipped with an error instead of being read into memory whole.
 MAX_LINE_BYTES = 8_000_000
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
-# Read as one text per line; any other suffix (.xlsx, .docx, .bin, ...) is refused rather than read as text lines.
-PLAIN_SUFFIXES = ("", ".txt")
-SUPPORTED = ".txt (one text per line), .csv, .tsv, .jsonl, .json or .parquet"
+
+
+@dataclass
+class TableOptions:
+    """How a --file table is read: its text column(s) as given, the one saved with the model (tried when
+    --text-column is left at its default), and its delimiter and header row (None: found from its first rows)."""
+
+    text_column: str = "text"
+    saved_column: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None
+    notes: list[str] = field(default_factory=list)  # what was found about the file (filled when it is opened)
 
 
 @dataclass
@@ -154,26 +163,27 @@ def _open_binary(path: Path) -> IO[bytes]:
         raise DataError(f"cannot read '{path}': {err.strerror or err}") from None
 
 
-def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
+def _read_csv(path: Path, options: TableOptions) -> Iterator[TextItem]:
+    from bertcli.core.data.tables import choose_columns, join_texts, layout_notes, sample_columns, table_layout
+
+    _open_binary(path).close()
+    layout = table_layout(path, path.name, delimiter=options.delimiter, header=options.header,
+                          expected=[c for c in (options.text_column, options.saved_column) if c])
+    choice = choose_columns(sample_columns(path, layout), options.text_column, None, f"'{path.name}'",
+                            saved=(options.saved_column, None))
+    options.notes += layout_notes({path.name: layout}) + ([choice.note] if choice.note else [])
+    positions = [layout.columns.index(name) for name in choice.text]
+    column = choice.text_spec
     stream = io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="surrogateescape", newline="")
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(stream, delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        stream.close()
-        raise DataError(f"'{path.name}' is empty — it needs a header row with a '{column}' column") from None
-    except csv.Error as err:
-        stream.close()
-        raise DataError(f"cannot read the header of '{path.name}': {err}") from None
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]
-    if column not in header:
-        stream.close()
-        raise _missing_column(path, column, header)
-    position = header.index(column)
-
-    others = [(i, name) for i, name in enumerate(header) if i != position]
+    reader = csv.reader(stream, delimiter=layout.delimiter)
+    if layout.header:
+        try:
+            next(reader, None)
+        except csv.Error as err:
+            stream.close()
+            raise DataError(f"cannot read the header of '{path.name}': {err}") from None
+    others = [(i, name) for i, name in enumerate(layout.columns) if i not in positions]
 
     def rows() -> Iterator[TextItem]:
         with stream:
@@ -192,25 +202,36 @@ def _read_csv(path: Path, column: str, delimiter: str) -> Iterator[TextItem]:
                     row_number -= 1
                     continue
                 fields = {name: row[i] if i < len(row) else None for i, name in others}
-                if position >= len(row):
+                if max(positions) >= len(row):
                     yield _with(TextItem(None, row_number, f"row has {len(row)} field(s), no '{column}'"), fields, "row", starts)
                     continue
-                yield _with(as_item(row[position], row_number), fields, "row", starts)
+                text = row[positions[0]] if len(positions) == 1 else join_texts([[row[p] for p in positions]])[0]
+                yield _with(as_item(text, row_number), fields, "row", starts)
 
     return rows()
 
 
-def _record_item(record: Any, number: int, column: str, unit: str) -> TextItem:
-    """A JSON object (or a Parquet row) as an item: its `column` as the text, its other fields kept."""
+def _record_item(record: Any, number: int, columns: list[str], unit: str) -> TextItem:
+    """A JSON object (or a Parquet row) as an item: its text `columns` as the text (several joined), its other
+    fields kept."""
     if not isinstance(record, dict):
         return _with(TextItem(None, number, f"not a JSON object but a {type(record).__name__}"), None, unit)
-    fields = {k: v for k, v in record.items() if k != column}
-    if column not in record:
-        return _with(TextItem(None, number, f"no '{column}' field"), fields, unit)
-    return _with(as_item(record[column], number), fields, unit)
+    fields = {k: v for k, v in record.items() if k not in columns}
+    missing = [c for c in columns if c not in record]
+    if missing:
+        return _with(TextItem(None, number, f"no '{missing[0]}' field"), fields, unit)
+    if len(columns) == 1:
+        return _with(as_item(record[columns[0]], number), fields, unit)
+    from bertcli.core.data.tables import join_texts
+
+    return _with(as_item(join_texts([[record[c] for c in columns]])[0], number), fields, unit)
 
 
-def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
+def _lacks(record: Any, columns: list[str]) -> bool:
+    return isinstance(record, dict) and any(c not in record for c in columns)
+
+
+def _read_jsonl(path: Path, column: list[str]) -> Iterator[TextItem]:
     stream = _open_binary(path)
 
     def value_of(raw: bytes, number: int, first: bool) -> TextItem:
@@ -220,9 +241,9 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
             return _decode(raw, number)
         except ValueError as err:
             return TextItem(None, number, f"not a JSON object: {str(err).splitlines()[0]}")
-        if first and isinstance(record, dict) and column not in record:
+        if first and _lacks(record, column):
             stream.close()
-            raise _missing_column(path, column, record.keys())
+            raise _missing_column(path, ",".join(column), record.keys())
         return _record_item(record, number, column, "line")
 
     lines = _binary_lines(stream)
@@ -248,7 +269,7 @@ def _read_jsonl(path: Path, column: str) -> Iterator[TextItem]:
     return rows()
 
 
-def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
+def _read_json_array(path: Path, column: list[str]) -> Iterator[TextItem]:
     with _open_binary(path) as stream:
         start = stream.read(64).lstrip()
     if not start.startswith(b"["):
@@ -258,8 +279,8 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
     except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"cannot read '{path.name}' as JSON: {str(err).splitlines()[0]}") from None
     first = next((r for r in records if isinstance(r, dict)), None)
-    if first is not None and column not in first:
-        raise _missing_column(path, column, first.keys())
+    if first is not None and _lacks(first, column):
+        raise _missing_column(path, ",".join(column), first.keys())
 
     def rows() -> Iterator[TextItem]:
         for number, record in enumerate(records, start=1):
@@ -268,7 +289,7 @@ def _read_json_array(path: Path, column: str) -> Iterator[TextItem]:
     return rows()
 
 
-def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
+def _read_parquet(path: Path, column: list[str]) -> Iterator[TextItem]:
     import pyarrow.parquet as pq
 
     _open_binary(path).close()
@@ -277,8 +298,8 @@ def _read_parquet(path: Path, column: str) -> Iterator[TextItem]:
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... for the same problem
         raise DataError(f"cannot read '{path.name}' as Parquet: {str(err).splitlines()[0]}") from None
     names = parquet.schema_arrow.names
-    if column not in names:
-        raise _missing_column(path, column, names)
+    if any(c not in names for c in column):
+        raise _missing_column(path, ",".join(column), names)
 
     def rows() -> Iterator[TextItem]:
         number = 0
@@ -294,31 +315,30 @@ def check_text_source(source: str | Path) -> None:
     """Refuse a --file whose suffix bertcli cannot read (before anything is loaded)."""
     if str(source) == STDIN:
         return
-    suffix = Path(source).suffix.lower()
-    if suffix not in TABLE_SUFFIXES and suffix not in PLAIN_SUFFIXES:
+    if file_format(source) is None:
         raise UsageError(
-            f"--file {source}: bertcli cannot read {suffix} files — give {SUPPORTED} "
+            f"--file {source}: bertcli cannot read {Path(source).suffix.lower()} files — give {suffixes_text(labelled=False)} "
             "(save a spreadsheet as CSV, a document as plain .txt)"
         )
 
 
-def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None = None) -> Iterator[TextItem]:
-    """Stream the texts of a file (by suffix: CSV/TSV, JSONL/JSON, Parquet, .txt or none: one text per line) or stdin ('-')."""
+def read_texts(source: str | Path, table: TableOptions | str = "text", stdin: IO | None = None) -> Iterator[TextItem]:
+    """Stream the texts of a file (by its format: a table, JSON Lines, JSON, Parquet, or one text per line) or
+    stdin ('-'). `table` names the text column (or says how to read a table)."""
     if str(source) == STDIN:
         import sys
 
         return read_plain_lines(stdin if stdin is not None else sys.stdin)
     check_text_source(source)
+    options = TableOptions(table) if isinstance(table, str) else table
     path = Path(source).expanduser()
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind in ("csv", "tsv"):
-        return _read_csv(path, text_column, "\t" if kind == "tsv" else ",")
-    if kind == "jsonl":
-        return _read_jsonl(path, text_column)
-    if kind == "json":
-        return _read_json_array(path, text_column)
-    if kind == "parquet":
-        return _read_parquet(path, text_column)
+    reader = file_format(path).reader  # type: ignore[union-attr]
+    if reader == "table":
+        return _read_csv(path, options)
+    if reader in ("jsonl", "json", "parquet"):
+        columns = _record_columns(path, reader, options)
+        read = {"jsonl": _read_jsonl, "json": _read_json_array, "parquet": _read_parquet}[reader]
+        return read(path, columns)
     stream = _open_binary(path)
 
     def lines() -> Iterator[TextItem]:
@@ -326,3 +346,37 @@ def read_texts(source: str | Path, text_column: str = "text", stdin: IO | None =
             yield from read_plain_lines(stream)
 
     return lines()
+
+
+def _record_columns(path: Path, reader: str, options: TableOptions) -> list[str]:
+    """The text field(s) of a JSON Lines, JSON or Parquet file: as named, the one saved with the model, 'text',
+    or the one field of long texts in its first records (a bounded read); as named when those cannot be read."""
+    from bertcli.core.data.tables import SAMPLE_BYTES, SAMPLE_ROWS, choose_columns
+
+    records: list[Any] = []
+    try:
+        if reader == "parquet":
+            import pyarrow.parquet as pq
+
+            batch = next(pq.ParquetFile(str(path)).iter_batches(batch_size=SAMPLE_ROWS), None)
+            records = batch.to_pylist() if batch is not None else []
+        else:
+            with path.open("rb") as stream:
+                head = stream.read(SAMPLE_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+            decoder, at = json.JSONDecoder(), 1 if head.startswith("[") else 0
+            while len(records) < SAMPLE_ROWS:
+                while at < len(head) and head[at] in " \t\r\n,":
+                    at += 1
+                record, at = decoder.raw_decode(head, at)
+                records.append(record)
+    except Exception:  # a record cut at the end of the sample, or an unreadable file: its reader says why
+        pass
+    sample: dict[str, list[Any]] = {}
+    for record in (r for r in records if isinstance(r, dict)):
+        for key, value in record.items():
+            sample.setdefault(key, []).append(value)
+    if not sample:
+        return [options.saved_column if options.text_column == "text" and options.saved_column else options.text_column]
+    choice = choose_columns(sample, options.text_column, None, f"'{path.name}'", saved=(options.saved_column, None))
+    options.notes += [choice.note] if choice.note else []
+    return choice.text

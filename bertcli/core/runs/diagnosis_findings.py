@@ -150,6 +150,11 @@ def _eval_diagnoses(d: RunDiagnosis) -> list[Finding]:
         ]
     o = d.overfitting
     rows = [_epoch_line(e) for e in d.epochs]
+    if rows and d.state.recorded.class_weight_values:
+        rows.append(
+            f"the train loss is weighted by class ({d.state.recorded.class_weight_values}), the eval loss plain "
+            "cross-entropy: part of their gap is the weighting — the eval loss's own trend is what counts here"
+        )
     if o is None or o.lowest_eval_loss is None:
         missing = [] if d.epochs else ["no eval loss logged, so the train/eval gap cannot be computed"]
         return [Finding("eval", "info", eval_sentence(d.analysis.evals), missing)]

@@ -207,6 +207,13 @@ def _as_count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
 
 
+def _recorded_train_seconds(state: RunState) -> float | None:
+    """The wall time bertcli records in bertcli.json when training ends (None for older or foreign runs)."""
+    manifest = getattr(state, "manifest", None)
+    seconds = manifest.recorded.train_seconds if manifest is not None else None
+    return seconds if is_finite(seconds) and seconds > 0 else None
+
+
 def run_summary(state: RunState, evals: EvalSummary) -> dict[str, Any]:
     """The run at a glance: progress, cadence, batch size, best checkpoint, time."""
     train_steps = [log.step for log in state.train_logs]
@@ -225,7 +232,8 @@ def run_summary(state: RunState, evals: EvalSummary) -> dict[str, Any]:
         "best_metric": state.best_metric if is_finite(state.best_metric) else None,
         "best_model_checkpoint": state.best_model_checkpoint,
         "best_global_step": state.best_global_step,
-        "train_runtime": state.summary.get("train_runtime"),
+        "train_runtime": state.summary.get("train_runtime") or _recorded_train_seconds(state),
+        "train_runtime_by": "trainer" if state.summary.get("train_runtime") else "bertcli" if _recorded_train_seconds(state) else None,
         "train_samples_per_second": state.summary.get("train_samples_per_second"),
         "train_loss": state.summary.get("train_loss"),
         "total_flos": state.total_flos,

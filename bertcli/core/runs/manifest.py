@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping
 from bertcli.core.runs.jsonfile import read_json_object
 
 MANIFEST_FILE = "bertcli.json"
+# The training loss with class weights: Σ wᵢℓᵢ / Σ wᵢ, as torch's CrossEntropyLoss(weight=…) defines it.
+WEIGHTED_MEAN = "weighted mean"
 
 
 def _is_int(value: Any) -> bool:
@@ -94,6 +96,7 @@ class TrainingRecord(_Record):
     train_split: str | None = None
     eval_split: str | None = None
     label_names: list[str] | None = None
+    label_values: list[str] | None = None  # the data's value of each label id, where it is not the name
     eval_label_counts: list[int] | None = None
     max_steps: int | None = None
     logging_steps: int | None = None
@@ -104,11 +107,15 @@ class TrainingRecord(_Record):
     label_smoothing: float | None = None
     class_weights: str | None = None  # as given: "auto" or "1,3"
     class_weight_values: str | None = None  # as used
+    # "weighted mean": the training loss is Σ wᵢℓᵢ / Σ wᵢ (torch's CrossEntropyLoss(weight=…)); runs without
+    # the key and with class weights logged Σ wᵢℓᵢ / n, on another scale than ln k and the eval loss
+    training_loss: str | None = None
     eval_steps: int | None = None
     early_stopping: int | None = None  # evaluations without improving before the run stops
     min_delta: float | None = None
     stopped_early_at: int | None = None  # the step where early stopping ended the run
     multi_label: bool | None = None  # each text may carry several labels (sigmoid outputs, BCE)
+    train_seconds: float | None = None  # training's wall time, written to the newest checkpoint and final/ at the end
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)
 
@@ -119,6 +126,7 @@ class RunManifest(_Record):
 
     max_length: int | None = None
     truncation: str | None = None
+    stride: int | None = None  # written with sliding truncation only
     training: TrainingRecord | None = None
     multi_label: bool | None = None  # a multi-label model: every label over its threshold is predicted
     thresholds: list[float] | None = None  # per label, in id order: tuned on the eval split for that label's F1
@@ -137,9 +145,13 @@ class RunManifest(_Record):
         return manifest
 
     @classmethod
-    def of(cls, max_length: int, truncation: str, training: Mapping[str, Any] | None = None) -> RunManifest:
+    def of(
+        cls, max_length: int, truncation: str, training: Mapping[str, Any] | None = None, stride: int | None = None
+    ) -> RunManifest:
         """The manifest `bertcli train` writes: input settings, then the recipe when there is one."""
         data: dict[str, Any] = {"max_length": max_length, "truncation": truncation}
+        if stride is not None:
+            data["stride"] = stride
         if training:
             data["training"] = training
         return cls.from_json(data)

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bertcli.core.diagnose.chance import ChanceCheck, ChanceRate, check_chance, positive_share_from_metrics
+from bertcli.core.diagnose.chance import (
+    ChanceCheck,
+    ChanceRate,
+    chance_from_counts,
+    check_chance,
+    positive_share_from_metrics,
+)
 from bertcli.core.errors import CheckpointError
 from bertcli.core.model_card import METRICS_FILE
 from bertcli.core.runs.checkpoints import STATE_FILE, list_checkpoints
@@ -48,11 +54,15 @@ class Underfitting:
     last_step: int | None
     verdict: str  # underfitting / eval_at_chance / diverged / learned / unknown
     at_chance_at_end: bool  # the last evaluation is near chance
+    loss_left_out: str | None = None  # why the training loss was not compared with ln k
 
 
 def measure_underfitting(state: RunState, trend: LossTrend, finished: bool | None = None) -> Underfitting:
     """The training loss against ln k and each eval accuracy against the majority-class rate."""
     losses = [(log.step, log.loss) for log in state.train_logs if is_finite(log.loss)]
+    left_out = shrunk_weighted_loss(state.recorded)
+    if left_out:
+        losses = []
     band = LOSS_NEAR_CHANCE_SHARE * trend.chance_loss
     first_step, first_loss = losses[0] if losses else (None, None)
     tail_loss, tail_points = None, 0
@@ -103,13 +113,40 @@ def measure_underfitting(state: RunState, trend: LossTrend, finished: bool | Non
         last_step=last_step,
         verdict=verdict,
         at_chance_at_end=last is not None and last.near_chance,
+        loss_left_out=left_out,
     )
+
+
+def shrunk_weighted_loss(record: Any) -> str | None:
+    """Why a run's logged training loss cannot be set against ln k: with class weights, bertcli before the
+    weighted mean (bertcli.json `training_loss`) logged Σ wᵢℓᵢ / n, well below the plain loss on imbalanced data."""
+    from bertcli.core.runs.manifest import WEIGHTED_MEAN
+
+    if getattr(record, "class_weight_values", None) and getattr(record, "training_loss", None) != WEIGHTED_MEAN:
+        return (
+            "the training loss is left out: this run weighted it by class without dividing by the weights "
+            "(Σ wᵢℓᵢ / n), so it reads below ln k and below the eval loss — judged by eval accuracy alone"
+        )
+    return None
 
 
 def chance_of_run(state: RunState, num_labels: int) -> ChanceRate:
     """The majority-class rate of the run's eval set, from what the run recorded; 1/k when it cannot be known."""
+    recorded = chance_from_record(state.recorded, num_labels)
+    if recorded is not None:
+        return recorded
     evaluations = [log.metrics for log in state.eval_logs]
     return chance_from_logged_metrics(evaluations, num_labels, state.settings.get("labels"), eval_size_of(state))
+
+
+def chance_from_record(record: Any, num_labels: int) -> ChanceRate | None:
+    """The majority-class rate from the eval class counts bertcli.json records (`eval_label_counts`, by label
+    id); None where it records none, or counts for another number of labels."""
+    counts = getattr(record, "eval_label_counts", None)
+    if not counts or len(counts) != num_labels or not sum(counts):
+        return None
+    names = record.label_names if record.label_names and len(record.label_names) == num_labels else None
+    return chance_from_counts(counts, names)
 
 
 def chance_from_logged_metrics(
@@ -190,7 +227,9 @@ def _saved_final_metrics(folder: Path) -> ChanceCheck | None:
     examples = positive_int(data.get("eval_examples"))
     if examples is None and side.manifest is not None:
         examples = positive_int(side.manifest.recorded.eval_size)
-    chance = chance_from_logged_metrics([metrics], num_labels, side.values.get("labels"), examples)
+    chance = chance_from_record(side.manifest.recorded, num_labels) if side.manifest is not None else None
+    if chance is None:
+        chance = chance_from_logged_metrics([metrics], num_labels, side.values.get("labels"), examples)
     return check_chance(metrics["accuracy"], chance, examples)
 
 

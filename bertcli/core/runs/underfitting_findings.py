@@ -83,7 +83,7 @@ def underfitting_diagnoses(d: RunDiagnosis) -> list[Finding]:
 
 
 def _underfitting_evidence(d: RunDiagnosis, u: Underfitting) -> list[str]:
-    evidence = []
+    evidence = [u.loss_left_out] if u.loss_left_out else []
     if u.tail_loss is not None:
         assumed = "" if u.labels_known else f" ({u.num_labels} labels assumed: no config.json beside the state)"
         evidence.append(

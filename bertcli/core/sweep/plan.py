@@ -266,9 +266,10 @@ def refuse_multi_label(cfg: TrainConfig) -> None:
     from bertcli.core.errors import BertCliError
 
     dataset = resolve_sources(cfg.model, cfg.dataset, uses_model=False).dataset
-    spec = DataSpec(dataset, label_column=cfg.label_column, train_split=cfg.train_split)
+    spec = DataSpec(dataset, text_column=cfg.text_column, label_column=cfg.label_column, train_split=cfg.train_split,
+                    delimiter=cfg.delimiter, header=cfg.header)
     try:
-        raw = load_raw(dataset)
+        raw = load_raw(dataset, spec.table_options())
     except BertCliError:  # data that cannot be read is refused by the first run, with its reason
         return
     if is_multi_label(raw, spec):

@@ -119,7 +119,7 @@ def summarize(plan: SweepPlan, results: Sequence[RunResult], *, wall_seconds: fl
     examples = sorted({r.examples for r in results})
     notes = list(plan.notes)
     if len(examples) > 1:
-        notes.append(f"runs were scored on {', '.join(map(str, examples))} eval reviews: their seeds drew different sizes")
+        notes.append(f"runs were scored on {', '.join(map(str, examples))} eval examples: their seeds drew different sizes")
     return SweepReport(
         output_dir=plan.output_dir, base=plan.base, axes=plan.axes, seeds=plan.seeds, variants=variants,
         eval_split=next((r.eval_split for r in results), None), eval_examples=examples[0] if examples else None,
@@ -138,7 +138,7 @@ def report_as_dict(report: SweepReport) -> dict[str, Any]:
         "eval_split": report.eval_split,
         "eval_examples": report.eval_examples,
         "spread": "std is the sample standard deviation over seeds",
-        "test": "exact McNemar against the first variant, pooled over (review, seed) pairs; p < 0.05",
+        "test": "exact McNemar against the first variant, pooled over (example, seed) pairs; p < 0.05",
         "variants": [_variant_dict(v, report.output_dir) for v in report.variants],
         "runs": {"total": sum(len(v.runs) for v in report.variants), "trained": report.trained,
                  "skipped": report.skipped, "resumed": report.resumed},

@@ -84,7 +84,8 @@ def score_final_model(cfg: TrainConfig, final: Path) -> dict[str, Any]:
     if data.eval is None or len(data.eval) == 0:
         raise UsageError(f"{dataset} gives the run no eval split — a sweep compares runs on one: name it with --eval-split")
     texts = list(data.eval["text"])
-    eval_data = EvalData(texts=texts, labels=list(data.eval["label"]), label_names=data.label_names, split=data.eval_split or "eval")
+    labels = [data.label_names[i] for i in data.eval["label"]]  # as names: the model maps them whatever values it saved
+    eval_data = EvalData(texts=texts, labels=labels, label_names=data.label_names, split=data.eval_split or "eval")
     clf = load_for_inference(str(final))
     try:
         scored = evaluate_model(clf, eval_data, batch_size=cfg.eval_batch_size or 32, mistakes=0, seed=cfg.seed)
@@ -195,6 +196,26 @@ def _newest_resumable(folder: Path) -> str | None:
     return newest.path.name if newest else None
 
 
+def check_lengths_fit(runs: Sequence[SweepRun]) -> None:
+    """Every run's --max-length fits its model's position embeddings, checked from the models' configs before the
+    first run trains (train checks it too, but only once that run starts: after the runs before it)."""
+    from bertcli.core.defaults import resolve_sources
+    from bertcli.core.diagnose.data_lengths import model_position_limit
+
+    longest: dict[str | None, SweepRun] = {}
+    for run in runs:
+        if run.config.model not in longest or run.config.max_length > longest[run.config.model].config.max_length:
+            longest[run.config.model] = run
+    for given, run in longest.items():
+        model = resolve_sources(given, run.config.dataset, uses_dataset=False).model
+        limit = model_position_limit(model)
+        if limit is not None and run.config.max_length > limit:
+            raise UsageError(
+                f"--max-length {run.config.max_length} (variant {run.name}) is longer than the model's {limit} "
+                f"positions — list values of {limit} or less; nothing was trained"
+            )
+
+
 def run_sweep(
     plan: SweepPlan,
     *,
@@ -203,6 +224,7 @@ def run_sweep(
 ) -> SweepReport:
     """Every run of the plan in order (finished ones skipped), then the summary, also written to sweep.json."""
     started = time.time()
+    check_lengths_fit(plan.runs)
     total = len(plan.runs)
     results: list[RunResult] = []
     spent, done_work = 0.0, 0.0

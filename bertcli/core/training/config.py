@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertcli.core import limits
+from bertcli.core.data.files import suffixes_text
 from bertcli.core.device import TRAINING_PRECISIONS as PRECISIONS
 from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
@@ -29,8 +30,8 @@ class TrainConfig:
     dataset: str | None = option(
         None, "--dataset", "-d", sweep="set", unset="imdb, or imdb-sample offline",
         help="Hub name (imdb), imdb-sample (2,500 IMDb reviews bundled with bertcli), a local folder in the hub's "
-        "layout, a CSV/TSV/JSONL/Parquet file, or an aclImdb/ folder. Offline with nothing cached, the default "
-        "stands in imdb-sample.", show_default="imdb",
+        f"layout (or of train/test tables), a {suffixes_text()} file, or an aclImdb/ folder. Offline with nothing "
+        "cached, the default stands in imdb-sample.", show_default="imdb",
     )
     epochs: float = option(3.0, "--epochs", "-e", within=limits.EPOCHS, sweep="vary", help="Passes over the training set.")
     batch_size: int = option(16, "--batch-size", "-b", within=limits.BATCH_SIZE, sweep="vary",
@@ -59,15 +60,21 @@ class TrainConfig:
                              help="Longest input in tokens, specials included.")
     truncation: str = option(
         "head+tail", "--truncation", choices=TRUNCATIONS, sweep="vary",
-        help="What to keep of a long text: head, tail, or head+tail (first 128 and last 382 tokens at 512).",
+        help="What to keep of a long text: head, tail, head+tail (first 128 and last 382 tokens at 512), or sliding "
+        "(all of it, in overlapping windows of --max-length; training: one row per window with its text's label).",
     )
+    stride: int | None = option(
+        None, "--stride", within=limits.STRIDE, unset="a quarter of --max-length",
+        help="With --truncation sliding: tokens consecutive windows share (default: a quarter of --max-length).",
+    )  # saved in bertcli.json, so predict and evaluate cut the same windows
     save_steps: int = option(10, "--save-steps", within=limits.STEPS, sweep="set", help="Checkpoint every N steps.")
     logging_steps: int = option(10, "--logging-steps", within=limits.STEPS, sweep="set",
                                 help="Log loss, LR and grad norm every N steps.")
     keep_checkpoints: int = option(2, "--keep-checkpoints", within=limits.KEEP_CHECKPOINTS, sweep="set",
                                    help="Newest checkpoints kept (plus the best by eval metric).")
     best_metric: str = option("accuracy", "--best-metric", choices=BEST_METRICS, sweep="set",
-                              help="Picks the best checkpoint (and what early stopping watches).")
+                              help="Picks the best checkpoint (and what early stopping watches); f1 is the positive "
+                              "label's F1 for two labels, macro F1 for more; f1_macro and f1_weighted for any number.")
     eval_steps: int | None = option(None, "--eval-steps", within=limits.STEPS, unset="evaluate after each epoch",
                                     help="Evaluate (and checkpoint) every N steps instead of each epoch.")
     early_stopping: int | None = option(None, "--early-stopping", within=limits.PATIENCE, unset="off",
@@ -77,8 +84,28 @@ class TrainConfig:
     seed: int = option(42, "--seed", within=limits.SEED, help="Seed for sampling, shuffling and initialisation.")
     output_dir: Path = option(Path("results"), "--output-dir", "-o", kind="path",
                               help="Where checkpoints and the final model go.")
-    text_column: str = option("text", "--text-column", sweep="set", help="Column holding the text.")
-    label_column: str = option("label", "--label-column", sweep="set", help="Column holding the label (ints or names).")
+    text_column: str = option(
+        "text", "--text-column", sweep="set",
+        help="Column holding the text: a name or a position (1 = the first column); several are joined into one "
+        "text (title,description or 2,3). Where the data has no 'text' column: the one saved with the model, else "
+        "the only column of long texts.",
+    )
+    label_column: str = option(
+        "label", "--label-column", sweep="set",
+        help="Column holding the label (ints or names): a name or a position (1 = the first column). Where the data "
+        "has no 'label' column: the only column with few distinct values.",
+    )
+    # how a table (.csv, .tsv) is split into fields and whether its first row names the columns (None: found)
+    delimiter: str | None = option(
+        None, "--delimiter", sweep="set", unset="found from the first rows of a table",
+        help="What separates a table's fields: tab, comma, semicolon, pipe or one character. Default: found from its "
+        "first rows.", show_default=False,
+    )
+    header: bool | None = option(
+        None, "--header", kind="bool", negatable=True, sweep="set", unset="found from the first rows of a table",
+        help="Whether a table's first row names its columns (without one, columns are numbered from 1: "
+        "--text-column 1). Default: found from its first rows.", show_default=False,
+    )
     train_split: str = option("train", "--train-split", sweep="set", help="Split to train on.")
     eval_split: str | None = option(
         None, "--eval-split", sweep="set", unset="validation, else test, else carved from train",
@@ -87,10 +114,6 @@ class TrainConfig:
     )
     labels: list[str] | None = option(None, "--labels", kind="labels", sweep="set", unset="from the data",
                                       help="Comma-separated label names in id order, e.g. negative,positive.")
-    label_names_file: str | None = option(
-        None, "--label-names", sweep="set", unset="--labels, or from the data", show_default=False,
-        help="A text file of label names, one a line (line 1 = id 0), instead of --labels.",
-    )  # read into `labels` by validate_config, then None: bertcli.toml records the names themselves
     multi_label: bool = option(
         False, "--multi-label", sweep="set",
         help="Each text may carry several labels (or none): sigmoid outputs and binary cross-entropy. Recognised "
@@ -141,11 +164,12 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     if cfg.eval_batch_size is not None:
         cfg.eval_batch_size = limits.BATCH_SIZE.check("eval_batch_size", cfg.eval_batch_size)
     check_options(cfg)
-    if cfg.label_names_file is not None:
-        from bertcli.core.data.multilabel import given_label_names
+    if cfg.stride is not None:
+        if cfg.truncation != "sliding":
+            raise UsageError(f"--stride applies to --truncation sliding, not {cfg.truncation} — add --truncation sliding")
+        from bertcli.core.encoding import check_stride
 
-        cfg.labels = given_label_names(cfg.labels, cfg.label_names_file)
-        cfg.label_names_file = None  # the names themselves go to bertcli.toml, so the run reads back without the file
+        cfg.stride = check_stride(cfg.stride, cfg.max_length)
     if cfg.resume and cfg.overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from bertcli.core.runs.manifest import WEIGHTED_MEAN
 from bertcli.core.training.config import TrainConfig, format_class_weights
 from bertcli.core.training.plan import RunPlan, Schedule
 
@@ -41,6 +42,8 @@ def run_hyperparameters(
         "train_split": cfg.train_split,
         "eval_split": plan.eval_split,
         "label_names": plan.label_names,
+        # the data's value of each label id where it is not the name (labels 1–4 named in classes.txt)
+        "label_values": plan.label_values,
         # how many eval examples each label has: the chance rate (always the majority label) is exact then
         "eval_label_counts": eval_label_counts,
         "max_steps": cfg.max_steps,
@@ -53,8 +56,10 @@ def run_hyperparameters(
         # as given ("auto" or "1,3") and as used: text, so inspect-checkpoint lists them with the other settings
         "class_weights": format_class_weights(cfg.class_weights),
         "class_weight_values": format_class_weights([round(w, 4) for w in class_weights]) if class_weights else None,
+        "training_loss": WEIGHTED_MEAN if class_weights else None,
         "eval_steps": schedule.eval_steps,
         "early_stopping": cfg.early_stopping,
         "min_delta": cfg.min_delta,
         "stopped_early_at": None,  # the step, once early stopping ends the run
+        "train_seconds": None,  # training's wall time, once the run ends (Trainer logs its own after the last save)
     }

@@ -145,8 +145,9 @@ def _plan_resume(cfg: TrainConfig, plan: OutputDirPlan, existing: list[Checkpoin
     incomplete = [c for c in existing if not c.resumable]
     if pruned:
         plan.notes.append(
-            f"--resume: removing {_names([c.path for c in pruned])} first, so no more than "
-            f"--keep-checkpoints {cfg.keep_checkpoints} (plus the best) are kept at any time"
+            f"--resume: removing {_names([c.path for c in pruned])} first: after each save no more than "
+            f"--keep-checkpoints {cfg.keep_checkpoints} (plus the best) are kept; while a checkpoint is being "
+            f"written there is one more, as the older ones go only once it is complete"
         )
     for c in incomplete:
         missing = missing_for_resume(c.path)

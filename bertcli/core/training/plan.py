@@ -41,6 +41,7 @@ class RunPlan:
     effective_batch: int = 0  # examples per optimizer step, every process together
     controls: list[str] = field(default_factory=list)  # evaluation cadence, early stopping, the loss
     task: str = "single-label"  # or "multi-label": a text may carry several labels
+    label_values: list[str] | None = None  # the data's value of each label id, where it is not the name
 
 
 @dataclass

@@ -8,12 +8,13 @@ Everything that can refuse the run does so before the output dir loses anything.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
+from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints, newest_complete_checkpoint
 from bertcli.core.config import write_config
 from bertcli.core.device import (
     accelerator_arguments,
@@ -122,6 +123,9 @@ def train(
     )
     if run.data.multi_label:
         hyperparameters["multi_label"] = True
+    # the columns the text and labels came from (picked from the data where the options were left at their
+    # defaults): predict and evaluate read them back
+    hyperparameters.update(text_column=run.data.text_column, label_column=run.data.label_column)
     trainer, keeper = build_trainer(run, plan, schedule, hyperparameters, callbacks)
     done = finish(run, plan, trainer, hyperparameters)
     return run_report(run, plan, done, checkpoints_removed=keeper.removed, started=started)
@@ -146,7 +150,10 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
 
         positives = multi_hot_counts(train_ds, len(data.label_names))
         class_weights = positive_weights(cfg.class_weights, positives, len(train_ds), data.label_names)
-        if cfg.best_metric == "accuracy":  # subset accuracy rewards the commonest label sets: macro F1 instead
+        if cfg.best_metric == "f1_weighted":
+            raise UsageError("--best-metric f1_weighted scores single-label runs; this data is multi-label — use "
+                             "--best-metric f1 (macro F1 over the labels) or loss")
+        if cfg.best_metric in ("accuracy", "f1_macro"):  # subset accuracy rewards the commonest label sets; f1 is macro
             cfg.best_metric = "f1"
     else:
         class_weights = resolve_class_weights(cfg.class_weights, label_counts(train_ds, len(data.label_names)), data.label_names)
@@ -191,13 +198,17 @@ def load_tokenized_data(cfg: TrainConfig) -> tuple[Any, Any, Any, Any | None]:
             eval_split=cfg.eval_split,
             label_names=cfg.labels,
             multi_label=cfg.multi_label,
+            delimiter=cfg.delimiter,
+            header=cfg.header,
             decisions=decisions,
             row_ids=cfg.record_dynamics,
         )
         tokenizer = load_tokenizer(cfg.model)
         tokenizer.model_max_length = cfg.max_length  # so pipeline(truncation=True) cuts where training did
-        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation)
-        eval_ds = tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation) if data.eval is not None else None
+        train_ds = tokenize_dataset(data.train, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride)
+        eval_ds = (
+            tokenize_dataset(data.eval, tokenizer, cfg.max_length, cfg.truncation, stride=cfg.stride) if data.eval is not None else None
+        )
     if cfg.record_dynamics:
         from bertcli.core.training.dynamics import EXAMPLE_COLUMN
 
@@ -232,7 +243,10 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
     schedule = plan_steps(cfg, len(run.train_ds), has_eval, world_size())
     parameters = count_parameters(run.model)
     run_bytes, unbounded_bytes = estimate_run_bytes(parameters, schedule.saves, cfg.keep_checkpoints)
-    truncated = sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    # sliding windows cut nothing: every token of a long text is in one of its windows (one training row each)
+    truncated = 0.0 if cfg.truncation == "sliding" else (
+        sum(1 for n in run.train_ds["n_tokens"] if n > cfg.max_length) / max(len(run.train_ds), 1)
+    )
     plan = RunPlan(
         model=cfg.model,
         dataset=cfg.dataset,
@@ -240,6 +254,7 @@ def plan_run(run: PreparedRun) -> tuple[RunPlan, Schedule]:
         eval_examples=len(run.eval_ds) if has_eval else 0,
         eval_split=run.data.eval_split,
         label_names=run.data.label_names,
+        label_values=run.data.label_values,
         parameters=parameters,
         steps=schedule.total_steps,
         steps_per_epoch=schedule.steps_per_epoch,
@@ -279,7 +294,7 @@ def build_trainer(
     from transformers import PrinterCallback, ProgressCallback
 
     from bertcli.core.guards import nonfinite_guard
-    from bertcli.core.metrics import MultiLabelMetrics, compute_eval_metrics
+    from bertcli.core.metrics import EXTRA_F1, MultiLabelMetrics, compute_eval_metrics
     from bertcli.core.training.callbacks import (
         KeepBestAndNewest,
         SaveThresholds,
@@ -289,7 +304,8 @@ def build_trainer(
     from bertcli.core.training.trainer import BertCliTrainer, padding_collator
 
     cfg = run.cfg
-    compute_metrics = MultiLabelMetrics() if run.data.multi_label else compute_eval_metrics
+    extra = tuple(m for m in EXTRA_F1 if m == cfg.best_metric)  # logged only where --best-metric reads it
+    compute_metrics = MultiLabelMetrics() if run.data.multi_label else functools.partial(compute_eval_metrics, extra=extra)
     thresholds = [SaveThresholds(compute_metrics)] if isinstance(compute_metrics, MultiLabelMetrics) else []
     keeper = KeepBestAndNewest(cfg, _input_settings(cfg), hyperparameters)
     dynamics = dynamics_recorder(run) if cfg.record_dynamics else None
@@ -376,7 +392,12 @@ def training_arguments(run: PreparedRun, plan: RunPlan, schedule: Schedule) -> A
 def _input_settings(cfg: TrainConfig) -> Any:
     from bertcli.core.model import InputSettings
 
-    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation)
+    stride = None
+    if cfg.truncation == "sliding":
+        from bertcli.core.encoding import check_stride
+
+        stride = check_stride(cfg.stride, cfg.max_length)
+    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation, stride=stride)
 
 
 # --- finish ------------------------------------------------------------------------------------------------------
@@ -397,6 +418,9 @@ def finish(run: PreparedRun, plan: RunPlan, trainer: Any, hyperparameters: dict[
             early_stop=early_stop(run.cfg, state.log_history, state.epoch, hyperparameters.get("stopped_early_at")),
             final_dir=out / "final",
         )
+        hyperparameters["train_seconds"] = round(done.train_seconds, 1)
+        if trainer.is_world_process_zero():
+            record_train_seconds(out, done.train_seconds)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
         if run.cfg.final_from == "best" and best is not None and best.is_dir():
             from bertcli.core.training.trainer import load_safetensors_weights
@@ -438,6 +462,19 @@ def tuned_thresholds(run: PreparedRun, trainer: Any, final_step: int) -> list[fl
     return thresholds
 
 
+def record_train_seconds(out: Path, seconds: float) -> None:
+    """Training's wall time in the newest checkpoint's bertcli.json: Trainer logs its own train_runtime only
+    after the last save, so no checkpoint's trainer_state.json holds it (inspect-checkpoint reads this)."""
+    from bertcli.core.runs.manifest import RunManifest
+
+    newest = newest_complete_checkpoint(out)
+    manifest = RunManifest.read(newest.path) if newest is not None else None
+    if manifest is None or manifest.training is None:
+        return
+    manifest.training.train_seconds = round(seconds, 1)
+    manifest.write(newest.path)
+
+
 def scored_in_this_run(log_history: list[dict[str, Any]], step: int, resumed_from: str | Path | None) -> dict[str, float] | None:
     """The eval metrics this run logged at `step`, if it evaluated there: the final model is then the very
     weights that were scored, and a final evaluation would repeat those numbers (a fifth of a short run's
@@ -470,6 +507,8 @@ def write_final_files(
         label_names=plan.label_names, metrics=done.final_metrics, eval_split=plan.eval_split,
         final_from=done.final_from, global_step=done.state.global_step, train_seconds=done.train_seconds,
         hardware=describe_hardware(plan.device), thresholds=thresholds, multi_label=run.data.multi_label,
+        label_values=plan.label_values,
+        example_text=run.data.eval[0]["text"] if run.data.eval is not None and len(run.data.eval) else None,
     )
     write_model_card(done.final_dir, facts, name=run.output.path.resolve().name)
 

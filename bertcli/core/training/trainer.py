@@ -82,6 +82,7 @@ class BertCliTrainer(Trainer):
         self.dynamics = dynamics  # bertcli.core.training.dynamics.DynamicsRecorder (--record-dynamics)
         self.loss_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
         self.label_smoothing = label_smoothing
+        self.weight_in_batch: float | None = None  # Σ of the label weights over the accumulated batch
         self.saving: Path | None = None  # the checkpoint folder being written, while it is
         super().__init__(*args, **kwargs)
 
@@ -112,14 +113,29 @@ class BertCliTrainer(Trainer):
         with scope:
             return super().evaluate(*args, **kwargs)
 
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The Trainer's accumulated batch, and with --class-weights the sum of its examples' weights: the
+        weighted loss divides by it, as CrossEntropyLoss(weight=…) does over one batch."""
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.loss_weights is not None:
+            total = 0.0
+            for batch in batch_samples:
+                labels = batch.get("labels") if hasattr(batch, "get") else None
+                if labels is not None:
+                    labels = labels.view(-1)
+                    total += float(self.loss_weights[labels[labels >= 0].cpu()].sum())
+            self.weight_in_batch = total or None
+        return batch_samples, num_items_in_batch
+
     def _save_checkpoint(self, model, trial):
         self.saving = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
         super()._save_checkpoint(model, trial)
         self.saving = None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The training loss: cross-entropy per example, times its label's weight (--class-weights), with
-        --label-smoothing, summed over the accumulated batch and divided by its number of examples.
+        """The training loss: cross-entropy per example with --label-smoothing, averaged over the accumulated
+        batch — with --class-weights the weighted mean Σ wᵢℓᵢ / Σ wᵢ, as torch's CrossEntropyLoss(weight=…)
+        defines it, so a weighted run's logged loss reads on the scale of plain cross-entropy (ln k at chance).
 
         With weights all 1 and no smoothing this is the model's own mean loss for one batch. It also fixes
         gradient accumulation: a classifier takes **kwargs, so the Trainer counts its loss as already
@@ -143,7 +159,12 @@ class BertCliTrainer(Trainer):
             logits.float().view(labels.numel(), -1), labels, reduction="none", label_smoothing=self.label_smoothing
         )
         if self.loss_weights is not None:
-            per_example = per_example * self.loss_weights.to(per_example.device)[labels]
+            weights = self.loss_weights.to(per_example.device)[labels]
+            total = self.weight_in_batch if num_items_in_batch is not None and self.weight_in_batch else None
+            loss = (per_example * weights).sum() / (total if total is not None else weights.sum())
+            if total is None and num_items_in_batch is not None:  # no total known: this batch's share of the examples
+                loss = loss * labels.numel() / num_items_in_batch
+            return (loss, outputs) if return_outputs else loss
         if num_items_in_batch is None:  # the Trainer divides by the accumulation steps
             loss = per_example.mean()
         else:  # normalised over the whole accumulated batch: the Trainer uses it as it is
