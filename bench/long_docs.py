@@ -118,7 +118,7 @@ def main() -> None:
                 "ci": [ci.low, ci.high], "texts_per_second": len(texts) / seconds,
                 "versus_head_tail": {"only_head_tail_right": test.only_reference_right, "only_this_right": test.only_model_right,
                                      "p_value": test.p_value, "verdict": test.verdict},
-                "buckets": [{"tokens": b.name, "count": b.count, "accuracy": b.accuracy, "ci": [b.interval["low"], b.interval["high"]],
+                "buckets": [{"tokens": b.name, "count": b.count, "accuracy": b.accuracy, "ci": [b.interval["low"], b.interval["high"]] if b.interval else None,
                              "cut": b.truncated_share} for b in buckets],
             })
             print(f"{max_length} {name:18s} acc {results[-1]['accuracy']:.3f} ({ci.low:.3f}–{ci.high:.3f}) "
@@ -132,7 +132,7 @@ def main() -> None:
           + " | vs head+tail (McNemar) | texts/s |")
     print("|---|---|---|" + "---|" * len(names) + "---|---|")
     for r in results:
-        cells = [f"{b['accuracy']:.3f} ({b['ci'][0]:.2f}–{b['ci'][1]:.2f})" for b in r["buckets"]]
+        cells = [f"{b['accuracy']:.3f}" + (f" ({b['ci'][0]:.2f}–{b['ci'][1]:.2f})" if b["ci"] else "") for b in r["buckets"]]
         v = r["versus_head_tail"]
         versus = "reference" if r["strategy"] == "head+tail" else f"{v['verdict']} (p = {p_text(v['p_value'])}; {v['only_head_tail_right']}/{v['only_this_right']})"
         print(f"| {r['max_length']} | {r['strategy']} | {r['accuracy']:.3f} ({r['ci'][0]:.3f}–{r['ci'][1]:.3f}) | "

@@ -277,7 +277,7 @@ def test_compare_two_runs(tmp_path, cli, wide):
     two = write_checkpoint(
         tmp_path / "epochs2" / "checkpoint-500",
         trainer_state(losses2, grads2, steps_per_epoch=250, batch=8, evals=evals),
-        files={"bertcli.json": {"max_length": 512, "weight_decay": 0.05}},
+        files={"bertcli.json": {"max_length": 512, "weight_decay": 0.05, "warmup_ratio": 0.1}},
     )
     result = cli("inspect-checkpoint", tmp_path / "epochs3", tmp_path / "epochs2", "--json")
     assert result.exit_code == 0, result.stderr
@@ -292,6 +292,7 @@ def test_compare_two_runs(tmp_path, cli, wide):
     assert differing["train_batch_size"] == [16, 8] and differing["num_train_epochs"] == [3, 2]
     assert differing["weight_decay"] == [0.01, 0.05] and "max_length" not in differing
     assert "inferred_learning_rate" not in differing  # both 2e-5
+    assert "warmup_ratio" not in differing  # recorded by one run only: unknown for the other, not different
 
     text = cli("inspect-checkpoint", tmp_path / "epochs3", tmp_path / "epochs2").stdout
     assert "Runs compared" in text and "Hyperparameters that differ" in text and "weight_decay" in text

@@ -15,7 +15,7 @@ def serve_cmd(
     model: Annotated[Optional[str], typer.Argument(help="A trained model folder, a run folder or an export folder (default: the newest under ./results).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind; anything but localhost needs --api-key.")] = "127.0.0.1",
     port: Annotated[int, number_option("--port", within=Range(0, 65535, integer=True), help="Port to listen on (0: any free port).")] = 8000,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="BERTCLI_API_KEY", help="Key every request must send (Authorization: Bearer KEY or X-API-Key).", show_default=False)] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="BERTCLI_API_KEY", help="Key every request must send (Authorization: Bearer KEY or X-API-Key), 16+ characters.", show_default=False)] = None,
     flag: Annotated[Optional[str], typer.Option("--flag", help="Mark predictions of this label (\"flagged\": true), e.g. negative.", show_default=False)] = None,
     threshold: Annotated[Optional[float], number_option("--threshold", within=limits.THRESHOLD, help="With --flag: the least confidence to flag (default 0).", show_default=False)] = None,
     batch_tokens: Annotated[int, number_option("--batch-tokens", within=Range(64, 1_000_000, integer=True), help="Most padded tokens in one forward pass of a micro-batch.")] = 4096,

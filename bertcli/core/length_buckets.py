@@ -175,4 +175,14 @@ def length_findings(report: LengthReport, fix_flags: dict[str, Any], debug_flags
                     f"scores {low.score:.3f} (95% CI {low.interval['low']:.3f}–{low.interval['high']:.3f}) against "
                     f"{low.rest_score:.3f} on the others", [lengths])
         )
+    small = [b for b in report.buckets if b.interval is None]
+    if small:
+        from bertcli.core.significance import MIN_EXAMPLES_FOR_INTERVAL
+
+        names = ", ".join(f"{b.name} ({b.count:,})" for b in small)
+        findings.append(
+            Finding("length", "info",
+                    f"too few examples for an interval in {len(small)} length bucket(s): {names} — each needs "
+                    f"{MIN_EXAMPLES_FOR_INTERVAL}; evaluate more examples (--size all) to compare them", [lengths])
+        )
     return findings

@@ -228,7 +228,10 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     if spec.row_ids or spec.decisions is not None:
         used = {name: with_row_ids(ds) for name, ds in used.items()}
     if spec.decisions is not None:
-        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split, keys)
+        # a single data file is one split, whatever name a command showed it by: its rows are the file's
+        same = Path(spec.source).name if describe_source(spec.source) == "file" and len(raw) == 1 else None
+        used[spec.train_split] = apply_decisions(spec.decisions, used[spec.train_split], names, spec.train_split, keys,
+                                                 also=same)
         notes.append(spec.decisions.describe())
     train = used[spec.train_split]
     if for_training:
@@ -267,10 +270,12 @@ def with_row_ids(ds: "Dataset") -> "Dataset":
 
 
 def apply_decisions(
-    decisions: Any, ds: "Dataset", names: list[str], split: str, keys: Sequence[str] | None = None
+    decisions: Any, ds: "Dataset", names: list[str], split: str, keys: Sequence[str] | None = None,
+    also: str | None = None,
 ) -> "Dataset":
-    """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another split)."""
-    if decisions.split and decisions.split != split:
+    """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another
+    split; `also`: another name the same rows go by, a single data file's)."""
+    if decisions.split and decisions.split not in (split, also):
         raise DataError(
             f"{decisions.path} holds decisions about split '{decisions.split}', and training reads split '{split}' — "
             "give the decisions file of the training split"

@@ -113,7 +113,8 @@ def compare_runs(runs: Sequence[RunAnalysis]) -> RunComparison:
     differing = {}
     for key in keys:
         values = [run.settings.get(key) for run in runs]
-        if len({repr(v) for v in values}) > 1:
+        # a value one run never recorded is unknown, not different: such a key is left out
+        if None not in values and len({repr(v) for v in values}) > 1:
             differing[key] = values
     return RunComparison([run.label for run in runs], rows, differing)
 
