@@ -17,6 +17,7 @@ import typer.main
 from bertcli.cli.app import app
 from bertcli.cli.options import ExamplesOrAll, InRange, OneOf, number_option
 from bertcli.core import limits
+from bertcli.core.encoding import TRUNCATIONS
 from bertcli.core.errors import UsageError
 from bertcli.core.limits import Range
 from bertcli.core.training import TrainConfig, validate_config
@@ -33,6 +34,9 @@ VALID = {
     "--threshold": {"0"},
     "--min-delta": {"0"},
     "--label-smoothing": {"0"},
+    "--stride": {"0"},  # windows that share no token
+    "--port": {"0"},  # any free port
+    "--max-wait-ms": {"0"},  # no wait: each text goes as soon as the model is free
 }
 
 
@@ -188,10 +192,10 @@ def test_defaults_pass_their_own_check(path, flag, parser, default):
         (["train", "--batch-size", "lots"], "--batch-size takes a whole number in [1, 4096], not 'lots'"),
         (["train", "--seed", "4294967296"], "--seed must be a whole number in [0, 4294967295], got 4294967296"),
         (["train", "--train-size", "-5"], "--train-size takes a number of examples in [1, 100000000] or 'all', not '-5'"),
-        (["train", "--best-metric", "auc"], "--best-metric takes one of accuracy, f1, loss, not 'auc'"),
+        (["train", "--best-metric", "auc"], f"--best-metric takes one of {', '.join(limits.BEST_METRICS)}, not 'auc'"),
         (["train", "--final", "first"], "--final takes one of best, last, not 'first'"),
         (["train", "--precision", "fp8"], "--precision takes one of auto, fp32, bf16, fp16, not 'fp8'"),
-        (["train", "--truncation", "middle"], "--truncation takes one of head, tail, head+tail, not 'middle'"),
+        (["train", "--truncation", "middle"], f"--truncation takes one of {', '.join(TRUNCATIONS)}, not 'middle'"),
         (["evaluate", "--precision", "fp16"], "--precision takes one of auto, fp32, bf16, not 'fp16'"),
         (["evaluate", "--quantize", "int4"], "--quantize takes one of none, int8, not 'int4'"),
         (["evaluate", "--bins", "0"], "--bins must be a whole number in [1, 100], got 0"),
@@ -209,10 +213,11 @@ def test_bad_value_is_one_line(cli, args, needle):
 
 def test_help_lists_the_choices(cli):
     out = cli("train", "--help").stdout
-    for choices in (("accuracy", "f1", "loss"), ("head", "tail", "head+tail"), ("best", "last")):
-        assert "[" + "|".join(choices) + "]" in out, choices
-    # a list too long for one line of help is spelled out in the option's text, which wraps
-    assert "One of " + ", ".join(limits.SCHEDULERS) + "." in " ".join(out.split())
+    for choices in (limits.BEST_METRICS, TRUNCATIONS, limits.FINAL_FROM, limits.SCHEDULERS):
+        if len("|".join(choices)) <= 40:
+            assert "[" + "|".join(choices) + "]" in out, choices
+        else:  # a list too long for one line of help is spelled out in the option's text, which wraps
+            assert "One of " + ", ".join(choices) + "." in " ".join(out.split()), choices
     assert "[jsonl|csv]" in cli("predict", "--help").stdout
 
 
