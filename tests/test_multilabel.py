@@ -81,6 +81,20 @@ def test_a_single_label_file_stays_single_label(tmp_path):
     assert not data.multi_label
 
 
+def test_a_headerless_file_is_multi_label_with_its_columns_picked_or_numbered(tmp_path):
+    rows = make_multi_label_rows(40)
+    path = tmp_path / "bare.tsv"
+    with path.open("w", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows((t, ids_text(ls), f"id{i}") for i, (t, ls) in enumerate(rows))
+    picked = load_labelled_data(str(path), label_names=MULTI_LABELS, train_size=None, eval_size=None)
+    numbered = load_labelled_data(str(path), text_column="1", label_column="2", label_names=MULTI_LABELS,
+                                  train_size=None, eval_size=None)
+    by_text = {t: [float(k in ls) for k in range(3)] for t, ls in rows}
+    for data in (picked, numbered):
+        assert data.multi_label and data.label_names == MULTI_LABELS and data.label_column == "2"
+        assert all(list(v) == by_text[t] for t, v in zip(data.train["text"], data.train["label"]))
+
+
 def test_multi_label_flag_reads_single_ids_as_label_lists(tmp_path):
     path = write_tsv(tmp_path / "one.tsv", [(t, str(i % 3)) for i, (t, _) in enumerate(make_multi_label_rows(20))])
     data = load_labelled_data(str(path), label_column="labels", train_size=None, eval_size=None, multi_label=True)
@@ -242,6 +256,27 @@ def test_predict_threshold_and_flag_on_a_multi_label_model(cli, ml_run):
     assert doc["summary"]["flagged"] == sum("music" in r["labels"] for r in doc["predictions"])
 
 
+def test_sliding_windows_predict_every_label_over_its_threshold(cli, ml_run):
+    thresholds = json.loads((ml_run / "final" / "bertcli.json").read_text())["thresholds"]
+    texts = [" ".join([t] * 6) for t, _ in make_multi_label_rows(8, seed=7)]  # several windows each
+    result = cli("predict", *texts, "--model", ml_run / "final", "--json", "--truncation", "sliding", "--max-length", "16")
+    assert result.exit_code == 0, result.stderr
+    records = json.loads(result.stdout)["predictions"]
+    assert all(r["windows"] > 1 for r in records)
+    for record in records:
+        probs = record["probabilities"]
+        assert record["labels"] == [name for name, t in zip(MULTI_LABELS, thresholds) if probs[name] >= t]
+    # a sigmoid per label: the probabilities of a text need not sum to 1, as a softmax's would
+    assert any(abs(sum(r["probabilities"].values()) - 1.0) > 1e-3 for r in records)
+
+
+def test_evaluate_by_length_is_refused_for_a_multi_label_model(cli, ml_run, ml_file):
+    result = cli("evaluate", "--model", ml_run / "final", "--dataset", ml_file, "--label-column", "labels", "--by-length")
+    assert result.exit_code == 2
+    [line] = error_lines(result)
+    assert "--by-length" in line and "multi-label" in line
+
+
 def test_evaluate_scores_a_multi_label_model_with_its_thresholds(cli, ml_run, ml_file, tmp_path):
     from sklearn.metrics import f1_score
 
@@ -260,6 +295,22 @@ def test_evaluate_scores_a_multi_label_model_with_its_thresholds(cli, ml_run, ml
     assert model["subset_accuracy"] == pytest.approx(np.mean([r["correct"] for r in records]))
     assert model["chance"]["macro_f1"] == 0.0  # no label is on for most examples: the baseline predicts none
     assert model["intervals"]["macro_f1"]["low"] <= model["macro"]["f1"] <= model["intervals"]["macro_f1"]["high"]
+
+
+def test_a_model_trained_on_01_columns_evaluates_them_without_naming_them_again(cli, tiny_model, tmp_path):
+    path = tmp_path / "cols.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", *MULTI_LABELS])
+        writer.writerows([t, *[int(k in ls) for k in range(3)]] for t, ls in make_multi_label_rows(48))
+    out = tmp_path / "run"
+    result = cli("train", "--model", tiny_model, "--dataset", path, "--label-column", "music,good,bad", "--epochs", "1",
+                 "--batch-size", "16", "--max-length", "32", "--no-tensorboard", "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    result = cli("evaluate", "--model", out / "final", "--dataset", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    model = json.loads(result.stdout)["models"][0]
+    assert model["multi_label"] is True and model["label_names"] == ["music", "good", "bad"] and model["examples"] == 48
 
 
 def test_evaluate_threshold_refused_for_a_single_label_model(cli, final, reviews_csv):

@@ -188,21 +188,6 @@ def several_label_columns(spec: Any, columns: Sequence[str]) -> str | None:
     return None
 
 
-def is_multi_label(raw: "DatasetDict", spec: Any) -> bool:
-    """--multi-label, several label columns, or a label column (named, by position, or the model's saved one)
-    holding lists (its first 1,000 rows looked at)."""
-    from bertcli.core.data.tables import resolve_columns
-
-    first = raw[spec.train_split] if spec.train_split in raw else next(iter(raw.values()))
-    if getattr(spec, "multi_label", False) or several_label_columns(spec, first.column_names):
-        return True
-    saved = getattr(spec, "model_columns", (None, None))[1]
-    found = resolve_columns(spec.label_column, first.column_names) or (resolve_columns(saved, first.column_names) if saved else None)
-    if not found or len(found) != 1:
-        return False
-    return looks_multi_label(first.select(range(min(1000, len(first))))[found[0]])
-
-
 def stored_lists(ds: "Dataset") -> list[list[Any]]:
     """The label lists `normalise_multi_label` stored as JSON text."""
     return [json.loads(v) for v in ds["label"]]

@@ -27,8 +27,8 @@ from bertcli.core.data.loading import TableOptions, describe_source, load_raw
 from bertcli.core.data.multilabel import (
     encode_multi_hot,
     ids_of_rows,
-    is_multi_label,
     label_column_list,
+    looks_multi_label,
     names_from_lists,
     normalise_multi_label,
     positive_counts,
@@ -359,6 +359,20 @@ def _named_split(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> Labell
     shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
     return LabelledData(None, evaluation, labels.names, spec.source, None, shown, notes, labels.values, choice.text_spec,
                         choice.label)
+
+
+def is_multi_label(raw: "DatasetDict", spec: DataSpec) -> bool:
+    """Whether `spec` reads multi-label data: --multi-label, several label columns, or a label column (named, by
+    position, saved with the model, or picked from the data) holding lists, its first 1,000 rows looked at."""
+    split = spec.train_split if spec.train_split in raw else spec.eval_split if spec.eval_split in raw else next(iter(raw))
+    ds = raw[split]
+    if spec.multi_label or several_label_columns(spec, ds.column_names):
+        return True
+    try:
+        label = pick_columns(ds, spec, split).label
+    except DataError:  # the single-label path refuses these columns, naming why
+        return False
+    return looks_multi_label(ds.select(range(min(1000, len(ds))))[label])
 
 
 def multi_label_columns(ds: "Dataset", spec: DataSpec, split: str) -> ColumnChoice:
