@@ -119,3 +119,13 @@ def test_debug_env_shows_traceback(tiny_model, reviews_csv, tmp_path):
 def test_python_dash_m_and_version():
     done = subprocess.run([sys.executable, "-m", "bertcli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("bertcli ")
+
+
+def test_a_missing_local_path_that_reads_like_a_hub_name_says_both(cli, tmp_path, monkeypatch):
+    """`-m mymodels/final` with no such folder: the error names the missing folder, not only the unreachable hub."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = cli("predict", "-m", "mymodels/final", "a fine film")
+    assert result.exit_code != 0
+    line = [l for l in result.stderr.splitlines() if l.startswith("error:")][0]
+    assert "no folder 'mymodels/final' here (nor 'mymodels')" in line and "check the path" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 from bertcli.core.errors import HubUnreachableError
 
@@ -70,6 +71,15 @@ def prepare_hub_access() -> bool:
 def unreachable(kind: str, name: str, flag: str, fix: str | None = None) -> HubUnreachableError:
     """The one error for a hub name that is neither reachable nor cached; `fix` where the caller knows a better one."""
     why = "offline mode is on (HF_HUB_OFFLINE)" if offline_requested() else "the Hugging Face hub cannot be reached"
+    if "/" in name and not Path(name).expanduser().exists():  # a name that reads like a path as well as a hub id
+        parent = Path(name).expanduser().parent
+        where = f"no folder '{name}' here" + ("" if parent.is_dir() else f" (nor '{parent}')")
+        why = f"{where}, and as a hub name it is not in the local cache and {why}"
+        if fix:
+            return HubUnreachableError(f"{kind} '{name}': {why} — check the path, or {fix}")
+        return HubUnreachableError(
+            f"{kind} '{name}': {why} — check the path, or use local copies: {flag} PATH (a folder that exists)"
+        )
     if fix:
         return HubUnreachableError(f"{kind} '{name}' is not in the local cache and {why} — {fix}")
     return HubUnreachableError(
