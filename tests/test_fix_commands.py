@@ -270,6 +270,9 @@ def test_printed_commands_get_past_argument_and_path_validation(printed, cli, mo
                 assert (cfg.text_column, cfg.label_column) == (t.get("text_column", "text"), t.get("label_column", "label"))
                 assert cfg.max_length == MAX_LENGTH and cfg.truncation == "head+tail", command
         else:
+            if argv[1] == "evaluate" and "-m" not in argv and "--model" not in argv:
+                # scores the model `bertcli train` leaves in results/: pasted after training, it finds one
+                errors = [e for e in errors if not e.startswith("error: no trained model under results/")]
             assert result.exit_code != 2 and not errors, (p.source, p.code, command, result.stdout[-3000:], result.stderr)
             assert "Traceback" not in result.stderr
     assert sum(1 for command in seen if command.startswith("bertcli train ")) == len(reached) >= 10

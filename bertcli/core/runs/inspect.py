@@ -112,9 +112,12 @@ def compare_runs(runs: Sequence[RunAnalysis]) -> RunComparison:
         keys += [key for key in run.settings if key not in keys]
     differing = {}
     for key in keys:
+        # a key one run never recorded is unknown, not different: it is left out. A run whose bertcli.json has its
+        # training block recorded every setting, its nulls ("off") left out of the flat settings: those count.
+        if not all(_recorded(run.settings, key) for run in runs):
+            continue
         values = [run.settings.get(key) for run in runs]
-        # a value one run never recorded is unknown, not different: such a key is left out
-        if None not in values and len({repr(v) for v in values}) > 1:
+        if len({repr(v) for v in values}) > 1:
             differing[key] = values
     return RunComparison([run.label for run in runs], rows, differing)
 
@@ -131,3 +134,9 @@ def comparison_to_dict(runs: Sequence[RunAnalysis], comparison: RunComparison) -
 
 def _sig(value: float, digits: int) -> float:
     return float(f"{value:.{digits}g}")
+
+
+def _recorded(settings: dict[str, Any], key: str) -> bool:
+    """Whether a run's settings speak of `key`: it is there, or it is a training setting of a run that recorded them."""
+    block = key.partition(".")[0] + "."
+    return key in settings or (block == "training." and any(k.startswith(block) for k in settings))
