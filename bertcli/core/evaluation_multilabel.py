@@ -62,17 +62,13 @@ class MultiLabelEvaluation:
 def gold_label_ids(labels: Sequence[Any], label_names: list[str]) -> list[list[int]]:
     """Each example's labels (a list, `0,5`, `["joy"]`, one id or name) as ids of the model's labels;
     labels the model does not know refused in one line."""
-    from bertcli.core.data.multilabel import map_label_list, parse_label_list
+    from bertcli.core.data.multilabel import map_rows, parse_label_list
 
-    out, bad = [], []
-    for row, value in enumerate(labels):
-        ids, unknown = map_label_list(value if isinstance(value, list) else parse_label_list(value), label_names)
-        out.append(ids)
-        bad += [(row, v) for v in unknown]
+    lists = [value if isinstance(value, list) else parse_label_list(value) for value in labels]
+    out, bad, shown = map_rows(lists, label_names)
     if bad:
-        shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
         raise DataError(
-            f"{len(bad)} label(s) are not among the model's labels {label_names} ({shown}) — evaluate on data "
+            f"{bad} label(s) are not among the model's labels {label_names} ({shown}) — evaluate on data "
             f"labelled with those names (or their ids 0..{len(label_names) - 1}), or name the column with --label-column"
         )
     return out

@@ -75,7 +75,7 @@ def given_label_names(labels: str | Sequence[str] | None, names_file: str | Path
     return parse_label_names(labels) if isinstance(labels, str) or labels is None else list(labels) or None
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """An int label value (a digit string included); None for anything else."""
     if isinstance(value, bool):
         return None
@@ -108,8 +108,8 @@ def distinct_values(splits: Iterable["Dataset"]) -> list[str]:
     found: set = set()
     for ds in splits:
         found.update(v for v in ds["label"] if v is not None and not (isinstance(v, str) and not v.strip()))
-    found = {v for v in found if (_as_int(v) or 0) >= 0}
-    ints = [_as_int(v) for v in found]
+    found = {v for v in found if (as_int(v) or 0) >= 0}
+    ints = [as_int(v) for v in found]
     if found and all(i is not None for i in ints):
         return [str(i) for i in sorted(set(ints))]  # type: ignore[type-var]
     return sorted({str(v).strip() for v in found})
@@ -136,11 +136,11 @@ def label_set_of(splits: dict[str, "Dataset"], given: Sequence[str] | None = Non
         return LabelSet(values)
     given = list(given)
     folded = {name.lower() for name in given}
-    if all(_as_int(v) is None for v in values) and any(v.lower() in folded for v in values):
+    if all(as_int(v) is None for v in values) and any(v.lower() in folded for v in values):
         return LabelSet(given)  # the data's labels are names of the given set: mapped by name (others refused)
     if len(values) == len(given):
         return LabelSet(given, values if values != given else None)
-    ints = [_as_int(v) for v in values]
+    ints = [as_int(v) for v in values]
     if all(i is not None for i in ints):
         start = 0 if 0 in ints else 1  # some classes absent from the data: ids from 0, else numbered from 1
         if all(start <= i < start + len(given) for i in ints):  # type: ignore[operator]
@@ -168,7 +168,7 @@ def map_labels(
     bad: list[tuple[int, Any]] = []
     for row, value in enumerate(values):
         idx = None
-        number = _as_int(value)
+        number = as_int(value)
         if isinstance(value, str):
             key = value.strip()
             idx = exact.get(key, folded.get(key.lower()))

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bertcli.core.data.labels import _as_int
+from bertcli.core.data.labels import as_int
 from bertcli.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def names_from_lists(lists: Sequence[Sequence[Any]]) -> list[str]:
     values = {v for row in lists for v in row}
     if not values:
         raise DataError("no row carries a label — check --label-column and the data")
-    ints = [_as_int(v) for v in values]
+    ints = [as_int(v) for v in values]
     if all(i is not None for i in ints):
         if min(ints) < 0:  # type: ignore[type-var]
             raise DataError(f"label id {min(ints)} is negative — label ids count from 0")  # type: ignore[type-var]
@@ -92,7 +92,7 @@ def map_label_list(row: Sequence[Any], names: Sequence[str]) -> tuple[list[int],
         if isinstance(value, str):
             idx = exact.get(value.strip(), folded.get(value.strip().lower()))
         if idx is None:
-            number = _as_int(value)
+            number = as_int(value)
             if number is not None and 0 <= number < len(names):
                 idx = number
         if idx is None:
@@ -102,17 +102,22 @@ def map_label_list(row: Sequence[Any], names: Sequence[str]) -> tuple[list[int],
     return sorted(ids), bad
 
 
-def ids_of_rows(lists: Sequence[Sequence[Any]], names: Sequence[str], split: str) -> list[list[int]]:
-    """Every row's label ids, refusing (one line, the first rows named) labels outside `names`."""
+def map_rows(lists: Sequence[Sequence[Any]], names: Sequence[str]) -> tuple[list[list[int]], int, str]:
+    """(every row's label ids, how many labels fall outside `names`, the first few of those as 'row N: value')."""
     out, bad = [], []
     for row, values in enumerate(lists):
         ids, unknown = map_label_list(values, names)
         out.append(ids)
         bad += [(row, v) for v in unknown]
+    return out, len(bad), ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
+
+
+def ids_of_rows(lists: Sequence[Sequence[Any]], names: Sequence[str], split: str) -> list[list[int]]:
+    """Every row's label ids, refusing (one line, the first rows named) labels outside `names`."""
+    out, bad, shown = map_rows(lists, names)
     if bad:
-        shown = ", ".join(f"row {r}: {v!r}" for r, v in bad[:3])
         raise DataError(
-            f"{len(bad)} label(s) in split '{split}' are outside the {len(names)} label names {list(names)} ({shown}) — "
+            f"{bad} label(s) in split '{split}' are outside the {len(names)} label names {list(names)} ({shown}) — "
             "fix the data, or give every name with --labels or --label-names FILE (line 1 = id 0)"
         )
     return out
@@ -229,12 +234,9 @@ def positive_weights(spec: Any, positives: Sequence[int], examples: int, names: 
     if spec is None:
         return None
     if spec == "auto":
-        empty = [name for name, n in zip(names, positives) if n == 0]
-        if empty:
-            raise UsageError(
-                f"--class-weights auto: label {', '.join(map(repr, empty))} has no training example, so it has no "
-                f"frequency — give the weights yourself, e.g. --class-weights {','.join('1' for _ in names)}"
-            )
+        from bertcli.core.training.plan import refuse_labels_without_examples
+
+        refuse_labels_without_examples(names, positives)
         return [(examples - n) / n for n in positives]
     weights = [float(w) for w in spec]
     if len(weights) != len(names):

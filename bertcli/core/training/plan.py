@@ -163,18 +163,23 @@ def label_counts(ds: Any, n_labels: int) -> list[int] | None:
     return counts
 
 
+def refuse_labels_without_examples(label_names: Sequence[str], counts: Sequence[int]) -> None:
+    """--class-weights auto weighs by frequency: a label with no training example has none, so it is refused."""
+    empty = [name for name, n in zip(label_names, counts) if n == 0]
+    if empty:
+        raise UsageError(
+            f"--class-weights auto: label {', '.join(map(repr, empty))} has no training example, so it has no "
+            f"frequency — give the weights yourself, e.g. --class-weights {','.join('1' for _ in label_names)}"
+        )
+
+
 def resolve_class_weights(spec: str | Sequence[float] | None, label_counts: Sequence[int], label_names: Sequence[str]) -> list[float] | None:
     """One weight per label, normalised to mean 1 so the loss (and the step the learning rate makes) stays on
     the scale of plain cross-entropy: only the ratios count. 'auto' is inverse label frequency in the training set."""
     if spec is None:
         return None
     if spec == "auto":
-        empty = [name for name, n in zip(label_names, label_counts) if n == 0]
-        if empty:
-            raise UsageError(
-                f"--class-weights auto: label {', '.join(map(repr, empty))} has no training example, so it has no "
-                f"frequency — give the weights yourself, e.g. --class-weights {','.join('1' for _ in label_names)}"
-            )
+        refuse_labels_without_examples(label_names, label_counts)
         inverse = [1.0 / n for n in label_counts]
         mean = sum(inverse) / len(inverse)
         return [w / mean for w in inverse]
