@@ -42,8 +42,8 @@ def test_predict_on_the_export_gives_the_torch_answers(exported, final, cli, tmp
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(text for text, _ in held_out_rows_texts()) + "\n")
     runs = {}
-    for model in (final, out):
-        done = cli("predict", "--model", model, "--file", texts, "--json")
+    for model in (final, out):  # fp32 on both sides: on a bf16 CPU torch's 'auto' would be bf16
+        done = cli("predict", "--model", model, "--file", texts, "--json", "--precision", "fp32")
         assert done.exit_code == 0, done.stderr
         runs[model] = json.loads(done.stdout)
     assert runs[out]["mode"] == "onnx-fp32"
@@ -65,7 +65,7 @@ def test_evaluate_on_the_export_gives_the_torch_labels(exported, final, cli, tmp
     files = {}
     for name, model in (("torch", final), ("onnx", out)):
         files[name] = tmp_path / f"{name}.jsonl"
-        done = cli("evaluate", "--model", model, "--dataset", data, "--predictions", files[name], "--json")
+        done = cli("evaluate", "--model", model, "--dataset", data, "--predictions", files[name], "--json", "--precision", "fp32")
         assert done.exit_code == 0, done.stderr
     rows = {name: [json.loads(line) for line in path.read_text().splitlines()] for name, path in files.items()}
     assert [r["label"] for r in rows["onnx"]] == [r["label"] for r in rows["torch"]] and len(rows["onnx"]) == 60

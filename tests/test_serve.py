@@ -27,7 +27,8 @@ KEY = "test-key-0123456789abcdef"
 @pytest.fixture(scope="module")
 def server(final, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    with running_server(final, "--flag", "negative", "--threshold", "0.5", "--max-texts", "12", "--max-text-chars", "2000",
+    # fp32: the same numbers on every CPU kind (bf16, where 'auto' picks it, rounds differently with another batch)
+    with running_server(final, "--precision", "fp32", "--flag", "negative", "--threshold", "0.5", "--max-texts", "12", "--max-text-chars", "2000",
                         "--max-body-bytes", "20000", "--max-queue", "10", tmp=tmp) as srv:
         yield srv
 
@@ -37,7 +38,7 @@ def _post(server, texts, **kwargs):
 
 
 def test_predictions_equal_bertcli_predict(server, final, cli):
-    done = cli("predict", "--model", final, "--json", *TEXTS)
+    done = cli("predict", "--model", final, "--json", "--precision", "fp32", *TEXTS)
     expected = json.loads(done.stdout)["predictions"]
     response = _post(server, TEXTS)
     assert response.status_code == 200, response.text
