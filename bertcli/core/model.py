@@ -24,10 +24,6 @@ class InputSettings:
     stride: int | None = None  # sliding truncation: tokens consecutive windows share
 
 
-def is_local(name_or_path: str) -> bool:
-    return Path(name_or_path).expanduser().exists()
-
-
 # Files of a model folder that may carry an `auto_map`: the Python classes transformers would import from the folder.
 CODE_MAP_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
 
