@@ -7,9 +7,9 @@ import math
 
 import pytest
 
+from bertcli.core.diagnose.run import diagnose_run
 from bertcli.core.diagnose.stats import rank_correlation
 from bertcli.core.runs.checkpoints import folder_bytes, list_checkpoints
-from bertcli.core.runs.debug_run import diagnose_run
 from bertcli.core.runs.disk import plan_prune
 from examples import EXAMPLE_RUNS, REPO
 from states import (

@@ -177,8 +177,8 @@ def test_weighted_loss_is_the_weighted_mean_torch_defines(tiny_model, trec, tmp_
 
 def test_chance_is_the_majority_rate_of_the_recorded_counts(trec, tmp_path, cli):
     """TREC's test split: 138 DESC of 500 = 0.276, not 1/6; debug run and predict's warning read bertcli.json's counts."""
-    from bertcli.core.runs.debug_run import diagnose_run
-    from bertcli.core.runs.underfitting import recorded_accuracy
+    from bertcli.core.diagnose.run import diagnose_run
+    from bertcli.core.diagnose.run_underfitting import recorded_accuracy
     from states import plant_run
 
     with (trec / "test.csv").open(newline="", encoding="utf-8") as fh:
@@ -336,7 +336,7 @@ def test_debug_model_trains_on_every_class_of_the_data(tiny_model, trec, cli, tm
 def test_debug_run_reads_a_weighted_loss_like_with_like(tmp_path):
     """A weighted run that learned nothing: its loss (Σwℓ/Σw) sits at ln 6 and is called underfitting; a run logged
     before the weighted mean (Σwℓ/n, shrunk) is judged by eval accuracy, its loss left out."""
-    from bertcli.core.runs.debug_run import diagnose_run
+    from bertcli.core.diagnose.run import diagnose_run
     from states import plant_run
 
     names = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]

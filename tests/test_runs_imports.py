@@ -1,5 +1,6 @@
-"""The run-reading side (bertcli.core.runs) reads JSON only: none of its modules imports torch, transformers
-or datasets, so inspect-checkpoint and debug run start fast and run where those are not installed."""
+"""The run-reading side (bertcli.core.runs, and debug run's diagnosis in bertcli.core.diagnose.run*) reads JSON
+only: none of its modules imports torch, transformers or datasets, so inspect-checkpoint and debug run start
+fast and run where those are not installed."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
-RUNS = Path(__file__).resolve().parents[1] / "bertcli" / "core" / "runs"
-MODULES = sorted(f"bertcli.core.runs.{p.stem}" if p.stem != "__init__" else "bertcli.core.runs" for p in RUNS.glob("*.py"))
+CORE = Path(__file__).resolve().parents[1] / "bertcli" / "core"
+MODULES = sorted(
+    [f"bertcli.core.runs.{p.stem}" if p.stem != "__init__" else "bertcli.core.runs" for p in (CORE / "runs").glob("*.py")]
+    + [f"bertcli.core.diagnose.{p.stem}" for p in (CORE / "diagnose").glob("run*.py")]
+)
 HEAVY = ("torch", "transformers", "datasets")
 
 
 def test_every_module_is_checked():
-    assert "bertcli.core.runs.debug_run" in MODULES and "bertcli.core.runs.inspect" in MODULES
+    assert "bertcli.core.diagnose.run" in MODULES and "bertcli.core.runs.inspect" in MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -191,7 +191,7 @@ def test_inspect_checkpoint_says_early_stopping_ended_the_run(cli, stopped):
 
 
 def test_debug_run_does_not_suggest_fewer_epochs_after_early_stopping(tmp_path):
-    from bertcli.core.runs.debug_run import diagnose_run
+    from bertcli.core.diagnose.run import diagnose_run
 
     evals = {100: {"loss": 0.45, "accuracy": 0.798}, 200: {"loss": 0.313, "accuracy": 0.884}, 300: {"loss": 0.300, "accuracy": 0.880}}
     run = run_with(tmp_path, trainer_state(decaying(30), evals=evals))

@@ -17,8 +17,8 @@ from bertcli.core.diagnose.chance import (
     check_chance,
     positive_share_from_metrics,
 )
-from bertcli.core.runs.debug_run import diagnose_run
-from bertcli.core.runs.underfitting import recorded_accuracy
+from bertcli.core.diagnose.run import diagnose_run
+from bertcli.core.diagnose.run_underfitting import recorded_accuracy
 from examples import REPO
 from factory import make_reviews, write_csv
 from states import EXAMPLE_EVALS, EXAMPLE_LOSSES, LN2, MINILM_CONFIG, binary_eval, by_code, codes, plant_run

@@ -97,8 +97,8 @@ def run_cmd(
       bertcli debug run results --prune --yes
     """
     from bertcli.core.errors import UsageError
-    from bertcli.core.runs.debug_run import diagnose_and_prune, diagnose_run
-    from bertcli.core.runs.diagnosis import run_diagnosis_to_dict
+    from bertcli.core.diagnose.run import diagnose_and_prune, diagnose_run
+    from bertcli.core.diagnose.run_diagnosis import run_diagnosis_to_dict
     from bertcli.render.output import Output
 
     if yes and not prune:

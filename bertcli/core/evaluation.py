@@ -469,7 +469,7 @@ def paired_test(reference: ModelEvaluation, model: ModelEvaluation) -> Any:
 def near_chance_warning(model: ModelEvaluation) -> str:
     """One line: the model scores about what always answering the majority class scores, and where to look."""
     from bertcli.core.diagnose.chance import CHANCE_MARGIN
-    from bertcli.core.runs.underfitting import run_folder_of_model
+    from bertcli.core.diagnose.run_underfitting import run_folder_of_model
 
     c = model.chance
     always = f"always answering '{c.majority_label}' scores {c.majority_rate:.4f}" if c.majority_label is not None else (

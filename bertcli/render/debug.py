@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from bertcli.core.diagnose.labels import LabelDiagnosis
     from bertcli.core.diagnose.model_findings import ModelDiagnosis
     from bertcli.core.findings import Finding
-    from bertcli.core.runs.diagnosis import RunDiagnosis
+    from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
     from bertcli.core.runs.disk import CheckpointSize, DiskUsage, PrunePlan
-    from bertcli.core.runs.trends import EpochGap
+    from bertcli.core.diagnose.run_trends import EpochGap
 
 BAR = "█"
 

@@ -52,7 +52,7 @@ def announce_model(resolved: ResolvedModel, clf: Classifier) -> None:
 
 def note_near_chance(model: str) -> None:
     """One warning line (stderr) when the eval accuracy the model's run recorded is near chance."""
-    from bertcli.core.runs.underfitting import recorded_accuracy, run_folder_of_model
+    from bertcli.core.diagnose.run_underfitting import recorded_accuracy, run_folder_of_model
 
     check = recorded_accuracy(model)
     if check is None or not check.near_chance:

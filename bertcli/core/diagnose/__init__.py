@@ -1,6 +1,8 @@
 """What `bertcli debug` reports about a dataset and a model, and the statistics the diagnoses share.
 
-`chance` (an accuracy against a classifier that learned nothing), `stats` (percentiles, rank correlation),
-`data` / `data_lengths` / `data_findings` (`debug data`) and `model` / `model_findings` (`debug model`).
-A run's diagnosis reads JSON only and lives with the other run readers in `bertcli.core.runs`.
+One home per subject: `data` / `data_lengths` / `data_findings` / `data_report` (`debug data`), `model` /
+`model_findings` (`debug model`), `labels` / `label_folds` (`debug labels`) and `run` / `run_*` (`debug run`,
+built on the run readers in `bertcli.core.runs`). Shared: `chance` (an accuracy against a classifier that
+learned nothing) and `stats` (percentiles, rank correlation). Every subject reports `Finding`s
+(`bertcli.core.findings`), serialised one way. The `run*` modules read JSON only: no torch, transformers or datasets.
 """

@@ -1,7 +1,7 @@
 """What `bertcli debug run` reports: the inspect analysis of a run, extended with what went wrong and the fixes.
 
 The measurements of `debug run` (train/eval gap, overfitting, fluctuation, loss trend, underfitting, disk)
-sit beside the analysis they build on; `debug_run.diagnose_run` makes one.
+sit beside the analysis they build on; `run.diagnose_run` makes one.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bertcli.core.diagnose.run_trends import EpochGap, Fluctuation, LossTrend, Overfitting
+from bertcli.core.diagnose.run_underfitting import Underfitting
 from bertcli.core.findings import Finding
 from bertcli.core.jsondata import plain
 from bertcli.core.runs.analysis import RunAnalysis
 from bertcli.core.runs.disk import DiskUsage, PrunePlan
 from bertcli.core.runs.manifest import TrainingRecord
 from bertcli.core.runs.state import RunState
-from bertcli.core.runs.trends import EpochGap, Fluctuation, LossTrend, Overfitting
-from bertcli.core.runs.underfitting import Underfitting
 
 
 # What debug run shows of the inspect analysis it builds on, read through the diagnosis (d.summary) and listed

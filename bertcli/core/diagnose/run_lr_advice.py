@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
 from bertcli.core.formatting import sci
-from bertcli.core.runs.diagnosis import RunDiagnosis
 from bertcli.core.runs.numbers import is_finite
 
 LARGE_LR = 5e-5  # from here, a run wants warmup

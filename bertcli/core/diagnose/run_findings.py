@@ -10,17 +10,17 @@ import math
 import shlex
 from pathlib import Path
 
+from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
+from bertcli.core.diagnose.run_fixes import commented, debug_data_command, debug_model_command, in_sequence, resume_command, train_command
+from bertcli.core.diagnose.run_lr_advice import LARGE_LR, lower_lr, peak_lr, suggested_lr
+from bertcli.core.diagnose.run_stability_findings import fluctuation_diagnoses, grad_diagnoses, lr_diagnoses, non_finite_diagnoses
+from bertcli.core.diagnose.run_trends import METRIC_PREFERENCE, EpochGap, Overfitting
+from bertcli.core.diagnose.run_underfitting_findings import is_underfitting, run_epochs, underfitting_diagnoses
 from bertcli.core.findings import Finding
 from bertcli.core.formatting import dec, sci, size_text
-from bertcli.core.runs.diagnosis import RunDiagnosis
 from bertcli.core.runs.disk import DiskUsage
-from bertcli.core.runs.fix_commands import commented, debug_data_command, debug_model_command, in_sequence, resume_command, train_command
 from bertcli.core.runs.inspect_findings import checkpoint_finding, eval_sentence, loss_sentence, progress_finding
-from bertcli.core.runs.lr_advice import LARGE_LR, lower_lr, peak_lr, suggested_lr
 from bertcli.core.runs.numbers import general, positive_int
-from bertcli.core.runs.stability_findings import fluctuation_diagnoses, grad_diagnoses, lr_diagnoses, non_finite_diagnoses
-from bertcli.core.runs.trends import METRIC_PREFERENCE, EpochGap, Overfitting
-from bertcli.core.runs.underfitting_findings import is_underfitting, run_epochs, underfitting_diagnoses
 
 def run_diagnoses(d: RunDiagnosis) -> list[Finding]:
     """Every finding about the run, in the order the sections come (sorted by level afterwards)."""

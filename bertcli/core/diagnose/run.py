@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
+from bertcli.core.diagnose.run_findings import run_diagnoses
+from bertcli.core.diagnose.run_trends import describe_loss_trend, epoch_gaps, find_overfitting, measure_fluctuation
+from bertcli.core.diagnose.run_underfitting import measure_underfitting
 from bertcli.core.errors import UsageError
 from bertcli.core.findings import sort_findings
 from bertcli.core.runs.checkpoints import list_checkpoints
-from bertcli.core.runs.diagnosis import RunDiagnosis
-from bertcli.core.runs.diagnosis_findings import run_diagnoses
 from bertcli.core.runs.disk import apply_prune, measure_disk, plan_prune
 from bertcli.core.runs.inspect import analyze_run
 from bertcli.core.runs.log import DEFAULT_SPIKE_K, check_spike_k
 from bertcli.core.runs.state import RunState, load_trainer_state
-from bertcli.core.runs.trends import describe_loss_trend, epoch_gaps, find_overfitting, measure_fluctuation
-from bertcli.core.runs.underfitting import measure_underfitting
 
 
 def diagnose_run(path: str | Path, spike_k: float = DEFAULT_SPIKE_K) -> RunDiagnosis:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
+from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
+from bertcli.core.diagnose.run_fixes import debug_data_command, in_sequence, train_command
+from bertcli.core.diagnose.run_lr_advice import LARGE_LR, VERY_LARGE_LR, lower_lr, peak_lr
+from bertcli.core.diagnose.run_trends import FLUCTUATION_CV, FLUCTUATION_RATIO, MIN_LOGS_FOR_TREND, Fluctuation
 from bertcli.core.findings import Finding
 from bertcli.core.formatting import dec, sci
-from bertcli.core.runs.diagnosis import RunDiagnosis
-from bertcli.core.runs.fix_commands import debug_data_command, in_sequence, train_command
 from bertcli.core.runs.inspect_findings import lr_sentence, nan_filtered
 from bertcli.core.runs.log import GradNormSpike
-from bertcli.core.runs.lr_advice import LARGE_LR, VERY_LARGE_LR, lower_lr, peak_lr
 from bertcli.core.runs.numbers import is_finite
-from bertcli.core.runs.trends import FLUCTUATION_CV, FLUCTUATION_RATIO, MIN_LOGS_FOR_TREND, Fluctuation
 
 EXPLOSION_FACTOR = 10.0
 RECOVERY_LOGS = 3

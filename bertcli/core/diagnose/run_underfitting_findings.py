@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
+from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
+from bertcli.core.diagnose.run_fixes import commented, debug_data_command, debug_model_command, in_sequence, train_command
+from bertcli.core.diagnose.run_lr_advice import LARGE_LR, lr_range_line, run_lr, suggested_lr
+from bertcli.core.diagnose.run_underfitting import Underfitting
 from bertcli.core.findings import Finding
 from bertcli.core.formatting import dec, sci
-from bertcli.core.runs.diagnosis import RunDiagnosis
-from bertcli.core.runs.fix_commands import commented, debug_data_command, debug_model_command, in_sequence, train_command
-from bertcli.core.runs.lr_advice import LARGE_LR, lr_range_line, run_lr, suggested_lr
 from bertcli.core.runs.numbers import general, is_finite, positive_int
-from bertcli.core.runs.underfitting import Underfitting
 
 # Fine-tuning a pretrained encoder's new head usually takes a few hundred optimizer steps.
 STEPS_TO_LEARN = 300

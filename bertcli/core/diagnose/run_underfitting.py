@@ -17,6 +17,7 @@ from bertcli.core.diagnose.chance import (
     check_chance,
     positive_share_from_metrics,
 )
+from bertcli.core.diagnose.run_trends import LossTrend, labels_in, labels_of
 from bertcli.core.errors import CheckpointError
 from bertcli.core.model_card import METRICS_FILE
 from bertcli.core.runs.checkpoints import STATE_FILE, list_checkpoints
@@ -24,7 +25,6 @@ from bertcli.core.runs.jsonfile import read_json_object
 from bertcli.core.runs.numbers import is_finite, positive_int
 from bertcli.core.runs.settings import read_settings_beside
 from bertcli.core.runs.state import RunState, load_trainer_state
-from bertcli.core.runs.trends import LossTrend, labels_in, labels_of
 
 # Underfitting: a training loss within this share of ln k (0.069 for two labels, 0.110 for three) has
 # barely moved from what a model that learned nothing scores; below FITTED_SHARE × ln k it fit the training data.
