@@ -234,15 +234,3 @@ def test_train_relabel_and_exclude_apply_a_decisions_file(cli, tiny_model, tmp_p
     refused = cli("train", "--model", tiny_model, "--dataset", data, "--exclude", missing, "-o", tmp_path / "r2")
     assert refused.exit_code != 0 and "row 400 is not in split 'train'" in refused.stderr
 
-
-def test_refuses_a_multi_label_model_in_one_line(cli, final, held_out, tmp_path):
-    import shutil
-
-    model = tmp_path / "multi"
-    shutil.copytree(final, model)
-    config = json.loads((model / "config.json").read_text())
-    config["problem_type"] = "multi_label_classification"
-    (model / "config.json").write_text(json.dumps(config))
-    result = cli("debug", "labels", "--model", model, "--dataset", held_out, "--split", "train")
-    assert result.exit_code != 0 and "multi-label" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1

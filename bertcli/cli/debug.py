@@ -395,10 +395,11 @@ def labels_cmd(
         out.hint(note)
     if decisions is not None:
         from bertcli.core.data.decisions import write_decisions
-        from bertcli.core.diagnose.labels import decision_records
+        from bertcli.core.diagnose.labels import decision_records, relabel_action
 
         write_decisions(decisions, decision_records(diagnosis))
-        out.hint(f"wrote {len(diagnosis.issues):,} decisions to {decisions}: edit each action (keep, relabel:LABEL, drop), "
+        out.hint(f"wrote {len(diagnosis.issues):,} decisions to {decisions}: edit each action (keep, "
+                 f"{relabel_action(diagnosis.multi_label)}, drop), "
                  f"then bertcli train --relabel {decisions} --exclude {decisions}")
     if plot is not None:
         from bertcli.render.debug import save_data_map

@@ -289,25 +289,28 @@ def render_label_diagnosis(d: LabelDiagnosis) -> None:
 
 def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | None = None) -> Table:
     """The review queue, most likely wrong first: row, given label, the model's label, its confidence, a snippet."""
-    from bertcli.core.diagnose.labels import SHOWN, how_found
+    from bertcli.core.diagnose.labels import SHOWN, confidence_meaning, how_found
 
     limit = SHOWN if shown is None else shown
     rest = len(d.issues) - limit
     caption = (
-        f"{d.evidence}; {how_found(d.ranked_by)}; p(given): the model's probability of the given label" + (f"; {rest:,} more in --json and --decisions" if rest > 0 else "")
+        f"{d.evidence}; {how_found(d.ranked_by)}; {confidence_meaning(d.multi_label)}" + (f"; {rest:,} more in --json and --decisions" if rest > 0 else "")
     )
     table = Table(
         title=f"Label issues in '{d.split}' of {d.source} ({len(d.issues):,} of {d.examples:,})",
         title_justify="left", caption=caption, caption_justify="left",
     )
     shown_issues = d.issues[:limit]
+    confidence = "self-conf." if d.multi_label else "p(given)"
+    # label sets (multi-label) take the width of what is shown, up to 16
+    given = [len(n) for n in d.label_names] + ([len(x) for i in shown_issues for x in (i.given, i.suggested)] if d.multi_label else [])
     widths = {
         "#": len(str(len(shown_issues))), "row": max(3, len(str(max((i.row for i in shown_issues), default=0)))),
-        "given": min(12, max([5, *(len(n) for n in d.label_names)])), "p(given)": 8,
+        "given": min(16 if d.multi_label else 12, max([5, *given])), confidence: len(confidence),
     }
     widths["model"] = widths["given"]
     fixed = sum(widths.values()) + 3 * 6 + 1  # six columns: a rule and two spaces of padding each, and the last rule
-    for name in ("#", "row", "given", "model", "p(given)"):
+    for name in ("#", "row", "given", "model", confidence):
         table.add_column(name, justify="left" if name in ("given", "model") else "right", no_wrap=True,
                          overflow="ellipsis", width=widths[name])
     table.add_column("text", overflow="ellipsis", no_wrap=True, width=max(10, (width or 80) - fixed))
@@ -333,8 +336,9 @@ def save_data_map(d: LabelDiagnosis, path: Path) -> None:
     ax.scatter(s["variability"][queued], s["confidence"][queued], facecolors="none", edgecolors="black", s=28, linewidths=0.7,
                label=f"queued ({int(queued.sum()):,})")
     fig.colorbar(points, ax=ax, label="correctness")
-    ax.set_xlabel("variability (std of p(given label) over epochs)")
-    ax.set_ylabel("confidence (mean p(given label))")
+    given = "self-confidence of the given label set" if d.multi_label else "p(given label)"
+    ax.set_xlabel(f"variability (std of {given} over epochs)")
+    ax.set_ylabel(f"confidence (mean {given})")
     ax.set_title(f"Data map of '{d.split}' of {Path(d.source).name}, {d.evidence}", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

@@ -2,7 +2,9 @@
 
 `debug labels --decisions FILE` writes one row per queued example, every action `keep`; the user edits the
 actions (`keep`, `relabel:NAME`, `drop`) and `train --relabel FILE` / `train --exclude FILE` apply them to
-the rows they name, by the row's index in its split as the data has it. Nothing else changes, and nothing
+the rows they name, by the row's index in its split as the data has it. For multi-label data the given and
+suggested labels are label sets (`joy, surprise`, `(no label)` for none) and a row is relabelled to a set
+(`relabel:joy,surprise`). Nothing else changes, and nothing
 is ever changed in the data files themselves. CSV or JSON Lines, by the file's suffix.
 """
 
@@ -62,11 +64,17 @@ class Decisions:
             parts.append(f"excluded {self.changed.get('dropped', 0):,} row(s)")
         return f"decisions from {self.path}: " + ", ".join(parts) + f" of split '{self.split}'"
 
-    def apply(self, ds: "Dataset", label_names: Sequence[str], label_keys: Sequence[str] | None = None) -> "Dataset":
+    def apply(
+        self, ds: "Dataset", label_names: Sequence[str], label_keys: Sequence[str] | None = None, *,
+        multi_label: bool = False,
+    ) -> "Dataset":
         """`ds` (the split the file names, with its `row` column) with the chosen rows relabelled and/or dropped.
 
         Refuses a row the split does not have, a given label that is not the data's label at that row (the file
-        was written for other data), and a new label outside `label_names`."""
+        was written for other data), and a new label outside `label_names`. Multi-label data (`label` holding
+        label lists as JSON text, see multilabel.py): given and new labels are label sets (`joy, surprise`)."""
+        if multi_label:
+            return self._apply_label_sets(ds, label_names)
         from bertcli.core.data.labels import label_values, map_labels
 
         rows = list(ds[ROW_COLUMN])
@@ -78,11 +86,7 @@ class Decisions:
         relabel: dict[int, str] = {}
         drop: set[int] = set()
         for d in self.rows:
-            if d.row not in position:
-                raise DataError(
-                    f"{where}: row {d.row} is not in split '{self.split}' ({len(rows):,} rows, 0..{len(rows) - 1}) — "
-                    "was the file written for other data? Write it again with bertcli debug labels --decisions"
-                )
+            self._check_row(d, position)
             current = names[position[d.row]]
             if d.given and d.given.lower() != current.lower():
                 raise DataError(
@@ -108,6 +112,57 @@ class Decisions:
         return ds
 
 
+    def _check_row(self, d: Decision, position: dict[int, int]) -> None:
+        if d.row not in position:
+            raise DataError(
+                f"{self.path}: row {d.row} is not in split '{self.split}' ({len(position):,} rows, 0..{len(position) - 1}) — "
+                "was the file written for other data? Write it again with bertcli debug labels --decisions"
+            )
+
+    def _apply_label_sets(self, ds: "Dataset", label_names: Sequence[str]) -> "Dataset":
+        """`apply` for multi-label data: each row's label set checked against the file's `given` set, replaced by
+        a relabel:SET row's set (`relabel:joy,surprise`; `relabel:(no label)` for none), or dropped."""
+        import json
+
+        from bertcli.core.data.multilabel import label_set_text, map_label_list, map_rows, parse_label_set, stored_lists
+
+        position = {r: i for i, r in enumerate(ds[ROW_COLUMN])}
+        current, _, _ = map_rows(stored_lists(ds), label_names)
+
+        def label_set(text: str, row: int) -> list[int]:
+            ids, bad = map_label_list(parse_label_set(text), label_names)
+            if bad:
+                raise DataError(f"{self.path}: row {row} names {', '.join(map(str, bad))} in '{text}', not one of the "
+                                f"labels {', '.join(label_names)} — write a label set as names or ids, comma-separated")
+            return ids
+
+        relabel: dict[int, list[int]] = {}
+        drop: set[int] = set()
+        for d in self.rows:
+            self._check_row(d, position)
+            now = current[position[d.row]]
+            if d.given and label_set(d.given, d.row) != now:
+                raise DataError(
+                    f"{self.path}: row {d.row} is labelled '{label_set_text([label_names[i] for i in now])}' in the data, "
+                    f"the file says '{d.given}' — the file was written for other data (or the data changed); write it "
+                    "again with bertcli debug labels"
+                )
+            target = d.relabel_to
+            if target is not None and self.relabel:
+                relabel[position[d.row]] = label_set(target, d.row)
+            elif d.action == DROP and self.drop:
+                drop.add(position[d.row])
+        self.changed = {"relabelled": sum(1 for i, ids in relabel.items() if ids != current[i]), "dropped": len(drop)}
+        if relabel:
+            stored = list(ds["label"])
+            for i, ids in relabel.items():
+                stored[i] = json.dumps([label_names[k] for k in ids])
+            ds = ds.remove_columns("label").add_column("label", stored)
+        if drop:
+            ds = ds.select([i for i in range(len(ds)) if i not in drop])
+        return ds
+
+
 def parse_action(value: Any, row: Any, where: str) -> str:
     text = str(value or KEEP).strip()
     low = text.lower()
@@ -115,7 +170,7 @@ def parse_action(value: Any, row: Any, where: str) -> str:
         return low
     if low.startswith(RELABEL) and text[len(RELABEL):].strip():
         return RELABEL + text[len(RELABEL):].strip()
-    raise UsageError(f"{where}: row {row} has action '{text}' — write keep, drop or relabel:LABEL")
+    raise UsageError(f"{where}: row {row} has action '{text}' — write keep, drop or relabel:LABEL (a label set: relabel:LABEL,LABEL)")
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

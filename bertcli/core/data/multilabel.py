@@ -58,6 +58,17 @@ def parse_label_list(value: Any) -> list[Any]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
 
 
+def label_set_text(names: Sequence[str]) -> str:
+    """A label set as people read and write it (`joy, surprise`; an empty set as NO_LABEL): what `debug labels`
+    shows and its decisions file holds, read back by `parse_label_set`."""
+    return ", ".join(names) if names else NO_LABEL
+
+
+def parse_label_set(text: Any) -> list[Any]:
+    """A label set written as `label_set_text` writes it (or as any label list: `0,5`, `["joy"]`, `[]`)."""
+    return [] if str(text).strip() == NO_LABEL else parse_label_list(text)
+
+
 def looks_multi_label(values: Sequence[Any]) -> bool:
     """Whether a label column holds lists: list values, or texts with a comma or in brackets."""
     for value in values:

@@ -300,7 +300,7 @@ def with_row_ids(ds: "Dataset") -> "Dataset":
 
 def apply_decisions(
     decisions: Any, ds: "Dataset", names: list[str], split: str, keys: Sequence[str] | None = None,
-    also: str | None = None,
+    also: str | None = None, multi_label: bool = False,
 ) -> "Dataset":
     """The train split with a decisions file's relabel/drop rows applied (refused when the file is about another
     split; `also`: another name the same rows go by, a single data file's)."""
@@ -309,7 +309,7 @@ def apply_decisions(
             f"{decisions.path} holds decisions about split '{decisions.split}', and training reads split '{split}' — "
             "give the decisions file of the training split"
         )
-    return decisions.apply(ds, names, keys)
+    return decisions.apply(ds, names, keys, multi_label=multi_label)
 
 
 def _check_training_sets(
@@ -397,17 +397,14 @@ def multi_label_columns(ds: "Dataset", spec: DataSpec, split: str) -> ColumnChoi
 def select_multi_label(raw: "DatasetDict", spec: DataSpec, notes: list[str], *, for_training: bool) -> LabelledData:
     """select_examples for multi-label data: the same splits, columns, carving and draws, labels as lists (or,
     for training, multi-hot vectors)."""
-    if spec.decisions is not None or spec.row_ids:
-        raise UsageError(
-            "--relabel, --exclude and --record-dynamics work on single-label data, and this data is multi-label — "
-            "train without them"
-        )
     if spec.train_split is None:
         split = select_named(raw, spec, notes)
         choice = multi_label_columns(raw[split], spec, split)
         notes += [choice.note] if choice.note else []
         ds = normalise_multi_label(raw[split], choice.text, choice.label, split)
         names = list(spec.label_names) if spec.label_names else names_from_lists(stored_lists(ds))
+        if spec.row_ids:
+            ds = with_row_ids(ds)
         if spec.eval_size is not None and spec.eval_size >= len(ds):
             notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
         evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
@@ -423,6 +420,13 @@ def select_multi_label(raw: "DatasetDict", spec: DataSpec, notes: list[str], *, 
     lists = stored_lists(train) + (stored_lists(evaluation) if evaluation is not None else [])
     columns = label_column_list(choice.label)
     names = list(spec.label_names) if spec.label_names else columns if len(columns) > 1 else names_from_lists(lists)
+    if spec.row_ids or spec.decisions is not None:
+        train = with_row_ids(train)
+        evaluation = with_row_ids(evaluation) if evaluation is not None else None
+    if spec.decisions is not None:
+        same = Path(spec.source).name if describe_source(spec.source) == "file" and len(raw) == 1 else None
+        train = apply_decisions(spec.decisions, train, names, train_split, also=same, multi_label=True)
+        notes.append(spec.decisions.describe())
     if for_training:
         ids_of_rows(lists, names, train_split)  # refuse labels outside the names before anything is drawn
         check_texts(train, train_split)

@@ -1,6 +1,7 @@
 """`debug labels RUN --folds K`: out-of-sample probabilities for a run's own training examples by cross-fitting.
 
-The run's training examples (as its bertcli.toml picks them) are cut into K stratified folds; for each fold a
+The run's training examples (as its bertcli.toml picks them) are cut into K stratified folds (multi-label data:
+stratified by the rarest label each example carries, so every fold holds examples of each label); for each fold a
 model is trained on the other K-1 with the run's own recipe (`core.training.train`, same model, epochs, lr,
 length, eval set) and scores the fold it did not see. Each fold keeps its scores in
 `<RUN>/label-folds-K/fold-N/scores.npz`, so a stopped cross-fit resumes where it stopped; a fold's model is
@@ -77,14 +78,17 @@ def plan_folds(run: str | Path, folds: int) -> FoldPlan:
     data = load_labelled_data(
         cfg.dataset, train_size=cfg.train_size, eval_size=cfg.eval_size, seed=cfg.seed, text_column=cfg.text_column,
         label_column=cfg.label_column, train_split=cfg.train_split, eval_split=cfg.eval_split, label_names=cfg.labels,
+        multi_label=cfg.multi_label, delimiter=cfg.delimiter, header=cfg.header,
         decisions=train_decisions(cfg.relabel, cfg.exclude), row_ids=True,
     )
-    counts = np.bincount(np.asarray(data.train["label"]), minlength=len(data.label_names))
+    labels = given_labels(data)
+    counts = labels.sum(axis=0) if data.multi_label else np.bincount(labels, minlength=len(data.label_names))
     smallest = int(counts.argmin())
     if folds > counts[smallest]:
+        what = "label" if data.multi_label else "class"
         raise DataError(
-            f"--folds {folds} is larger than the smallest class ({data.label_names[smallest]}: {int(counts[smallest])} "
-            f"training examples) — every fold needs an example of each class; use --folds {max(2, int(counts[smallest]))} or fewer"
+            f"--folds {folds} is larger than the smallest {what} ({data.label_names[smallest]}: {int(counts[smallest])} "
+            f"training examples) — every fold needs an example of each {what}; use --folds {max(2, int(counts[smallest]))} or fewer"
         )
     folder = run / f"label-folds-{folds}"
     rows = list(data.train["row"])
@@ -108,15 +112,32 @@ def _run_seconds(run: Path) -> float | None:
     return wall if trained is not None and trained <= wall < 10 * trained else trained
 
 
+def given_labels(data: Any) -> Any:
+    """The training examples' given labels: ids, or for multi-label data (examples, labels) 0/1 rows."""
+    import numpy as np
+
+    labels = np.asarray(data.train["label"])
+    return np.rint(labels).astype(np.int64) if data.multi_label else labels.astype(np.int64)
+
+
 def fold_of(labels: Any, folds: int, seed: int) -> Any:
-    """Each example's fold: stratified by label, drawn with the run's seed."""
+    """Each example's fold: stratified by label, drawn with the run's seed; 0/1 label rows are stratified by the
+    rarest label each example carries (those with none as one more group), so every label's examples spread."""
+    import warnings
+
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
+    if labels.ndim == 2:
+        counts = labels.sum(axis=0)
+        rarity = np.where(labels == 1, counts[None, :], np.iinfo(np.int64).max)
+        labels = np.where(labels.any(axis=1), rarity.argmin(axis=1), labels.shape[1])
     which = np.zeros(len(labels), dtype=np.int64)
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
-    for k, (_, held) in enumerate(split.split(np.zeros(len(labels)), labels)):
-        which[held] = k
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a group smaller than K: its examples go to fewer folds
+        for k, (_, held) in enumerate(split.split(np.zeros(len(labels)), labels)):
+            which[held] = k
     return which
 
 
@@ -134,7 +155,7 @@ def _scores(folder: Path, k: int, rows: list[int]) -> Any:
     return (scored_rows, probs) if set(scored_rows.tolist()) <= set(rows) else None
 
 
-def _write_jsonl(path: Path, texts: list[str], labels: list[str]) -> None:
+def _write_jsonl(path: Path, texts: list[str], labels: list[Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for text, label in zip(texts, labels):
@@ -162,19 +183,25 @@ def train_fold(plan: FoldPlan, k: int, which: Any, batch_size: int, on_progress:
     from bertcli.core.training import train
 
     data, names = plan.data, plan.data.label_names
-    texts, labels, rows = list(data.train["text"]), list(data.train["label"]), list(data.train["row"])
+    texts, rows = list(data.train["text"]), list(data.train["row"])
+
+    def named(label: Any) -> Any:  # a label id as its name; a 0/1 label row as the list of its names
+        return [n for n, on in zip(names, label) if on >= 0.5] if data.multi_label else names[label]
+
+    labels = [named(y) for y in data.train["label"]]
     folder = plan.folder / f"fold-{k}"
     source = folder / "data"
     keep = [i for i in range(len(texts)) if which[i] != k]
-    _write_jsonl(source / "train.jsonl", [texts[i] for i in keep], [names[labels[i]] for i in keep])
+    _write_jsonl(source / "train.jsonl", [texts[i] for i in keep], [labels[i] for i in keep])
     eval_split = None
     if data.eval is not None:
-        _write_jsonl(source / "validation.jsonl", list(data.eval["text"]), [names[y] for y in data.eval["label"]])
+        _write_jsonl(source / "validation.jsonl", list(data.eval["text"]), [named(y) for y in data.eval["label"]])
         eval_split = "validation"
     cfg = replace(
         plan.cfg, dataset=str(source), train_split="train", eval_split=eval_split, train_size=None, eval_size=None,
         output_dir=folder / "run", overwrite=True, resume=False, labels=list(names), text_column="text",
         label_column="label", relabel=None, exclude=None, record_dynamics=False, tensorboard=False, keep_checkpoints=1,
+        multi_label=data.multi_label, delimiter=None, header=None,
     )
     phase = f"fold {k + 1}/{plan.folds}"
     train(cfg, callbacks=_progress_callback(on_progress, f"{phase} training"))
@@ -200,7 +227,7 @@ def cross_fit_labels(plan: FoldPlan, ranked_by: str, *, batch_size: int = 32, on
     check_ranking(ranked_by)
     started = time.perf_counter()
     data = plan.data
-    labels = np.asarray(data.train["label"], dtype=np.int64)
+    labels = given_labels(data)
     rows, texts = list(data.train["row"]), list(data.train["text"])
     which = fold_of(labels, plan.folds, plan.cfg.seed)
     estimate = plan.estimate_seconds
@@ -227,7 +254,7 @@ def cross_fit_labels(plan: FoldPlan, ranked_by: str, *, batch_size: int = 32, on
     d = LabelDiagnosis(
         source=str(plan.cfg.dataset), split=plan.cfg.train_split, model=None, evidence=evidence, ranked_by=ranked_by,
         label_names=data.label_names, examples=len(kept), issues=issues, notes=notes, seconds=seconds,
-        scores={"rows": kept, "quality": quality},
+        scores={"rows": kept, "quality": quality}, multi_label=data.multi_label,
     )
     weigh_evidence(d, scored.labels, scored.probabilities)
     d.findings = sort_findings(label_findings(d))

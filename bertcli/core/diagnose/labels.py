@@ -4,7 +4,10 @@ The evidence is a model's probabilities for examples it did not train on: a trai
 split (one inference pass), K models cross-fitted on the training split (`label_folds`), or the training
 dynamics a run recorded (`bertcli.core.training.dynamics`). Confident learning (cleanlab's
 `find_label_issues`, per-class thresholds) picks the issues; cleanlab's label quality score ranks them.
-Nothing here changes data: the queue goes to the user, who decides in a decisions file.
+Multi-label data goes through cleanlab's multi-label versions of both (`cleanlab.multilabel_classification`):
+each label's sigmoid probability judged one-vs-rest, the example's score pooled over its labels; an issue
+then shows the given label set and the set the model believes. Nothing here changes data: the queue goes to
+the user, who decides in a decisions file.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from bertcli.core.errors import DataError, ModelError, UsageError
+from bertcli.core.errors import DataError, UsageError
 from bertcli.core.findings import Finding, sort_findings
 from bertcli.core.jsondata import plain
 
@@ -37,9 +40,10 @@ class LabelIssue:
 
     rank: int
     row: int  # the example's row in its split, as the data has it
-    given: str
-    suggested: str
-    self_confidence: float  # the model's probability of the given label
+    given: str  # multi-label: the given label set, `joy, surprise`
+    suggested: str  # multi-label: the labels at or over their thresholds
+    # the model's probability of the given label; multi-label: cleanlab's self-confidence of the given set
+    self_confidence: float
     quality: float  # cleanlab's label quality score that ranks the queue (lower: more likely wrong)
     snippet: str
     evidence: str
@@ -62,6 +66,7 @@ class LabelDiagnosis:
     seconds: float = 0.0
     agreement: float | None = None  # share of examples whose given label is the model's top label
     majority: float | None = None  # share of the commonest given label: what agreement a model that learned nothing gets
+    multi_label: bool = False  # label sets: agreement is an exact match, majority each label's commoner value
     # every example's row and score ('rows', 'quality'; dynamics add theirs), for ranked_rows and --plot (not in the JSON)
     scores: Any = field(default=None, repr=False)
 
@@ -72,8 +77,9 @@ class Scored:
 
     rows: list[int]
     texts: list[str]
-    labels: Any  # np.ndarray of label ids
-    probabilities: Any  # np.ndarray (examples, classes)
+    labels: Any  # np.ndarray of label ids; multi-label: (examples, labels) 0/1 rows
+    probabilities: Any  # np.ndarray (examples, classes); multi-label: each label's sigmoid
+    thresholds: Any = None  # multi-label: each label's decision threshold (None: 0.5), for the suggested sets
 
 
 # --- ranking -----------------------------------------------------------------------------------------------------
@@ -85,23 +91,60 @@ def check_ranking(ranked_by: str) -> str:
     return ranked_by
 
 
+def label_lists(rows: "np.ndarray") -> list[list[int]]:
+    """0/1 label rows as cleanlab's multi-label input: each example's label ids."""
+    import numpy as np
+
+    return [np.flatnonzero(row).tolist() for row in rows]
+
+
 def label_quality(labels: "np.ndarray", probabilities: "np.ndarray", ranked_by: str) -> "np.ndarray":
-    """cleanlab's label quality score of every example (lower: the label is more likely wrong)."""
+    """cleanlab's label quality score of every example (lower: the label is more likely wrong); for 0/1 label
+    rows its multi-label score (each label's score one-vs-rest, pooled with the most weight on the worst)."""
+    import numpy as np
+
+    if np.ndim(labels) == 2:
+        from cleanlab.multilabel_classification.rank import get_label_quality_scores as multi_label_scores
+
+        return multi_label_scores(label_lists(labels), probabilities, method=ranked_by)
     from cleanlab.rank import get_label_quality_scores
 
     return get_label_quality_scores(labels, probabilities, method=ranked_by)
 
 
 def find_issues(labels: "np.ndarray", probabilities: "np.ndarray", ranked_by: str) -> list[int]:
-    """The examples confident learning finds mislabelled, most likely first (cleanlab.filter.find_label_issues)."""
+    """The examples confident learning finds mislabelled, most likely first (cleanlab.filter.find_label_issues;
+    for 0/1 label rows cleanlab.multilabel_classification.filter.find_label_issues)."""
     import warnings
 
-    from cleanlab.filter import find_label_issues
+    import numpy as np
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        found = find_label_issues(labels, probabilities, return_indices_ranked_by=ranked_by, n_jobs=1)
+        if np.ndim(labels) == 2:
+            from cleanlab.multilabel_classification.filter import find_label_issues as find_multi_label
+
+            found = find_multi_label(label_lists(labels), probabilities, return_indices_ranked_by=ranked_by, n_jobs=1)
+        else:
+            from cleanlab.filter import find_label_issues
+
+            found = find_label_issues(labels, probabilities, return_indices_ranked_by=ranked_by, n_jobs=1)
     return [int(i) for i in found]
+
+
+def names_of(row: "np.ndarray", label_names: Sequence[str]) -> str:
+    """A 0/1 label row as the label set people read (`joy, surprise`)."""
+    from bertcli.core.data.multilabel import label_set_text
+
+    return label_set_text([label_names[k] for k, on in enumerate(row) if on])
+
+
+def confidence_meaning(multi_label: bool) -> str:
+    """What the queue's confidence column means (the table's caption)."""
+    if multi_label:
+        return ("self-conf.: cleanlab's multi-label self-confidence, each label's probability if given, 1 - it if "
+                "not, pooled with the most weight on the worst")
+    return "p(given): the model's probability of the given label"
 
 
 def rank_scored(scored: Scored, label_names: list[str], ranked_by: str, evidence: str) -> tuple[list[LabelIssue], Any]:
@@ -114,21 +157,41 @@ def rank_scored(scored: Scored, label_names: list[str], ranked_by: str, evidence
     probs = np.asarray(scored.probabilities, dtype=float)
     check_class_counts(labels, label_names)
     quality = label_quality(labels, probs, ranked_by)
+    multi = labels.ndim == 2
+    if multi:
+        confidence = quality if ranked_by == "self_confidence" else label_quality(labels, probs, "self_confidence")
+        believed = predicted_sets(probs, scored.thresholds)
     issues = []
     for rank, i in enumerate(find_issues(labels, probs, ranked_by), 1):
         issues.append(LabelIssue(
-            rank=rank, row=scored.rows[i], given=label_names[labels[i]], suggested=label_names[int(probs[i].argmax())],
-            self_confidence=float(probs[i, labels[i]]), quality=float(quality[i]), snippet=snippet(scored.texts[i], SNIPPET),
-            evidence=evidence,
+            rank=rank, row=scored.rows[i],
+            given=names_of(labels[i], label_names) if multi else label_names[labels[i]],
+            suggested=names_of(believed[i], label_names) if multi else label_names[int(probs[i].argmax())],
+            self_confidence=float(confidence[i] if multi else probs[i, labels[i]]), quality=float(quality[i]),
+            snippet=snippet(scored.texts[i], SNIPPET), evidence=evidence,
         ))
     return issues, quality
+
+
+def predicted_sets(probabilities: "np.ndarray", thresholds: Sequence[float] | None) -> "np.ndarray":
+    """Multi-label: each example's 0/1 row of labels at or over their thresholds (None: 0.5 for every label)."""
+    from bertcli.core.metrics import apply_thresholds
+
+    return apply_thresholds(probabilities, thresholds if thresholds is not None else [0.5] * probabilities.shape[1])
 
 
 def check_class_counts(labels: "np.ndarray", label_names: Sequence[str]) -> None:
     """Confident learning estimates a threshold per class: each class needs examples in the scored set."""
     import numpy as np
 
-    counts = np.bincount(labels, minlength=len(label_names))
+    if labels.ndim == 2:  # multi-label: every label both given and not given somewhere (one-vs-rest per label)
+        counts = labels.sum(axis=0)
+        every = [label_names[k] for k, n in enumerate(counts) if n == len(labels)]
+        if every:
+            raise DataError(f"every one of the {len(labels):,} scored examples carries {', '.join(every)} — confident "
+                            "learning needs each label both present and absent; score more examples (--size all)")
+    else:
+        counts = np.bincount(labels, minlength=len(label_names))
     empty = [label_names[k] for k, n in enumerate(counts) if n == 0]
     if empty:
         raise DataError(
@@ -188,14 +251,6 @@ def refuse_trained_split(model_path: str, dataset: str, split: str) -> str | Non
     return None
 
 
-def refuse_multi_label(config: Any) -> None:
-    if getattr(config, "problem_type", None) == "multi_label_classification":
-        raise ModelError(
-            "this model is multi-label (problem_type multi_label_classification): debug labels handles single-label "
-            "models so far"
-        )
-
-
 # --- out-of-sample: a trained model scores another split ---------------------------------------------------------
 
 
@@ -214,12 +269,14 @@ class LabelsRequest:
     ranked_by: str = "self_confidence"
 
 
-def load_split_with_rows(dataset: str, split: str, size: int | None, seed: int, text_column: str, label_column: str) -> Any:
-    """The split as `evaluate` reads it (drawn to `size` with `seed`), each example with its row id."""
+def load_split_with_rows(dataset: str, split: str, size: int | None, seed: int, text_column: str, label_column: str,
+                         **options: Any) -> Any:
+    """The split as `evaluate` reads it (drawn to `size` with `seed`), each example with its row id; `options`:
+    more DataSpec fields (multi_label, delimiter, header, model_columns)."""
     from bertcli.core.data import DataSpec, select_examples
 
     spec = DataSpec(dataset, text_column=text_column, label_column=label_column, train_split=None, eval_split=split,
-                    eval_size=size, seed=seed, row_ids=True)
+                    eval_size=size, seed=seed, row_ids=True, **options)
     return select_examples(spec, for_training=False)
 
 
@@ -246,23 +303,38 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
 
     from bertcli.core.data.decisions import ROW_COLUMN
     from bertcli.core.data.labels import label_values
+    from bertcli.core.data.multilabel import multi_hot, stored_lists
     from bertcli.core.evaluation import label_ids_for_model
+    from bertcli.core.evaluation_multilabel import gold_label_ids
     from bertcli.core.inference.load import load_for_inference
+    from bertcli.core.inference.predict import saved_columns
     from bertcli.core.inference.resolve import resolve_model
 
     started = time.perf_counter()
     ranked_by = check_ranking(req.ranked_by)
     resolved = resolve_model(req.model)
     notes = [n for n in [refuse_trained_split(resolved.path, req.dataset, req.split)] if n]
-    data = load_split_with_rows(req.dataset, req.split, req.size, req.seed, req.text_column, req.label_column)
-    notes += data.notes
-    ds = data.eval
+    columns = saved_columns(resolved.path)
+    data = load_split_with_rows(req.dataset, req.split, req.size, req.seed, req.text_column, req.label_column,
+                                model_columns=columns)
     if on_progress is not None:
         on_progress("loading the model", 0, None, "")
     clf = load_for_inference(resolved.path, precision=req.precision, quantize=req.quantize)
-    refuse_multi_label(clf.model.config)
-    refuse_other_labels(clf.label_names, data.label_names, resolved.path, data.eval_split)
-    gold = label_ids_for_model(label_values(ds), data.label_names, clf.label_names)
+    if clf.multi_label and not data.multi_label:  # one label a row, read as label sets of one
+        data = load_split_with_rows(req.dataset, req.split, req.size, req.seed, req.text_column, req.label_column,
+                                    model_columns=columns, multi_label=True)
+    elif data.multi_label and not clf.multi_label:
+        raise DataError(
+            f"split '{data.eval_split}' is multi-label (label lists) and {resolved.path} is a single-label model — "
+            "score it with a model trained on this data's label sets"
+        )
+    notes += data.notes
+    ds = data.eval
+    if clf.multi_label:
+        gold: Any = multi_hot(gold_label_ids(stored_lists(ds), clf.label_names), len(clf.label_names))
+    else:
+        refuse_other_labels(clf.label_names, data.label_names, resolved.path, data.eval_split)
+        gold = label_ids_for_model(label_values(ds), data.label_names, clf.label_names)
     texts, rows = list(ds["text"]), list(ds[ROW_COLUMN])
     predictions, stats = score_texts(clf, texts, req.batch_size, on_progress)
     kept = [i for i, p in enumerate(predictions) if p.error is None]
@@ -271,6 +343,7 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
     scored = Scored(
         rows=[rows[i] for i in kept], texts=[texts[i] for i in kept], labels=np.array([gold[i] for i in kept]),
         probabilities=np.array([predictions[i].probabilities for i in kept], dtype=float),
+        thresholds=clf.thresholds if clf.multi_label else None,
     )
     evidence = "out-of-sample model"
     issues, quality = rank_scored(scored, clf.label_names, ranked_by, evidence)
@@ -278,8 +351,9 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
         source=req.dataset, split=data.eval_split, model=resolved.path, evidence=evidence, ranked_by=ranked_by,
         label_names=clf.label_names, examples=len(kept), issues=issues, notes=notes,
         seconds=time.perf_counter() - started, scores={"rows": scored.rows, "quality": quality},
+        multi_label=clf.multi_label,
     )
-    weigh_evidence(d, scored.labels, scored.probabilities)
+    weigh_evidence(d, scored.labels, scored.probabilities, scored.thresholds)
     d.findings = sort_findings(label_findings(d))
     return d
 
@@ -307,24 +381,29 @@ def diagnose_dynamics(run: str | Path) -> Any:
     recipe = read_config(run / CONFIG_FILE) if (run / CONFIG_FILE).is_file() else {}
     names = [str(n) for n in d["label_names"]]
     labels, rows = d["labels"], d["rows"]
+    multi = labels.ndim == 2  # 0/1 label rows: a multi-label run
     m = data_map(d["probabilities"], labels)
     seen = m["seen"] > 0
     order = sorted(np.flatnonzero(seen), key=lambda i: (m["confidence"][i], m["variability"][i]))
     texts: dict[int, str] = {}
     split = recipe.get("train_split", "train")
     if recipe.get("dataset"):
+        options = {k: recipe[k] for k in ("multi_label", "delimiter", "header") if recipe.get(k) is not None}
         ds = load_split_with_rows(str(recipe["dataset"]), split, None, 42, recipe.get("text_column", "text"),
-                                  recipe.get("label_column", "label")).eval
+                                  recipe.get("label_column", "label"), **options).eval
         texts = dict(zip(ds["row"], ds["text"]))
     epochs = len(d["epochs"])
     evidence = f"training dynamics ({epochs} epoch{'s' if epochs != 1 else ''}, in-sample)"
+    mean_probs = np.nan_to_num(m["mean_probabilities"])
+    believed = predicted_sets(mean_probs, None) if multi else mean_probs.argmax(axis=1)
     issues = []
     for i in order:
-        suggested = int(np.nanargmax(m["mean_probabilities"][i]))
-        if suggested == labels[i]:
+        if (believed[i] == labels[i]).all():
             continue
         issues.append(LabelIssue(
-            rank=len(issues) + 1, row=int(rows[i]), given=names[labels[i]], suggested=names[suggested],
+            rank=len(issues) + 1, row=int(rows[i]),
+            given=names_of(labels[i], names) if multi else names[labels[i]],
+            suggested=names_of(believed[i], names) if multi else names[believed[i]],
             self_confidence=float(m["confidence"][i]), quality=float(m["confidence"][i]),
             snippet=snippet(texts.get(int(rows[i]), ""), SNIPPET), evidence=evidence,
         ))
@@ -337,8 +416,9 @@ def diagnose_dynamics(run: str | Path) -> Any:
         notes=notes, seconds=time.perf_counter() - started,
         scores={"rows": rows, "labels": labels, "quality": m["confidence"],
                 **{k: m[k] for k in ("confidence", "variability", "correctness")}},
+        multi_label=multi,
     )
-    weigh_evidence(diagnosis, labels, np.nan_to_num(m["mean_probabilities"]))
+    weigh_evidence(diagnosis, labels, mean_probs)
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
 
@@ -362,12 +442,21 @@ def refuse_other_labels(model_names: list[str], data_names: list[str], model: st
 TEST_SPLITS = ("test", "testing", "eval", "validation", "valid", "dev")
 
 
-def weigh_evidence(d: LabelDiagnosis, labels: Any, probabilities: Any) -> None:
-    """How often the model's top label is the given one, against the commonest label's share (chance)."""
+def weigh_evidence(d: LabelDiagnosis, labels: Any, probabilities: Any, thresholds: Sequence[float] | None = None) -> None:
+    """How often the model's top label is the given one, against the commonest label's share (chance); for label
+    sets how often the model's set (labels at or over `thresholds`, else 0.5) is the given one, against giving
+    every example each label's commoner value (bertcli's multi-label chance baseline)."""
     import numpy as np
 
     labels = np.asarray(labels)
-    d.agreement = float((np.asarray(probabilities).argmax(axis=1) == labels).mean())
+    probabilities = np.asarray(probabilities, dtype=float)
+    if labels.ndim == 2:
+        from bertcli.core.metrics import majority_per_label
+
+        d.agreement = float((predicted_sets(probabilities, thresholds) == labels).all(axis=1).mean())
+        d.majority = float((majority_per_label(labels) == labels).all(axis=1).mean())
+        return
+    d.agreement = float((probabilities.argmax(axis=1) == labels).mean())
     d.majority = float(np.bincount(labels).max() / len(labels))
 
 
@@ -375,10 +464,12 @@ def label_findings(d: LabelDiagnosis) -> list[Finding]:
     """What the queue says, how sure it is, and what not to do with it."""
     findings_weak = []
     if d.agreement is not None and d.majority is not None and d.agreement < d.majority + 0.1:
-        findings_weak.append(Finding(
-            "weak_evidence", "warning",
+        said = (f"the model's label set is the given one for {d.agreement:.1%} of the examples, close to the "
+                f"{d.majority:.1%} that giving every example each label's commoner value reaches") if d.multi_label else (
             f"the model's top label is the given one for {d.agreement:.1%} of the examples, close to the "
-            f"{d.majority:.1%} the commonest label alone reaches: it learned too little for its doubts to be evidence",
+            f"{d.majority:.1%} the commonest label alone reaches")
+        findings_weak.append(Finding(
+            "weak_evidence", "warning", f"{said}: it learned too little for its doubts to be evidence",
             ["a queue from a model near chance flags examples, not wrong labels; train longer, on more data or longer "
              "texts (the run's recipe), then look again"],
         ))
@@ -390,7 +481,7 @@ def label_findings(d: LabelDiagnosis) -> list[Finding]:
             f"{len(d.issues):,} of {d.examples:,} examples ({share:.1%}) of split '{d.split}' probably carry a wrong label",
             [f"evidence: {d.evidence}; {how_found(d.ranked_by)}",
              f"published re-labelling studies confirm {CONFIRMED_SHARE} of what such methods flag: review, do not delete",
-             "--decisions FILE writes the queue for review (action keep, relabel:LABEL or drop); "
+             f"--decisions FILE writes the queue for review (action keep, {relabel_action(d.multi_label)} or drop); "
              "bertcli train --relabel FILE / --exclude FILE applies it"],
         ))
     else:
@@ -417,10 +508,15 @@ def ranked_rows(d: LabelDiagnosis) -> list[int]:
     return [int(d.scores["rows"][i]) for i in order if np.isfinite(quality[i])]
 
 
+def relabel_action(multi_label: bool) -> str:
+    """The relabel action a decisions file takes, as help and hints write it."""
+    return "relabel:LABEL,LABEL" if multi_label else "relabel:LABEL"
+
+
 def how_found(ranked_by: str) -> str:
     if ranked_by in RANKINGS:
         return f"found by confident learning (cleanlab), ranked by {ranked_by.replace('_', ' ')}"
-    return "the model's mean probability preferred another label; ranked by confidence, then variability"
+    return "the model's mean probabilities preferred another label (set); ranked by confidence, then variability"
 
 
 def label_diagnosis_to_dict(d: LabelDiagnosis) -> dict[str, Any]:

@@ -138,7 +138,7 @@ class TrainConfig:
     )  # None: see resolve_attention_dropout
     relabel: Path | None = option(
         None, "--relabel", kind="path", unset="no decisions file", show_default=False,
-        help="Apply the relabel:LABEL rows of a decisions file (bertcli debug labels --decisions) to the train split.",
+        help="Apply the relabel:LABEL rows (multi-label: relabel:LABEL,LABEL) of a decisions file (bertcli debug labels --decisions) to the train split.",
     )
     exclude: Path | None = option(None, "--exclude", kind="path", unset="no decisions file", show_default=False,
                                   help="Leave the drop rows of a decisions file out of the train split.")

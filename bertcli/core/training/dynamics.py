@@ -2,9 +2,11 @@
 data map `debug labels RUN` reads from them (dataset cartography, Swayamdipta et al., 2020).
 
 The probabilities come from the forward pass each training step already makes (the batch's logits before
-its update), so recording costs no extra pass: one value per example per epoch. Confidence is the mean
+its update), so recording costs no extra pass: one row of probabilities per example per epoch (a softmax; for
+multi-label data each label's sigmoid, with the given label sets kept as 0/1 rows). Confidence is the mean
 probability of the given label over epochs, variability its standard deviation, correctness the share of
-epochs the model's top label was the given one. Low confidence with low variability: the model never came
+epochs the model's top label was the given one; for multi-label data "probability of the given label" is
+cleanlab's multi-label self-confidence of the given label set, and correct means every label right at 0.5. Low confidence with low variability: the model never came
 to believe the label — the examples most likely mislabelled. Stored as `dynamics.npz` (numpy arrays, read
 without pickle) in the run folder.
 """
@@ -31,7 +33,10 @@ class DynamicsRecorder:
         import numpy as np
 
         self.rows = np.asarray(list(rows), dtype=np.int64)
-        self.labels = np.asarray(list(labels), dtype=np.int64)
+        # label ids, or for multi-label data each example's 0/1 row (its multi-hot training target)
+        given = np.asarray(list(labels), dtype=np.float32)
+        self.labels = np.rint(given).astype(np.int8 if given.ndim == 2 else np.int64)
+        self.multi_label = self.labels.ndim == 2
         self.label_names = list(label_names)
         self.path = Path(path)
         self.epochs: dict[int, Any] = {}
@@ -48,7 +53,8 @@ class DynamicsRecorder:
 
         started = time.perf_counter()
         e = int(epoch + 1e-6)
-        probs = torch.softmax(logits.detach().float(), dim=-1).cpu().numpy()
+        scores = logits.detach().float()
+        probs = (torch.sigmoid(scores) if self.multi_label else torch.softmax(scores, dim=-1)).cpu().numpy()
         table = self.epochs.get(e)
         if table is None:
             table = self.epochs[e] = np.full((len(self.rows), len(self.label_names)), np.nan, dtype=np.float32)
@@ -100,18 +106,37 @@ def read_dynamics(path: Path) -> dict[str, Any]:
     return data
 
 
+def given_confidence(probabilities: Any, labels: Any) -> Any:
+    """(epochs, examples): each epoch's probability of the given label; for multi-label data (0/1 label rows)
+    cleanlab's multi-label self-confidence of the given label set. NaN where an epoch did not see the example."""
+    import numpy as np
+
+    if labels.ndim == 1:
+        return probabilities[:, np.arange(len(labels)), labels]
+    from bertcli.core.diagnose.labels import label_quality
+
+    given = np.full(probabilities.shape[:2], np.nan)
+    for e, probs in enumerate(probabilities):
+        seen = ~np.isnan(probs).any(axis=1)
+        if seen.any():
+            given[e, seen] = label_quality(labels[seen], probs[seen].astype(float), "self_confidence")
+    return given
+
+
 def data_map(probabilities: Any, labels: Any) -> dict[str, Any]:
     """Confidence, variability and correctness of each example over the recorded epochs (NaN epochs skipped)."""
     import numpy as np
 
-    n = len(labels)
-    given = probabilities[:, np.arange(n), labels]  # (epochs, examples)
+    given = given_confidence(probabilities, labels)  # (epochs, examples)
     seen = ~np.isnan(given)
     counts = seen.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         confidence = np.nanmean(np.where(seen, given, np.nan), axis=0)
         variability = np.nanstd(np.where(seen, given, np.nan), axis=0)
-        right = (np.nan_to_num(probabilities, nan=-1).argmax(axis=2) == labels[None, :]) & seen
+        if labels.ndim == 1:
+            right = (np.nan_to_num(probabilities, nan=-1).argmax(axis=2) == labels[None, :]) & seen
+        else:
+            right = ((np.nan_to_num(probabilities, nan=-1) >= 0.5) == (labels[None] == 1)).all(axis=2) & seen
         correctness = right.sum(axis=0) / np.maximum(counts, 1)
         mean_probs = np.nanmean(probabilities, axis=0)
     return {"confidence": confidence, "variability": variability, "correctness": correctness, "seen": counts,

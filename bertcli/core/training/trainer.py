@@ -150,6 +150,8 @@ class BertCliTrainer(Trainer):
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         if self.multi_label:
+            if self.dynamics is not None and examples is not None:
+                self.dynamics.record(examples, logits, self.state.epoch or 0.0)
             loss = self._multi_label_loss(logits, labels.to(logits.device), num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
         labels = labels.view(-1).to(logits.device)
