@@ -86,9 +86,11 @@ def plan_folds(run: str | Path, folds: int) -> FoldPlan:
     smallest = int(counts.argmin())
     if folds > counts[smallest]:
         what = "label" if data.multi_label else "class"
+        fix = (f"use --folds {int(counts[smallest])} or fewer" if counts[smallest] >= 2 else
+               f"cross-fitting needs 2 or more of each {what}: train on more examples (--train-size)")
         raise DataError(
             f"--folds {folds} is larger than the smallest {what} ({data.label_names[smallest]}: {int(counts[smallest])} "
-            f"training examples) — every fold needs an example of each {what}; use --folds {max(2, int(counts[smallest]))} or fewer"
+            f"training examples) — every fold needs an example of each {what}; {fix}"
         )
     folder = run / f"label-folds-{folds}"
     rows = list(data.train["row"])

@@ -367,7 +367,7 @@ def diagnose_dynamics(run: str | Path) -> Any:
 
     from bertcli.core.config import CONFIG_FILE, read_config
     from bertcli.core.evaluation import snippet
-    from bertcli.core.training.dynamics import DYNAMICS_FILE, data_map, read_dynamics
+    from bertcli.core.training.dynamics import DYNAMICS_FILE, read_dynamics
 
     started = time.perf_counter()
     run = Path(run)
@@ -421,6 +421,41 @@ def diagnose_dynamics(run: str | Path) -> Any:
     weigh_evidence(diagnosis, labels, mean_probs)
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
+
+
+def given_confidence(probabilities: Any, labels: Any) -> Any:
+    """(epochs, examples): each epoch's probability of the given label; for multi-label data (0/1 label rows)
+    cleanlab's multi-label self-confidence of the given label set. NaN where an epoch did not see the example."""
+    import numpy as np
+
+    if labels.ndim == 1:
+        return probabilities[:, np.arange(len(labels)), labels]
+    given = np.full(probabilities.shape[:2], np.nan)
+    for e, probs in enumerate(probabilities):
+        seen = ~np.isnan(probs).any(axis=1)
+        if seen.any():
+            given[e, seen] = label_quality(labels[seen], probs[seen].astype(float), "self_confidence")
+    return given
+
+
+def data_map(probabilities: Any, labels: Any) -> dict[str, Any]:
+    """Confidence, variability and correctness of each example over the recorded epochs (NaN epochs skipped)."""
+    import numpy as np
+
+    given = given_confidence(probabilities, labels)  # (epochs, examples)
+    seen = ~np.isnan(given)
+    counts = seen.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.nanmean(np.where(seen, given, np.nan), axis=0)
+        variability = np.nanstd(np.where(seen, given, np.nan), axis=0)
+        if labels.ndim == 1:
+            right = (np.nan_to_num(probabilities, nan=-1).argmax(axis=2) == labels[None, :]) & seen
+        else:
+            right = ((np.nan_to_num(probabilities, nan=-1) >= 0.5) == (labels[None] == 1)).all(axis=2) & seen
+        correctness = right.sum(axis=0) / np.maximum(counts, 1)
+        mean_probs = np.nanmean(probabilities, axis=0)
+    return {"confidence": confidence, "variability": variability, "correctness": correctness, "seen": counts,
+            "mean_probabilities": mean_probs}
 
 
 def refuse_other_labels(model_names: list[str], data_names: list[str], model: str, split: str) -> None:

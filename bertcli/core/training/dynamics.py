@@ -1,13 +1,15 @@
-"""Training dynamics (`train --record-dynamics`): each training example's probabilities, every epoch, and the
-data map `debug labels RUN` reads from them (dataset cartography, Swayamdipta et al., 2020).
+"""Training dynamics (`train --record-dynamics`): each training example's probabilities, every epoch, from
+which `debug labels RUN` draws the data map (dataset cartography, Swayamdipta et al., 2020;
+`bertcli.core.diagnose.labels.data_map`).
 
 The probabilities come from the forward pass each training step already makes (the batch's logits before
 its update), so recording costs no extra pass: one row of probabilities per example per epoch (a softmax; for
 multi-label data each label's sigmoid, with the given label sets kept as 0/1 rows). Confidence is the mean
 probability of the given label over epochs, variability its standard deviation, correctness the share of
 epochs the model's top label was the given one; for multi-label data "probability of the given label" is
-cleanlab's multi-label self-confidence of the given label set, and correct means every label right at 0.5. Low confidence with low variability: the model never came
-to believe the label — the examples most likely mislabelled. Stored as `dynamics.npz` (numpy arrays, read
+cleanlab's multi-label self-confidence of the given label set, and correct means every label right at 0.5.
+Low confidence with low variability: the model never came to believe the label — the examples most likely
+mislabelled. Stored as `dynamics.npz` (numpy arrays, read
 without pickle) in the run folder.
 """
 
@@ -104,40 +106,3 @@ def read_dynamics(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{path} is not a training dynamics file bertcli wrote ({err}) — train again with --record-dynamics") from None
     return data
-
-
-def given_confidence(probabilities: Any, labels: Any) -> Any:
-    """(epochs, examples): each epoch's probability of the given label; for multi-label data (0/1 label rows)
-    cleanlab's multi-label self-confidence of the given label set. NaN where an epoch did not see the example."""
-    import numpy as np
-
-    if labels.ndim == 1:
-        return probabilities[:, np.arange(len(labels)), labels]
-    from bertcli.core.diagnose.labels import label_quality
-
-    given = np.full(probabilities.shape[:2], np.nan)
-    for e, probs in enumerate(probabilities):
-        seen = ~np.isnan(probs).any(axis=1)
-        if seen.any():
-            given[e, seen] = label_quality(labels[seen], probs[seen].astype(float), "self_confidence")
-    return given
-
-
-def data_map(probabilities: Any, labels: Any) -> dict[str, Any]:
-    """Confidence, variability and correctness of each example over the recorded epochs (NaN epochs skipped)."""
-    import numpy as np
-
-    given = given_confidence(probabilities, labels)  # (epochs, examples)
-    seen = ~np.isnan(given)
-    counts = seen.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        confidence = np.nanmean(np.where(seen, given, np.nan), axis=0)
-        variability = np.nanstd(np.where(seen, given, np.nan), axis=0)
-        if labels.ndim == 1:
-            right = (np.nan_to_num(probabilities, nan=-1).argmax(axis=2) == labels[None, :]) & seen
-        else:
-            right = ((np.nan_to_num(probabilities, nan=-1) >= 0.5) == (labels[None] == 1)).all(axis=2) & seen
-        correctness = right.sum(axis=0) / np.maximum(counts, 1)
-        mean_probs = np.nanmean(probabilities, axis=0)
-    return {"confidence": confidence, "variability": variability, "correctness": correctness, "seen": counts,
-            "mean_probabilities": mean_probs}
