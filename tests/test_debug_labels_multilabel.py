@@ -118,6 +118,17 @@ def test_dynamics_rank_the_planted_label_sets_first(cli, ml_run):
         assert issue["given"] != right and issue["suggested"] != issue["given"]  # in-sample: not always the truth
 
 
+def test_the_multi_label_queue_fits_80_columns(cli, ml_run, monkeypatch):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("debug", "labels", ml_run)
+    assert result.exit_code == 0, result.stderr
+    assert max(cell_len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    said = " ".join(result.stdout.split())
+    assert "self-conf." in said and "cleanlab's multi-label self-confidence" in said
+
+
 def test_out_of_sample_queue_shows_given_and_suggested_label_sets(cli, ml_run, tmp_path):
     held = write_tsv(tmp_path / "held.tsv", with_planted(label_sets(64, seed=7), seed=3))
     result = cli("debug", "labels", "--model", ml_run / "final", "--dataset", held, "--label-column", "labels",

@@ -338,7 +338,9 @@ def labels_cmd(
     pass; refused on the split its run trained on). With RUN --folds K: K models on RUN's own recipe, each
     scoring the part of the training split it did not see (resumable). With RUN alone: the training dynamics
     `bertcli train --record-dynamics` recorded (low confidence, low variability: likely mislabelled).
-    Confident learning (cleanlab) picks the issues. Relabel or drop nothing in a test split to raise its score.
+    Confident learning (cleanlab) picks the issues. Multi-label data and models work the same way: each issue
+    shows the given label set and the one the model believes, and a decisions row relabels to a label set.
+    Relabel or drop nothing in a test split to raise its score.
 
     \b
     Examples:
