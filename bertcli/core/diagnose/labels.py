@@ -43,6 +43,7 @@ class LabelIssue:
     quality: float  # cleanlab's label quality score that ranks the queue (lower: more likely wrong)
     snippet: str
     evidence: str
+    same_words_as: int | None = None  # a row with the same words under another label (debug data's conflicts)
 
 
 @dataclass
@@ -122,6 +123,29 @@ def rank_scored(scored: Scored, label_names: list[str], ranked_by: str, evidence
             evidence=evidence,
         ))
     return issues, quality
+
+
+def join_copies(d: "LabelDiagnosis", rows, texts, given, believed, confidence, quality) -> int:
+    """Examples whose words match another's under another label join the queue (`label_duplicates`)."""
+    from bertcli.core.diagnose.label_duplicates import join_duplicates
+    from bertcli.core.formatting import snippet
+
+    def new_issue(text: str, **fields: Any) -> LabelIssue:
+        return LabelIssue(snippet=snippet(text, SNIPPET), **fields)
+
+    return join_duplicates(d, new_issue, rows, texts, given, believed, confidence, quality)
+
+
+def join_scored_duplicates(d: "LabelDiagnosis", scored: Scored, label_names: Sequence[str], quality: Any) -> int:
+    """`join_copies` for out-of-sample evidence (a model scoring a split, or cross-fitted folds)."""
+    import numpy as np
+
+    labels = np.asarray(scored.labels, dtype=np.int64)
+    probs = np.asarray(scored.probabilities, dtype=float)
+    return join_copies(
+        d, scored.rows, scored.texts, [label_names[y] for y in labels], [label_names[int(p.argmax())] for p in probs],
+        probs[np.arange(len(labels)), labels], quality,
+    )
 
 
 def check_class_counts(labels: "np.ndarray", label_names: Sequence[str]) -> None:
@@ -279,6 +303,7 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
         label_names=clf.label_names, examples=len(kept), issues=issues, notes=notes,
         seconds=time.perf_counter() - started, scores={"rows": scored.rows, "quality": quality},
     )
+    join_scored_duplicates(d, scored, clf.label_names, quality)
     weigh_evidence(d, scored.labels, scored.probabilities)
     d.findings = sort_findings(label_findings(d))
     return d
@@ -338,6 +363,11 @@ def diagnose_dynamics(run: str | Path) -> Any:
         scores={"rows": rows, "labels": labels, "quality": m["confidence"],
                 **{k: m[k] for k in ("confidence", "variability", "correctness")}},
     )
+    if texts:
+        mean = np.nan_to_num(m["mean_probabilities"])
+        join_copies(diagnosis, [int(r) for r in rows[seen]], [texts.get(int(r), "") for r in rows[seen]],
+                        [names[y] for y in labels[seen]], [names[int(p.argmax())] for p in mean[seen]],
+                        m["confidence"][seen], m["confidence"][seen])
     weigh_evidence(diagnosis, labels, np.nan_to_num(m["mean_probabilities"]))
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
