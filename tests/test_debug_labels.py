@@ -234,3 +234,48 @@ def test_train_relabel_and_exclude_apply_a_decisions_file(cli, tiny_model, tmp_p
     refused = cli("train", "--model", tiny_model, "--dataset", data, "--exclude", missing, "-o", tmp_path / "r2")
     assert refused.exit_code != 0 and "row 400 is not in split 'train'" in refused.stderr
 
+
+def test_same_words_under_another_label_join_the_queue_with_that_evidence():
+    """debug data's conflicting copies join the queue: one the model doubts gains the evidence, the other joins it."""
+    import numpy as np
+
+    from bertcli.core.diagnose.labels import LabelDiagnosis, Scored, join_scored_duplicates, rank_scored
+
+    rng = np.random.default_rng(1)
+    truth = np.arange(200) % 2
+    logits = rng.normal(size=(200, 2)) + 5 * np.eye(2)[truth]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    texts = [f"review number {i} says {'good' if y else 'bad'}" for i, y in enumerate(truth)]
+    given = truth.copy()
+    given[7] = 1 - given[7]  # a planted flip the model doubts
+    texts[50] = "A <b>fine</b> film!"  # the same words twice, once under each label
+    texts[51] = "a fine film"
+    scored = Scored(rows=list(range(200)), texts=texts, labels=given, probabilities=probs)
+    issues, quality = rank_scored(scored, ["neg", "pos"], "self_confidence", "synthetic")
+    d = LabelDiagnosis(source="s", split="train", model=None, evidence="synthetic", ranked_by="self_confidence",
+                       label_names=["neg", "pos"], examples=200, issues=issues)
+    assert join_scored_duplicates(d, scored, ["neg", "pos"], quality) == 2
+    by_row = {i.row: i for i in d.issues}
+    assert d.issues[0].row == 7 and "same words" not in d.issues[0].evidence
+    # whichever copy the model doubted keeps its evidence and gains the other; the other copy joins after it
+    assert {50, 51} <= set(by_row)
+    assert "same words as row 51" in by_row[50].evidence and "same words as row 50" in by_row[51].evidence
+    assert [i.rank for i in d.issues] == list(range(1, len(d.issues) + 1))
+    assert any("share their words with an example of another label" in n for n in d.notes)
+
+
+def test_queue_from_the_cli_names_a_conflicting_copy(cli, final, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = make_reviews(40, seed=12)
+    text, label = rows[5]
+    rows.append((text.upper() + "!!", 1 - label))  # the same words under the other label
+    write_csv(data / "test.csv", rows)
+    result = cli("debug", "labels", "--model", final, "--dataset", data, "--split", "test", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    evidence = {issue["row"]: issue["evidence"] for issue in report["issues"]}
+    assert "same words as row 40" in evidence[5] and "same words as row 5" in evidence[40]
+    shown = cli("debug", "labels", "--model", final, "--dataset", data, "--split", "test")
+    assert shown.exit_code == 0, shown.stderr
+    assert "=40 " in shown.stdout and "=5 " in shown.stdout and "the same words as row N" in " ".join(shown.stdout.split())

@@ -66,6 +66,34 @@ def test_wrong_number_of_names_is_refused(agnews_csv, tmp_path):
         select_examples(DataSpec(str(path), label_names=["a", "b", "c"]), for_training=True)
 
 
+def test_a_folders_own_classes_txt_names_the_labels(agnews_csv, tmp_path):
+    """AG News as published: class index 1-4 in the tables, the names in the folder's classes.txt."""
+    from bertcli.core.data import DataSpec, select_examples
+
+    data = select_examples(DataSpec(str(agnews_csv), text_column="2,3", eval_size=8), for_training=True)
+    assert data.label_names == AG_NAMES and data.label_values == ["1", "2", "3", "4"]
+    assert any("label names from classes.txt in the dataset folder" in n for n in data.notes)
+
+
+def test_a_names_file_that_does_not_fit_is_refused_in_one_line(cli, tmp_path):
+    from bertcli.core.data import DataSpec, select_examples
+    from bertcli.core.errors import UsageError
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\n" + "".join(f"text number {i},{i % 3}\n" for i in range(30)))
+    (folder / "labels.txt").write_text("red\ngreen\n")
+    with pytest.raises(UsageError, match="labels.txt in the dataset folder does not fit the data") as err:
+        select_examples(DataSpec(str(folder)), for_training=True)
+    assert "\n" not in str(err.value)
+    (folder / "labels.txt").write_text("red\ngreen\nblue\n")
+    assert select_examples(DataSpec(str(folder)), for_training=True).label_names == ["red", "green", "blue"]
+    # names given on the command line win over the folder's file; two names files in one folder: neither is read
+    assert select_examples(DataSpec(str(folder), label_names=["a", "b", "c"]), for_training=True).label_names == ["a", "b", "c"]
+    (folder / "classes.txt").write_text("x\ny\nz\n")
+    assert select_examples(DataSpec(str(folder)), for_training=True).label_names == ["0", "1", "2"]
+
+
 def test_train_then_evaluate_labels_from_one(cli, tiny_model, agnews_csv, tmp_path):
     train_csv, _ = ag_slice(agnews_csv, "train.csv", tmp_path / "train.csv", 8)
     test_csv, test_counts = ag_slice(agnews_csv, "test.csv", tmp_path / "test.csv", 3)

@@ -296,6 +296,9 @@ def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | 
     caption = (
         f"{d.evidence}; {how_found(d.ranked_by)}; {confidence_meaning(d.multi_label)}" + (f"; {rest:,} more in --json and --decisions" if rest > 0 else "")
     )
+    if any(i.same_words_as is not None for i in d.issues[:limit]):
+        caption += "; =N: the same words as row N, under another label"
+
     table = Table(
         title=f"Label issues in '{d.split}' of {d.source} ({len(d.issues):,} of {d.examples:,})",
         title_justify="left", caption=caption, caption_justify="left",
@@ -315,8 +318,9 @@ def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | 
                          overflow="ellipsis", width=widths[name])
     table.add_column("text", overflow="ellipsis", no_wrap=True, width=max(10, (width or 80) - fixed))
     for issue in d.issues[:limit]:
+        text = Text(issue.snippet) if issue.same_words_as is None else Text.assemble((f"={issue.same_words_as} ", "magenta"), issue.snippet)
         table.add_row(str(issue.rank), str(issue.row), issue.given, Text(issue.suggested, style="yellow"),
-                      f"{issue.self_confidence:.3f}", issue.snippet)
+                      f"{issue.self_confidence:.3f}", text)
     return table
 
 

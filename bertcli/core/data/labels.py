@@ -66,6 +66,19 @@ def read_label_names(path: str | Path) -> list[str]:
     return names
 
 
+# Names files a dataset folder may carry beside its tables (AG News's classes.txt, GoEmotions's labels.txt).
+NAMES_FILES = ("classes.txt", "labels.txt", "label_names.txt")
+
+
+def names_file_beside(source: str) -> Path | None:
+    """The one label-names file in a dataset folder, or None (none, several, or not a folder)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return None
+    found = [folder / name for name in NAMES_FILES if (folder / name).is_file()]
+    return found[0] if len(found) == 1 else None
+
+
 def given_label_names(labels: str | Sequence[str] | None, names_file: str | Path | None) -> list[str] | None:
     """The label names a user gave: --labels a,b (as text or a list) or --label-names FILE (not both); None for neither."""
     if labels and names_file:

@@ -18,6 +18,8 @@ from bertcli.core.data.labels import (
     encode_labels,
     label_counts,
     label_set_of,
+    names_file_beside,
+    read_label_names,
     label_values,
     map_labels,
     one_class_error,
@@ -67,6 +69,7 @@ class DataSpec:
     eval_size: int | None = None
     seed: int = 42
     label_names: Sequence[str] | None = None  # None: as the data declares or implies them
+    names_from: str | None = None  # the names file in the dataset folder that named the labels, if one did
     carve_fraction: float = 0.1  # of the train split, carved when --eval-size is 'all'
     multi_label: bool = False  # --multi-label: the label column holds label lists (else recognised from the data)
     delimiter: str | None = None  # of a table (.csv, .tsv); None: found from its first rows
@@ -246,13 +249,14 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
     only the eval split is read, as named (evaluate)."""
     notes: list[str] = []
     raw = load_raw(spec.source, spec.table_options(), notes)
+    spec = with_names_beside(spec, notes)
     if is_multi_label(raw, spec):
         return select_multi_label(raw, spec, notes, for_training=for_training)
     if spec.train_split is None:
         return _named_split(raw, spec, notes)
     used, eval_split, choice = select_splits(raw, spec)
     notes += [choice.note] if choice.note else []
-    labels = label_set_of(used, spec.label_names)
+    labels = labels_of(used, spec)
     names, keys = labels.names, labels.values
     if spec.row_ids or spec.decisions is not None:
         used = {name: with_row_ids(ds) for name, ds in used.items()}
@@ -289,6 +293,34 @@ def select_examples(spec: DataSpec, *, for_training: bool = True) -> LabelledDat
             notes.append(f"asked for {requested} {what} examples, the data has {len(drawn)}: using all of them")
     return LabelledData(train, evaluation, names, spec.source, spec.train_split, eval_name, notes, keys,
                         choice.text_spec, choice.label)
+
+
+def with_names_beside(spec: DataSpec, notes: list[str]) -> DataSpec:
+    """Label names from a names file in the dataset folder (classes.txt, labels.txt) when none were given."""
+    from dataclasses import replace
+
+    file = None if spec.label_names else names_file_beside(spec.source)
+    if file is None:
+        return spec
+    try:
+        names = read_label_names(file)
+    except UsageError as err:
+        raise UsageError(f"{file.name} in the dataset folder cannot name the labels ({str(err).split(': ', 1)[-1]}) — "
+                         "name them with --labels or --label-names FILE") from None
+    notes.append(f"label names from {file.name} in the dataset folder, line 1 naming the smallest label value "
+                 "(--labels or --label-names FILE to name them otherwise)")
+    return replace(spec, label_names=names, names_from=file.name)
+
+
+def labels_of(splits: dict[str, "Dataset"], spec: DataSpec) -> Any:
+    """The classes of the data (labels.label_set_of), saying so when a names file in the folder does not fit them."""
+    try:
+        return label_set_of(splits, spec.label_names)
+    except UsageError as err:
+        if spec.names_from is None:
+            raise
+        raise UsageError(f"{spec.names_from} in the dataset folder does not fit the data: {err}; or name the labels "
+                         "with --labels / --label-names FILE") from None
 
 
 def with_row_ids(ds: "Dataset") -> "Dataset":
@@ -350,7 +382,7 @@ def _named_split(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> Labell
     choice = pick_columns(raw[split], spec, split)
     notes += [choice.note] if choice.note else []
     ds = normalise_columns(raw[split], choice)
-    labels = label_set_of({split: ds}, spec.label_names)
+    labels = labels_of({split: ds}, spec)
     if spec.row_ids:
         ds = with_row_ids(ds)
     if spec.eval_size is not None and spec.eval_size >= len(ds):

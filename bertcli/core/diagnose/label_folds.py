@@ -17,7 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bertcli.core.diagnose.labels import LabelDiagnosis, OnProgress, Scored, label_findings, rank_scored, weigh_evidence
+from bertcli.core.diagnose.labels import (
+    LabelDiagnosis,
+    OnProgress,
+    Scored,
+    join_scored_duplicates,
+    label_findings,
+    rank_scored,
+    weigh_evidence,
+)
 from bertcli.core.errors import DataError, UsageError
 from bertcli.core.findings import sort_findings
 
@@ -258,6 +266,7 @@ def cross_fit_labels(plan: FoldPlan, ranked_by: str, *, batch_size: int = 32, on
         label_names=data.label_names, examples=len(kept), issues=issues, notes=notes, seconds=seconds,
         scores={"rows": kept, "quality": quality}, multi_label=data.multi_label,
     )
+    join_scored_duplicates(d, scored, data.label_names, quality)
     weigh_evidence(d, scored.labels, scored.probabilities)
     d.findings = sort_findings(label_findings(d))
     return d

@@ -47,6 +47,7 @@ class LabelIssue:
     quality: float  # cleanlab's label quality score that ranks the queue (lower: more likely wrong)
     snippet: str
     evidence: str
+    same_words_as: int | None = None  # a row with the same words under another label (debug data's conflicts)
 
 
 @dataclass
@@ -178,6 +179,36 @@ def predicted_sets(probabilities: "np.ndarray", thresholds: Sequence[float] | No
     from bertcli.core.metrics import apply_thresholds
 
     return apply_thresholds(probabilities, thresholds if thresholds is not None else [0.5] * probabilities.shape[1])
+
+
+def join_copies(d: "LabelDiagnosis", rows, texts, given, believed, confidence, quality) -> int:
+    """Examples whose words match another's under another label join the queue (`label_duplicates`)."""
+    from bertcli.core.diagnose.label_duplicates import join_duplicates
+    from bertcli.core.formatting import snippet
+
+    def new_issue(text: str, **fields: Any) -> LabelIssue:
+        return LabelIssue(snippet=snippet(text, SNIPPET), **fields)
+
+    return join_duplicates(d, new_issue, rows, texts, given, believed, confidence, quality)
+
+
+def join_scored_duplicates(d: "LabelDiagnosis", scored: Scored, label_names: Sequence[str], quality: Any) -> int:
+    """`join_copies` for out-of-sample evidence (a model scoring a split, or cross-fitted folds); label sets
+    compare as the queue shows them."""
+    import numpy as np
+
+    labels = np.asarray(scored.labels, dtype=np.int64)
+    probs = np.asarray(scored.probabilities, dtype=float)
+    if labels.ndim == 2:
+        return join_copies(
+            d, scored.rows, scored.texts, [names_of(y, label_names) for y in labels],
+            [names_of(b, label_names) for b in predicted_sets(probs, scored.thresholds)],
+            label_quality(labels, probs, "self_confidence"), quality,
+        )
+    return join_copies(
+        d, scored.rows, scored.texts, [label_names[y] for y in labels], [label_names[int(p.argmax())] for p in probs],
+        probs[np.arange(len(labels)), labels], quality,
+    )
 
 
 def check_class_counts(labels: "np.ndarray", label_names: Sequence[str]) -> None:
@@ -353,6 +384,7 @@ def diagnose_labels(req: LabelsRequest, on_progress: OnProgress | None = None) -
         seconds=time.perf_counter() - started, scores={"rows": scored.rows, "quality": quality},
         multi_label=clf.multi_label,
     )
+    join_scored_duplicates(d, scored, clf.label_names, quality)
     weigh_evidence(d, scored.labels, scored.probabilities, scored.thresholds)
     d.findings = sort_findings(label_findings(d))
     return d
@@ -418,6 +450,13 @@ def diagnose_dynamics(run: str | Path) -> Any:
                 **{k: m[k] for k in ("confidence", "variability", "correctness")}},
         multi_label=multi,
     )
+    if texts:
+        def named(label: Any) -> str:
+            return names_of(label, names) if multi else names[label]
+
+        join_copies(diagnosis, [int(r) for r in rows[seen]], [texts.get(int(r), "") for r in rows[seen]],
+                    [named(y) for y in labels[seen]], [named(b) for b in believed[seen]],
+                    m["confidence"][seen], m["confidence"][seen])
     weigh_evidence(diagnosis, labels, mean_probs)
     diagnosis.findings = sort_findings(label_findings(diagnosis))
     return diagnosis
