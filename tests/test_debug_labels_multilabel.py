@@ -258,3 +258,17 @@ def dynamics_final(tmp_path_factory, tiny_model, reviews_csv) -> Path:
     from trained import trained_run
 
     return trained_run(tmp_path_factory, tiny_model, reviews_csv) / "final"
+
+
+@pytest.mark.parametrize("column, said", [(0, "no example of a among the 40 scored"), (1, "every one of the 40 scored examples carries b")])
+def test_a_label_given_nowhere_or_everywhere_is_refused(column, said):
+    """cleanlab judges each label one-vs-rest: a label no scored example carries, or every one does, is refused."""
+    from bertcli.core.diagnose.labels import Scored, rank_scored
+    from bertcli.core.errors import DataError
+
+    rng = np.random.default_rng(3)
+    given = (rng.random((40, 3)) < 0.5).astype(np.int64)
+    given[:, column] = 0 if column == 0 else 1
+    scored = Scored(rows=list(range(40)), texts=["t"] * 40, labels=given, probabilities=rng.random((40, 3)))
+    with pytest.raises(DataError, match=said):
+        rank_scored(scored, ["a", "b", "c"], "self_confidence", "synthetic")
