@@ -106,9 +106,11 @@ def test_dynamics_of_a_multi_label_run_keep_each_labels_sigmoid(ml_run):
         assert np.flatnonzero(labels).tolist() == given[row]
 
 
-def test_dynamics_rank_the_planted_label_sets_first(cli, ml_run):
-    result = cli("debug", "labels", ml_run, "--json")
+def test_dynamics_rank_the_planted_label_sets_first(cli, ml_run, tmp_path):
+    plot = tmp_path / "map.png"
+    result = cli("debug", "labels", ml_run, "--json", "--plot", plot)
     assert result.exit_code == 0, result.stderr
+    assert plot.stat().st_size > 1000
     report = json.loads(result.stdout)
     assert report["multi_label"] is True and report["evidence"].startswith("training dynamics (40 epochs")
     assert sorted(i["row"] for i in report["issues"][: len(PLANTED)]) == list(PLANTED)
@@ -142,6 +144,18 @@ def test_out_of_sample_queue_shows_given_and_suggested_label_sets(cli, ml_run, t
     for issue in report["issues"][: len(PLANTED)]:
         assert issue["suggested"] == (", ".join(MULTI_LABELS[k] for k in truth[issue["row"]][1]) or "(no label)")
         assert 0.0 <= issue["self_confidence"] < 0.5
+
+
+def test_a_multi_label_model_reads_one_label_a_row_as_label_sets_of_one(cli, ml_run, tmp_path):
+    rows = [(t, ls[:1]) for t, ls in label_sets(40, seed=9)]  # at most one label each: looks single-label
+    path = write_tsv(tmp_path / "single.tsv", rows)
+    result = cli("debug", "labels", "--model", ml_run / "final", "--dataset", path, "--label-column", "labels",
+                 "--split", "train", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["multi_label"] is True and report["examples"] == 40
+    names = {", ".join(MULTI_LABELS[k] for k in ls) or "(no label)" for _, ls in rows}
+    assert {i["given"] for i in report["issues"]} <= names
 
 
 def test_multi_label_ranking_is_cleanlabs(tmp_path):
