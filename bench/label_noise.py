@@ -101,7 +101,7 @@ def tfidf_ranking(texts, labels, names, folds: int, seed: int) -> list[int]:
 
     from bertcli.core.data.multilabel import multi_hot
     from bertcli.core.diagnose.label_folds import fold_of
-    from bertcli.core.diagnose.labels import label_quality
+    from bertcli.core.diagnose.label_queue import label_quality
 
     multi = isinstance(labels[0], list)
     y = np.asarray(multi_hot(labels, len(names)), dtype=np.int64) if multi else np.asarray(labels)
@@ -173,7 +173,8 @@ def main() -> None:
                       "record_share": record_seconds / report["train_seconds"]}
 
     from bertcli.core.diagnose.label_folds import cross_fit_labels, plan_folds
-    from bertcli.core.diagnose.labels import diagnose_dynamics, ranked_rows
+    from bertcli.core.diagnose.label_dynamics import diagnose_dynamics
+    from bertcli.core.diagnose.label_queue import ranked_rows
 
     results["dynamics"] = scores_of(ranked_rows(diagnose_dynamics(run)), planted)
     plan = plan_folds(run, args.folds)

@@ -41,7 +41,7 @@ def test_cleanlab_ranking_puts_flips_first_for_k_classes():
     """Through the real ranking: a classifier right on every example (three classes), 10 labels flipped."""
     import numpy as np
 
-    from bertcli.core.diagnose.labels import Scored, rank_scored
+    from bertcli.core.diagnose.label_queue import Scored, rank_scored
 
     rng = np.random.default_rng(0)
     truth = np.arange(300) % 3
@@ -239,7 +239,7 @@ def test_same_words_under_another_label_join_the_queue_with_that_evidence():
     """debug data's conflicting copies join the queue: one the model doubts gains the evidence, the other joins it."""
     import numpy as np
 
-    from bertcli.core.diagnose.labels import LabelDiagnosis, Scored, join_scored_duplicates, rank_scored
+    from bertcli.core.diagnose.label_queue import LabelDiagnosis, Scored, join_scored_duplicates, rank_scored
 
     rng = np.random.default_rng(1)
     truth = np.arange(200) % 2

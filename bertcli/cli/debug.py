@@ -35,7 +35,7 @@ from bertcli.cli.options import (
     number_option,
 )
 from bertcli.core import limits
-from bertcli.core.diagnose.labels import RANKINGS
+from bertcli.core.diagnose.label_queue import RANKINGS
 from bertcli.core.runs.log import DEFAULT_SPIKE_K
 
 if TYPE_CHECKING:
@@ -377,7 +377,7 @@ def labels_cmd(
             out.hint(plan.describe())
             diagnosis = cross_fit_labels(plan, rank_by, batch_size=batch_size or 32, on_progress=progress)
         elif run is not None and model is None and not (run / "config.json").is_file():
-            from bertcli.core.diagnose.labels import diagnose_dynamics
+            from bertcli.core.diagnose.label_dynamics import diagnose_dynamics
 
             diagnosis = diagnose_dynamics(run)
         else:
@@ -397,7 +397,7 @@ def labels_cmd(
         out.hint(note)
     if decisions is not None:
         from bertcli.core.data.decisions import write_decisions
-        from bertcli.core.diagnose.labels import decision_records, relabel_action
+        from bertcli.core.diagnose.label_queue import decision_records, relabel_action
 
         write_decisions(decisions, decision_records(diagnosis))
         out.hint(f"wrote {len(diagnosis.issues):,} decisions to {decisions}: edit each action (keep, "
@@ -408,7 +408,7 @@ def labels_cmd(
 
         save_data_map(diagnosis, plot)
         out.hint(f"data map saved to {plot}")
-    from bertcli.core.diagnose.labels import label_diagnosis_to_dict
+    from bertcli.core.diagnose.label_queue import label_diagnosis_to_dict
     from bertcli.render.debug import render_label_diagnosis
 
     out.result(label_diagnosis_to_dict(diagnosis), lambda: render_label_diagnosis(diagnosis))

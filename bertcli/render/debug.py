@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bertcli.core.diagnose.chance import ChanceRate
     from bertcli.core.diagnose.data import CleanedData, DataDiagnosis
     from bertcli.core.diagnose.data_lengths import TokenLengths
-    from bertcli.core.diagnose.labels import LabelDiagnosis
+    from bertcli.core.diagnose.label_queue import LabelDiagnosis
     from bertcli.core.diagnose.model_findings import ModelDiagnosis
     from bertcli.core.findings import Finding
     from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
@@ -289,7 +289,7 @@ def render_label_diagnosis(d: LabelDiagnosis) -> None:
 
 def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | None = None) -> Table:
     """The review queue, most likely wrong first: row, given label, the model's label, its confidence, a snippet."""
-    from bertcli.core.diagnose.labels import SHOWN, confidence_meaning, how_found
+    from bertcli.core.diagnose.label_queue import SHOWN, confidence_meaning, how_found
 
     limit = SHOWN if shown is None else shown
     rest = len(d.issues) - limit

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bertcli.core.diagnose.labels import (
+from bertcli.core.diagnose.label_queue import (
     LabelDiagnosis,
     OnProgress,
     Scored,
+    check_ranking,
     join_scored_duplicates,
     label_findings,
     rank_scored,
@@ -231,8 +232,6 @@ def train_fold(plan: FoldPlan, k: int, which: Any, batch_size: int, on_progress:
 def cross_fit_labels(plan: FoldPlan, ranked_by: str, *, batch_size: int = 32, on_progress: OnProgress | None = None) -> LabelDiagnosis:
     """Train the folds not yet scored, then rank the whole training split's issues with cleanlab."""
     import numpy as np
-
-    from bertcli.core.diagnose.labels import check_ranking
 
     check_ranking(ranked_by)
     started = time.perf_counter()
