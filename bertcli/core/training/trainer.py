@@ -115,9 +115,10 @@ class BertCliTrainer(Trainer):
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         """The Trainer's accumulated batch, and with --class-weights the sum of its examples' weights: the
-        weighted loss divides by it, as CrossEntropyLoss(weight=…) does over one batch."""
+        weighted loss divides by it, as CrossEntropyLoss(weight=…) does over one batch. (Multi-label weights are
+        each label's positive weight in binary cross-entropy, averaged over every label: no total to take.)"""
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
-        if self.loss_weights is not None:
+        if self.loss_weights is not None and not self.multi_label:
             total = 0.0
             for batch in batch_samples:
                 labels = batch.get("labels") if hasattr(batch, "get") else None
