@@ -383,12 +383,7 @@ def _named_split(raw: "DatasetDict", spec: DataSpec, notes: list[str]) -> Labell
     notes += [choice.note] if choice.note else []
     ds = normalise_columns(raw[split], choice)
     labels = labels_of({split: ds}, spec)
-    if spec.row_ids:
-        ds = with_row_ids(ds)
-    if spec.eval_size is not None and spec.eval_size >= len(ds):
-        notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
-    evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
-    shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
+    evaluation, shown = _draw_named(ds, split, spec, notes)
     return LabelledData(None, evaluation, labels.names, spec.source, None, shown, notes, labels.values, choice.text_spec,
                         choice.label)
 
@@ -426,6 +421,17 @@ def multi_label_columns(ds: "Dataset", spec: DataSpec, split: str) -> ColumnChoi
     return ColumnChoice(text.text, ",".join(found), text.note)
 
 
+def _draw_named(ds: "Dataset", split: str, spec: DataSpec, notes: list[str]) -> tuple["Dataset", str]:
+    """A split read as named (evaluate, debug labels): row ids when asked, drawn to `spec.eval_size` in the data's
+    order, and the name to show it by (a single data file: the file's)."""
+    if spec.row_ids:
+        ds = with_row_ids(ds)
+    if spec.eval_size is not None and spec.eval_size >= len(ds):
+        notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
+    evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
+    return evaluation, Path(spec.source).name if describe_source(spec.source) == "file" else split
+
+
 def select_multi_label(raw: "DatasetDict", spec: DataSpec, notes: list[str], *, for_training: bool) -> LabelledData:
     """select_examples for multi-label data: the same splits, columns, carving and draws, labels as lists (or,
     for training, multi-hot vectors)."""
@@ -435,12 +441,7 @@ def select_multi_label(raw: "DatasetDict", spec: DataSpec, notes: list[str], *, 
         notes += [choice.note] if choice.note else []
         ds = normalise_multi_label(raw[split], choice.text, choice.label, split)
         names = list(spec.label_names) if spec.label_names else names_from_lists(stored_lists(ds))
-        if spec.row_ids:
-            ds = with_row_ids(ds)
-        if spec.eval_size is not None and spec.eval_size >= len(ds):
-            notes.append(f"asked for {spec.eval_size} examples, split '{split}' has {len(ds)}: using all of them")
-        evaluation = draw(ds, spec.eval_size, spec.seed, keep_order=True)
-        shown = Path(spec.source).name if describe_source(spec.source) == "file" else split
+        evaluation, shown = _draw_named(ds, split, spec, notes)
         return LabelledData(None, evaluation, names, spec.source, None, shown, notes, None, choice.text_spec,
                             choice.label, multi_label=True)
 
