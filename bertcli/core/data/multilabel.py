@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bertcli.core.data.labels import as_int
-from bertcli.core.errors import DataError, UsageError
+from bertcli.core.errors import DataError
 
 if TYPE_CHECKING:
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset
 
 # Where rows with no label are counted.
 NO_LABEL = "(no label)"
@@ -249,14 +249,9 @@ def positive_weights(spec: Any, positives: Sequence[int], examples: int, names: 
 
         refuse_labels_without_examples(names, positives)
         return [(examples - n) / n for n in positives]
-    weights = [float(w) for w in spec]
-    if len(weights) != len(names):
-        raise UsageError(
-            f"--class-weights gives {len(weights)} weight(s) but the data has {len(names)} labels "
-            f"({', '.join(names)}) — give one positive weight per label in id order, e.g. "
-            f"--class-weights {','.join('1' for _ in names)}"
-        )
-    return weights
+    from bertcli.core.training.plan import given_weights
+
+    return given_weights(spec, names, "positive weight")
 
 
 @dataclass

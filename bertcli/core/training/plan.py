@@ -173,6 +173,18 @@ def refuse_labels_without_examples(label_names: Sequence[str], counts: Sequence[
         )
 
 
+def given_weights(spec: Sequence[float], label_names: Sequence[str], what: str) -> list[float]:
+    """--class-weights as given: one number per label in id order (`what`: "weight", "positive weight")."""
+    weights = [float(w) for w in spec]
+    if len(weights) != len(label_names):
+        raise UsageError(
+            f"--class-weights gives {len(weights)} weight(s) but the data has {len(label_names)} labels "
+            f"({', '.join(label_names)}) — give one {what} per label in id order, e.g. "
+            f"--class-weights {','.join('1' for _ in label_names)}"
+        )
+    return weights
+
+
 def resolve_class_weights(spec: str | Sequence[float] | None, label_counts: Sequence[int], label_names: Sequence[str]) -> list[float] | None:
     """One weight per label, normalised to mean 1 so the loss (and the step the learning rate makes) stays on
     the scale of plain cross-entropy: only the ratios count. 'auto' is inverse label frequency in the training set."""
@@ -183,12 +195,6 @@ def resolve_class_weights(spec: str | Sequence[float] | None, label_counts: Sequ
         inverse = [1.0 / n for n in label_counts]
         mean = sum(inverse) / len(inverse)
         return [w / mean for w in inverse]
-    weights = [float(w) for w in spec]
-    if len(weights) != len(label_names):
-        raise UsageError(
-            f"--class-weights gives {len(weights)} weight(s) but the data has {len(label_names)} labels "
-            f"({', '.join(label_names)}) — give one weight per label in id order, e.g. "
-            f"--class-weights {','.join('1' for _ in label_names)}"
-        )
+    weights = given_weights(spec, label_names, "weight")
     mean = sum(weights) / len(weights)
     return [w / mean for w in weights]
