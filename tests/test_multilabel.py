@@ -297,6 +297,13 @@ def test_evaluate_scores_a_multi_label_model_with_its_thresholds(cli, ml_run, ml
     assert model["intervals"]["macro_f1"]["low"] <= model["macro"]["f1"] <= model["intervals"]["macro_f1"]["high"]
 
 
+def test_evaluate_draws_the_multi_label_report_on_screen(cli, ml_run, ml_file):
+    result = cli("evaluate", "--model", ml_run / "final", "--dataset", ml_file, "--label-column", "labels")
+    assert result.exit_code == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert "macro F1" in said and all(name in said for name in MULTI_LABELS)
+
+
 def test_a_model_trained_on_01_columns_evaluates_them_without_naming_them_again(cli, tiny_model, tmp_path):
     path = tmp_path / "cols.csv"
     with path.open("w", newline="") as f:

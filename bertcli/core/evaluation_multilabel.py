@@ -55,6 +55,7 @@ class MultiLabelEvaluation:
     multi_label: bool = True
     # with several models: exact McNemar on exact-match (every label right) against the first
     versus_first: Any = None
+    by_length: Any = None  # as ModelEvaluation's; evaluate --by-length is refused for multi-label models
     predictions: list["Prediction"] = field(default_factory=list, repr=False)
     gold: list[list[int]] = field(default_factory=list, repr=False)
 
