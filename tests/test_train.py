@@ -208,7 +208,7 @@ def test_final_weights_never_scored_are_evaluated(tiny_model, reviews_csv, tmp_p
 
 
 def test_scored_in_this_run_skips_evaluations_from_before_a_resume():
-    from bertcli.core.training.run import scored_in_this_run
+    from bertcli.core.training.finish import scored_in_this_run
 
     history = [{"loss": 0.7, "step": 10}, {"eval_loss": 0.5, "eval_accuracy": 0.8, "step": 10, "epoch": 1.0}]
     assert scored_in_this_run(history, 10, None) == {"loss": 0.5, "accuracy": 0.8}

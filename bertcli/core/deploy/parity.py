@@ -36,7 +36,8 @@ def load_check_texts(data: CheckData) -> Any:
     if rec is None:
         return load_eval_data(data.dataset, data.split, data.size, data.seed, data.text_column, data.label_column)
     from bertcli.core.data.labels import label_values
-    from bertcli.core.data.selection import CARVED, DataSpec, select_examples
+    from bertcli.core.data.selection import select_examples
+    from bertcli.core.data.splits import CARVED, DataSpec
 
     spec = DataSpec(data.dataset, text_column=data.text_column, label_column=data.label_column,
                     train_split=rec.train_split or "train", eval_split=None if rec.eval_split in (None, CARVED) else rec.eval_split,

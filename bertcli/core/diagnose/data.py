@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 from bertcli.core.commands import data_flags
 from bertcli.core.data.labels import UNLABELLED, row_label_names
-from bertcli.core.data.selection import CARVED, DataSpec, LabelledData, select_examples
+from bertcli.core.data.selection import select_examples
+from bertcli.core.data.splits import CARVED, DataSpec, LabelledData
 from bertcli.core.diagnose.data_findings import data_findings
 from bertcli.core.diagnose.data_lengths import OnProgress, measure_token_lengths, phase_progress
 from bertcli.core.diagnose.data_report import CleanedData, DataDiagnosis, DuplicateGroup, Leakage, SplitReport

@@ -8,7 +8,7 @@ from typing import Any
 
 from bertcli.core.commands import bertcli_command
 from bertcli.core.data.labels import UNLABELLED
-from bertcli.core.data.selection import CARVED
+from bertcli.core.data.splits import CARVED
 from bertcli.core.diagnose.data_lengths import COVERAGE_TARGET, TokenLengths
 from bertcli.core.diagnose.data_report import DataDiagnosis, Leakage, SplitReport
 from bertcli.core.findings import Finding

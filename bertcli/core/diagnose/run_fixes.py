@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertcli.core.commands import bertcli_command, data_flags
-from bertcli.core.data.selection import CARVED
+from bertcli.core.data.splits import CARVED
 from bertcli.core.diagnose.run_diagnosis import RunDiagnosis
 from bertcli.core.formatting import sci
 from bertcli.core.runs.numbers import general, is_finite

@@ -257,7 +257,8 @@ MULTI_LABEL_REFUSAL = (
 def refuse_multi_label(cfg: TrainConfig) -> None:
     """A sweep of multi-label runs is refused before anything trains (its scoring is single-label)."""
     from bertcli.core.data.loading import load_raw
-    from bertcli.core.data.selection import DataSpec, is_multi_label
+    from bertcli.core.data.splits import DataSpec
+    from bertcli.core.data.selection_multilabel import is_multi_label
     from bertcli.core.defaults import resolve_sources
 
     if cfg.multi_label:

@@ -6,7 +6,8 @@ while it parses options. Where each part lives:
   output_dir.py      the output dir against --resume/--overwrite, the disk check, failed writes
   plan.py            RunPlan: steps, evaluations, checkpoints on disk, the class weights
   hyperparameters.py the `training` block of bertcli.json
-  run.py             train() in its phases: prepare, plan, build, finish
+  run.py             train() in its phases: prepare, plan, build
+  finish.py          its last phase: train, final/ and its files, the RunReport
   trainer.py         the Trainer subclass: resumable batch order, its own loss (imports torch)
   callbacks.py       saving where it evaluates, retention, early stopping (imports transformers)
   report.py          RunReport and what it reads from the log history

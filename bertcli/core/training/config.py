@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bertcli.core import limits
 from bertcli.core.data.files import suffixes_text
 from bertcli.core.device import TRAINING_PRECISIONS as PRECISIONS
-from bertcli.core.encoding import TRUNCATIONS
+from bertcli.core.encoding import TRUNCATIONS, check_stride
 from bertcli.core.errors import UsageError
 from bertcli.core.limits import BEST_METRICS
 from bertcli.core.options import Option, check_options, declared_options, format_class_weights, option  # noqa: F401
@@ -174,3 +175,12 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     return cfg
 
+
+
+def input_settings(cfg: TrainConfig) -> Any:
+    """How the run's model reads a text (max length, truncation, sliding stride), as saved beside its weights
+    for predict and evaluate to read the same way."""
+    from bertcli.core.model import InputSettings
+
+    stride = check_stride(cfg.stride, cfg.max_length) if cfg.truncation == "sliding" else None
+    return InputSettings(max_length=cfg.max_length, truncation=cfg.truncation, stride=stride)
