@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--eval", type=int, default=100, help="evaluation examples the runs evaluate on (picks the best checkpoint)")
     parser.add_argument("--noise", type=float, default=0.05)
-    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=3, help="K of `debug labels --folds K` and of the baseline's cross-validation")
+    parser.add_argument("--no-folds", action="store_true", help="skip `--folds K` (its K models): the dynamics and the baseline only")
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -177,27 +178,32 @@ def main() -> None:
     from bertcli.core.diagnose.label_queue import ranked_rows
 
     results["dynamics"] = scores_of(ranked_rows(diagnose_dynamics(run)), planted)
-    plan = plan_folds(run, args.folds)
-    estimate = plan.estimate_seconds
-    print(plan.describe(), file=sys.stderr)
-    t = time.perf_counter()
-    folds = cross_fit_labels(plan, "self_confidence")
-    seconds = time.perf_counter() - t
-    results["folds"] = {**scores_of(ranked_rows(folds), planted), "seconds": round(seconds, 1),
-                        "estimate_seconds": round(estimate, 1) if estimate else None, "issues": len(folds.issues)}
+    seconds = estimate = None
+    if not args.no_folds:
+        plan = plan_folds(run, args.folds)
+        estimate = plan.estimate_seconds
+        print(plan.describe(), file=sys.stderr)
+        t = time.perf_counter()
+        folds = cross_fit_labels(plan, "self_confidence")
+        seconds = time.perf_counter() - t
+        results["folds"] = {**scores_of(ranked_rows(folds), planted), "seconds": round(seconds, 1),
+                            "estimate_seconds": round(estimate, 1) if estimate else None, "issues": len(folds.issues)}
     results["machine"] = f"{machine()}, {cpu_kind()}; {started_load} at start, {load_average()} at the end"
     results["settings"] = vars(args) | {"model": model, "work": str(work)}
     print(json.dumps(results, indent=2, default=str))
     dataset = Path(args.dataset).name
     what = "label sets changed" if multi else "labels flipped"
+    folds_cell = "" if args.no_folds else (
+        f"folds (K={args.folds}) {results['folds']['precision_at_k']:.2f} / {results['folds']['recall_at_2k']:.2f}, ")
+    folds_time = "" if args.no_folds else f"; --folds {seconds:.0f} s against {estimate or 0:.0f} s estimated"
     print(
         f"| {len(texts)} {dataset} train examples{' (multi-label)' if multi else ''}, {len(planted)} {what} "
         f"(seed {args.seed}); MiniLM, {args.max_length} tokens, "
-        f"{args.epochs:g} epoch, lr {args.lr:g} | P@k / R@2k: folds (K={args.folds}) {results['folds']['precision_at_k']:.2f} / "
-        f"{results['folds']['recall_at_2k']:.2f}, dynamics {results['dynamics']['precision_at_k']:.2f} / "
+        f"{args.epochs:g} epoch, lr {args.lr:g} | P@k / R@2k: {folds_cell}"
+        f"dynamics {results['dynamics']['precision_at_k']:.2f} / "
         f"{results['dynamics']['recall_at_2k']:.2f}, TF-IDF+LR {results['tfidf']['precision_at_k']:.2f} / "
-        f"{results['tfidf']['recall_at_2k']:.2f} | recording {100 * results['run']['record_share']:.2f}% of training; "
-        f"--folds {seconds:.0f} s against {estimate or 0:.0f} s estimated |"
+        f"{results['tfidf']['recall_at_2k']:.2f} | recording {100 * results['run']['record_share']:.2f}% of training"
+        f"{folds_time} |"
     )
 
 
