@@ -298,7 +298,6 @@ def label_queue_table(d: LabelDiagnosis, shown: int | None = None, width: int | 
     )
     if any(i.same_words_as is not None for i in d.issues[:limit]):
         caption += "; =N: the same words as row N, under another label"
-
     table = Table(
         title=f"Label issues in '{d.split}' of {d.source} ({len(d.issues):,} of {d.examples:,})",
         title_justify="left", caption=caption, caption_justify="left",
